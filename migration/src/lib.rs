@@ -1,0 +1,14 @@
+//! The control plane's schema. Every change to it is a new migration here, never an
+//! edit of one that has shipped: deployed control planes replay them in order.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_control_plane;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_control_plane::Migration)]
+    }
+}

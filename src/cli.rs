@@ -1,0 +1,436 @@
+//! The command line. It parses arguments and calls the library; nothing else.
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{Config, ControlPlaneConfig, ServerConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS},
+    control::{
+        entities::{membership::MemberRole, tenant::BackendKind, tenant::TenantStatus},
+        tenants,
+        tenants::{NewTenant, PoolLimits},
+    },
+    demo,
+    schema,
+    server::Application,
+    state::Services,
+    telemetry::LogConfig,
+    tenancy::registry,
+};
+
+/// tenantql — one GraphQL API for many tenants, each with its own database.
+///
+/// Every option can also be set by the environment variable shown with it.
+/// With nothing configured, data lives in ./.tenantql (SQLite control plane and a
+/// generated development master key).
+#[derive(Debug, Parser)]
+#[command(name = "tenantql", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub control: ControlPlaneConfig,
+    #[command(flatten)]
+    pub tokens: TokenConfig,
+    #[command(flatten)]
+    pub log: LogConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the GraphQL server (migrates the control plane first).
+    Serve(ServerConfig),
+    /// Apply pending control-plane migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
+    Schema,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Make a user a member of a tenant (or change the role they have there).
+    Grant {
+        /// The user's email.
+        email: String,
+        /// The tenant's slug.
+        tenant: String,
+        #[arg(value_enum)]
+        role: MemberRole,
+    },
+    /// Remove a user from a tenant.
+    Revoke { email: String, tenant: String },
+    /// Mint a token for scripts and GraphiQL, without the user's password.
+    Token {
+        /// The tenant to act for; leave out (with a platform admin) for a platform token.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// Lifetime: seconds, or a number with s, m, h or d (at most 90d).
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<Duration>,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Add a tenant and its signing key. The database password, if any, is read
+    /// from standard input (first line) and stored sealed.
+    Add {
+        /// Short name used in tokens and URLs: a-z, 0-9, '-'.
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t = BackendKind::Sqlite)]
+        backend: BackendKind,
+        /// SQLite: a file path (default `<data dir>/tenants/<slug>.db`).
+        /// Oracle: an Easy Connect string such as `db.example.com:1521/ERP`.
+        #[arg(long)]
+        connect: Option<String>,
+        /// Database user (Oracle).
+        #[arg(long)]
+        db_user: Option<String>,
+        /// Read the database password from standard input.
+        #[arg(long)]
+        db_password_stdin: bool,
+        /// Most connections one server instance opens to this tenant's database
+        /// (with N instances the database sees up to N times this).
+        #[arg(long, default_value_t = tenants::DEFAULT_POOL_MAX_SIZE)]
+        pool_max: u32,
+        /// Connections kept open while idle.
+        #[arg(long, default_value_t = tenants::DEFAULT_POOL_MIN_IDLE)]
+        pool_min_idle: u32,
+        /// How long a request waits for a free connection, in milliseconds.
+        #[arg(long, default_value_t = tenants::DEFAULT_POOL_ACQUIRE_TIMEOUT_MS)]
+        acquire_timeout_ms: u32,
+    },
+    /// List tenants.
+    List,
+    /// Show one tenant (secrets are never shown).
+    Show { slug: String },
+    /// Suspend a tenant: its members' requests answer TENANT_SUSPENDED.
+    Suspend { slug: String },
+    /// Re-activate a suspended tenant.
+    Activate { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input (first line).
+    Add {
+        email: String,
+        /// Platform admins manage every tenant.
+        #[arg(long)]
+        platform_admin: bool,
+    },
+    /// Disable a user: their tokens stop working, login is refused.
+    Disable { email: String },
+    /// Enable a disabled user.
+    Enable { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Replace a tenant's (or the platform's) signing key: every token it signed stops working.
+    Rotate {
+        /// The tenant; leave out with --platform.
+        #[arg(long, required_unless_present = "platform")]
+        tenant: Option<String>,
+        #[arg(long, conflicts_with = "tenant")]
+        platform: bool,
+    },
+}
+
+/// `3600`, `90s`, `15m`, `12h`, `7d`.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 3600, 15m, 12h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit `{unit}`: use s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("a token lifetime must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn read_secret_line(what: &str) -> anyhow::Result<SecretString> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what} (input is visible): ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).context("reading standard input")?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_string();
+    if secret.is_empty() {
+        bail!("no {what} on standard input");
+    }
+    Ok(SecretString::from(secret))
+}
+
+async fn services(cli: &Cli) -> anyhow::Result<Services> {
+    let (services, _) = Services::start(
+        &cli.control,
+        &cli.tokens,
+        Duration::from_secs(DEFAULT_CONTEXT_CACHE_SECS),
+    )
+    .await?;
+    Ok(services)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(server) => serve(Config {
+            control: cli.control.clone(),
+            tokens: cli.tokens.clone(),
+            server: server.clone(),
+        })
+        .await,
+        Command::Schema => {
+            print!("{}", schema::sdl());
+            Ok(())
+        }
+        Command::Migrate => {
+            services(&cli).await?;
+            eprintln!("control plane is up to date");
+            Ok(())
+        }
+        Command::Tenant(command) => tenant_command(&services(&cli).await?, &cli, command).await,
+        Command::User(command) => user_command(&services(&cli).await?, command).await,
+        Command::Grant { email, tenant, role } => {
+            registry::grant(&services(&cli).await?.control, email, tenant, *role).await?;
+            eprintln!("{email} is now {role:?} of {tenant}");
+            Ok(())
+        }
+        Command::Revoke { email, tenant } => {
+            if registry::revoke(&services(&cli).await?.control, email, tenant).await? {
+                eprintln!("{email} is no longer a member of {tenant}");
+            } else {
+                eprintln!("{email} was not a member of {tenant}");
+            }
+            Ok(())
+        }
+        Command::Token { tenant, user, ttl } => {
+            let services = services(&cli).await?;
+            let ttl = ttl.unwrap_or(cli.tokens.ttl());
+            let signed_in = services.sessions.mint(user, tenant.as_deref(), ttl).await?;
+            println!("{}", signed_in.issued.token);
+            eprintln!("expires at {}", signed_in.issued.expires_at().to_rfc3339());
+            Ok(())
+        }
+        Command::Key(KeyCommand::Rotate { tenant, .. }) => {
+            let services = services(&cli).await?;
+            let tenant_id = match tenant {
+                Some(slug) => Some(tenants::get_by_slug(&services.control.db, slug).await?.id),
+                None => None,
+            };
+            let kid = services.tokens.keyring().rotate(tenant_id.as_deref()).await?;
+            eprintln!("new signing key {kid}; tokens signed by the old key no longer verify");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let demo = config.server.demo;
+    let app = Application::build(config).await?;
+    if demo {
+        println!("{}", demo::banner(app.local_addr()));
+    }
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        trigger.cancel();
+    });
+    let result = app.run_until_stopped(shutdown).await;
+    signals.abort();
+    result
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+async fn tenant_command(services: &Services, cli: &Cli, command: &TenantCommand) -> anyhow::Result<()> {
+    let control = &services.control;
+    match command {
+        TenantCommand::Add {
+            slug,
+            name,
+            backend,
+            connect,
+            db_user,
+            db_password_stdin,
+            pool_max,
+            pool_min_idle,
+            acquire_timeout_ms,
+        } => {
+            let connect_string = match (connect, backend) {
+                (Some(c), _) => c.clone(),
+                (None, BackendKind::Sqlite) => cli
+                    .control
+                    .data_dir
+                    .join("tenants")
+                    .join(format!("{slug}.db"))
+                    .display()
+                    .to_string(),
+                (None, BackendKind::Oracle) => bail!("--connect is required for an Oracle tenant"),
+            };
+            let db_password = if *db_password_stdin {
+                Some(read_secret_line("database password")?)
+            } else {
+                None
+            };
+            let tenant = registry::add_tenant(
+                control,
+                NewTenant {
+                    slug: slug.clone(),
+                    display_name: name.clone().unwrap_or_else(|| slug.clone()),
+                    backend: *backend,
+                    connect_string,
+                    db_username: db_user.clone(),
+                    db_password,
+                    pool: PoolLimits {
+                        max_size: *pool_max,
+                        min_idle: *pool_min_idle,
+                        acquire_timeout_ms: *acquire_timeout_ms,
+                    },
+                },
+            )
+            .await?;
+            eprintln!("added tenant {} ({})", tenant.slug, tenant.id);
+        }
+        TenantCommand::List => {
+            println!("{:<24} {:<10} {:<8} NAME", "SLUG", "STATUS", "BACKEND");
+            for t in tenants::list(&control.db).await? {
+                println!(
+                    "{:<24} {:<10} {:<8} {}",
+                    t.slug,
+                    status_name(t.status),
+                    backend_name(t.backend),
+                    t.display_name
+                );
+            }
+        }
+        TenantCommand::Show { slug } => {
+            let t = tenants::get_by_slug(&control.db, slug).await?;
+            println!("id:              {}", t.id);
+            println!("slug:            {}", t.slug);
+            println!("name:            {}", t.display_name);
+            println!("status:          {}", status_name(t.status));
+            println!("backend:         {}", backend_name(t.backend));
+            println!("connect:         {}", t.connect_string);
+            println!("db user:         {}", t.db_username.as_deref().unwrap_or("-"));
+            println!("db password:     {}", if t.db_password_sealed.is_some() { "set (sealed)" } else { "-" });
+            println!(
+                "pool:            max {}, warm {}, acquire timeout {} ms (per instance)",
+                t.pool_max_size, t.pool_min_idle, t.pool_acquire_timeout_ms
+            );
+            println!("config version:  {}", t.config_version);
+            println!("created:         {}", t.created_at.to_rfc3339());
+        }
+        TenantCommand::Suspend { slug } => {
+            registry::set_tenant_status(control, slug, TenantStatus::Suspended).await?;
+            eprintln!("suspended {slug}");
+        }
+        TenantCommand::Activate { slug } => {
+            registry::set_tenant_status(control, slug, TenantStatus::Active).await?;
+            eprintln!("activated {slug}");
+        }
+    }
+    Ok(())
+}
+
+async fn user_command(services: &Services, command: &UserCommand) -> anyhow::Result<()> {
+    let control = &services.control;
+    match command {
+        UserCommand::Add { email, platform_admin } => {
+            let password = read_secret_line("password")?;
+            let user = registry::add_user(control, email, password, *platform_admin).await?;
+            eprintln!("added user {} ({})", user.email, user.id);
+        }
+        UserCommand::Disable { email } => {
+            registry::set_user_disabled(control, email, true).await?;
+            eprintln!("disabled {email}");
+        }
+        UserCommand::Enable { email } => {
+            registry::set_user_disabled(control, email, false).await?;
+            eprintln!("enabled {email}");
+        }
+    }
+    Ok(())
+}
+
+fn status_name(status: TenantStatus) -> &'static str {
+    match status {
+        TenantStatus::Active => "active",
+        TenantStatus::Suspended => "suspended",
+    }
+}
+
+fn backend_name(backend: BackendKind) -> &'static str {
+    match backend {
+        BackendKind::Sqlite => "sqlite",
+        BackendKind::Oracle => "oracle",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ttls() {
+        assert_eq!(parse_ttl("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("5w").is_err());
+        assert!(parse_ttl("abc").is_err());
+    }
+}

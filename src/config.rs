@@ -1,0 +1,179 @@
+//! Settings, parsed once in `main` (flags and `TENANTQL_*` variables, see `--help`)
+//! and passed down through application state. Nothing below reads the environment.
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+pub const DEFAULT_DATA_DIR: &str = "./.tenantql";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_TOKEN_ISSUER: &str = "tenantql";
+pub const DEFAULT_TOKEN_AUDIENCE: &str = "tenantql";
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+pub const DEFAULT_CONTEXT_CACHE_SECS: u64 = 5;
+/// Upper bound on the tenant-context cache: a suspension or revoked membership must
+/// take effect within this many seconds, whatever an operator configures.
+pub const MAX_CONTEXT_CACHE_SECS: u64 = 30;
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_QUERY_DEPTH_LIMIT: usize = 16;
+pub const DEFAULT_QUERY_COMPLEXITY_LIMIT: usize = 5000;
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
+
+/// Where the control plane lives and how its secrets are sealed: needed by every
+/// command that touches tenants, users or keys.
+#[derive(Debug, Clone, Args)]
+pub struct ControlPlaneConfig {
+    /// Directory for the SQLite control plane, demo tenant stores and the generated
+    /// development master key.
+    #[arg(long, env = "TENANTQL_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+
+    /// Control-plane database URL (`postgres://…` or `sqlite://…`).
+    /// Default: the SQLite file `<data dir>/control.db`.
+    #[arg(long, env = "TENANTQL_CONTROL_DB_URL", global = true)]
+    pub control_db_url: Option<String>,
+
+    /// Master key sealing tenant secrets and signing keys: 32 bytes, base64.
+    /// Without it a development key is generated into `<data dir>/master.key` (with a
+    /// warning); set it in production and keep it out of the data dir.
+    #[arg(long, env = "TENANTQL_MASTER_KEY", hide_env_values = true, global = true)]
+    pub master_key: Option<SecretString>,
+
+    /// Master keys that were replaced, comma-separated base64: secrets sealed with
+    /// them still open, so the key can be rotated without downtime.
+    #[arg(
+        long,
+        env = "TENANTQL_PREVIOUS_MASTER_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub previous_master_keys: Option<SecretString>,
+}
+
+impl ControlPlaneConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ControlPlaneConfig {
+            data_dir: data_dir.into(),
+            control_db_url: None,
+            master_key: None,
+            previous_master_keys: None,
+        }
+    }
+
+    pub fn control_db_url(&self) -> String {
+        match &self.control_db_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("control.db").display()
+            ),
+        }
+    }
+}
+
+/// How tokens are minted and checked; shared by `serve` and `token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenConfig {
+    /// `iss` claim written into and required of every token.
+    #[arg(long, env = "TENANTQL_TOKEN_ISSUER", default_value = DEFAULT_TOKEN_ISSUER, global = true)]
+    pub token_issuer: String,
+
+    /// `aud` claim written into and required of every token.
+    #[arg(long, env = "TENANTQL_TOKEN_AUDIENCE", default_value = DEFAULT_TOKEN_AUDIENCE, global = true)]
+    pub token_audience: String,
+
+    /// Lifetime of tokens issued by `login` and `selectTenant`, in seconds.
+    #[arg(long, env = "TENANTQL_TOKEN_TTL_SECS", default_value_t = DEFAULT_TOKEN_TTL_SECS, global = true)]
+    pub token_ttl_secs: u64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            token_issuer: DEFAULT_TOKEN_ISSUER.into(),
+            token_audience: DEFAULT_TOKEN_AUDIENCE.into(),
+            token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
+        }
+    }
+}
+
+impl TokenConfig {
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything `serve` needs beyond the control plane and tokens.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on. Port 0 picks a free port (tests do this).
+    #[arg(long, env = "TENANTQL_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Seconds a verified tenant context (tenant active, user enabled and a member)
+    /// is reused before the control plane is asked again: the longest a suspension,
+    /// disabled user or revoked membership can lag. 0 disables the cache; at most 30.
+    #[arg(long, env = "TENANTQL_CONTEXT_CACHE_SECS", default_value_t = DEFAULT_CONTEXT_CACHE_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_CONTEXT_CACHE_SECS))]
+    pub context_cache_secs: u64,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "TENANTQL_BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT_BYTES)]
+    pub body_limit_bytes: usize,
+
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "TENANTQL_QUERY_DEPTH_LIMIT", default_value_t = DEFAULT_QUERY_DEPTH_LIMIT)]
+    pub query_depth_limit: usize,
+
+    /// Highest complexity (roughly: fields selected, lists multiplied) a query may have.
+    #[arg(long, env = "TENANTQL_QUERY_COMPLEXITY_LIMIT", default_value_t = DEFAULT_QUERY_COMPLEXITY_LIMIT)]
+    pub query_complexity_limit: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "TENANTQL_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
+    pub shutdown_grace_secs: u64,
+
+    /// Create the demo tenants and users on an empty control plane (see README).
+    #[arg(long, env = "TENANTQL_DEMO")]
+    pub demo: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.parse().expect("default listen address parses"),
+            context_cache_secs: DEFAULT_CONTEXT_CACHE_SECS,
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            query_depth_limit: DEFAULT_QUERY_DEPTH_LIMIT,
+            query_complexity_limit: DEFAULT_QUERY_COMPLEXITY_LIMIT,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            demo: false,
+        }
+    }
+}
+
+/// The whole configuration of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub control: ControlPlaneConfig,
+    pub tokens: TokenConfig,
+    pub server: ServerConfig,
+}
+
+impl Config {
+    /// Embedded defaults with the given data directory.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            control: ControlPlaneConfig::new(data_dir),
+            tokens: TokenConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}

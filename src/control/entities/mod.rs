@@ -1,0 +1,7 @@
+//! sea-orm entities of the control plane. The tables come from `migration/`.
+pub mod audit_log;
+pub mod control_meta;
+pub mod membership;
+pub mod signing_key;
+pub mod tenant;
+pub mod user;

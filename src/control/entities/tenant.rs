@@ -1,0 +1,76 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum TenantStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "suspended")]
+    Suspended,
+}
+
+/// Which store backend holds the tenant's ERP data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, clap::ValueEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum BackendKind {
+    #[sea_orm(string_value = "sqlite")]
+    Sqlite,
+    #[sea_orm(string_value = "oracle")]
+    Oracle,
+}
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tenants")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    #[sea_orm(unique)]
+    pub slug: String,
+    pub display_name: String,
+    pub status: TenantStatus,
+    pub backend: BackendKind,
+    /// SQLite: a file path. Oracle: an Easy Connect string (`host:port/service`).
+    pub connect_string: String,
+    pub db_username: Option<String>,
+    /// Sealed with AAD (tenant id, `db_password`); see `tenancy::sealing`.
+    pub db_password_sealed: Option<String>,
+    pub ssh_host: Option<String>,
+    pub ssh_port: Option<i32>,
+    pub ssh_user: Option<String>,
+    /// Sealed with AAD (tenant id, `ssh_private_key`).
+    pub ssh_private_key_sealed: Option<String>,
+    pub pool_max_size: i32,
+    pub pool_min_idle: i32,
+    pub pool_acquire_timeout_ms: i32,
+    /// Bumped on every change of connection settings, so pools know to be replaced.
+    pub config_version: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+/// Sealed columns are left out on purpose: a tenant row may be logged.
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("id", &self.id)
+            .field("slug", &self.slug)
+            .field("status", &self.status)
+            .field("backend", &self.backend)
+            .field("config_version", &self.config_version)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::membership::Entity")]
+    Membership,
+}
+
+impl Related<super::membership::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Membership.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,151 @@
+//! The control plane: tenants, users, memberships, signing keys and the audit log,
+//! kept with sea-orm in SQLite (default) or PostgreSQL.
+pub mod entities;
+pub mod memberships;
+pub mod tenants;
+pub mod users;
+
+use std::{sync::Arc, time::Duration};
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    EntityTrait, SqlErr,
+};
+
+use crate::{
+    config::ControlPlaneConfig,
+    error::AppError,
+    tenancy::sealing::{KeySource, MasterKeyError, SealError, Sealer},
+};
+use entities::control_meta;
+
+/// Owner and field under which the master-key check value is sealed.
+const KEY_CHECK_OWNER: &str = "control-plane";
+const KEY_CHECK_FIELD: &str = "master_key_check";
+const KEY_CHECK_PLAINTEXT: &[u8] = b"tenantql master key check";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the control plane database: {0}")]
+    Connect(#[source] DbErr),
+    #[error("control plane migration failed: {0}")]
+    Migrate(#[source] DbErr),
+    #[error(
+        "the master key does not match this control plane: its secrets were sealed with key `{expected}`, \
+         but the configured key is `{configured}` (set TENANTQL_MASTER_KEY to the original key, or list it \
+         in TENANTQL_PREVIOUS_MASTER_KEYS)"
+    )]
+    WrongMasterKey { expected: String, configured: String },
+    #[error("the control plane's master-key check value is damaged ({0}); refusing to start")]
+    KeyCheckDamaged(SealError),
+    #[error("control plane query failed: {0}")]
+    Query(#[from] DbErr),
+}
+
+/// A connected, migrated control plane whose master key has been checked.
+#[derive(Clone)]
+pub struct ControlPlane {
+    pub db: DatabaseConnection,
+    pub sealer: Arc<Sealer>,
+}
+
+impl ControlPlane {
+    /// Connects, applies pending migrations and checks the master key against the
+    /// value sealed when the control plane was created, so a wrong key stops start-up
+    /// with a clear message instead of failing on the first tenant.
+    pub async fn open(cfg: &ControlPlaneConfig) -> Result<(Self, KeySource), StartupError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartupError::DataDir {
+            path: cfg.data_dir.display().to_string(),
+            source,
+        })?;
+        let (sealer, key_source) = Sealer::load(
+            cfg.master_key.as_ref(),
+            cfg.previous_master_keys.as_ref(),
+            &cfg.data_dir,
+        )?;
+        let url = cfg.control_db_url();
+        let mut options = ConnectOptions::new(url.clone());
+        options
+            .max_connections(if url.starts_with("sqlite:") { 4 } else { 10 })
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        let db = Database::connect(options)
+            .await
+            .map_err(StartupError::Connect)?;
+        if url.starts_with("sqlite:") {
+            // WAL lets the CLI write while a server reads the same file.
+            db.execute_unprepared("PRAGMA journal_mode=WAL")
+                .await
+                .map_err(StartupError::Connect)?;
+        }
+        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+        let control = ControlPlane {
+            db,
+            sealer: Arc::new(sealer),
+        };
+        control.check_master_key().await?;
+        Ok((control, key_source))
+    }
+
+    async fn check_master_key(&self) -> Result<(), StartupError> {
+        let stored = control_meta::Entity::find_by_id(KEY_CHECK_FIELD)
+            .one(&self.db)
+            .await?;
+        match stored {
+            None => {
+                let sealed = self
+                    .sealer
+                    .seal(KEY_CHECK_OWNER, KEY_CHECK_FIELD, KEY_CHECK_PLAINTEXT);
+                control_meta::Entity::insert(control_meta::ActiveModel {
+                    key: Set(KEY_CHECK_FIELD.into()),
+                    value: Set(sealed),
+                })
+                .exec(&self.db)
+                .await?;
+                Ok(())
+            }
+            Some(row) => match self.sealer.open(KEY_CHECK_OWNER, KEY_CHECK_FIELD, &row.value) {
+                Ok(_) => Ok(()),
+                Err(SealError::UnknownKey(expected)) => Err(StartupError::WrongMasterKey {
+                    expected,
+                    configured: self.sealer.key_id().to_string(),
+                }),
+                Err(other) => Err(StartupError::KeyCheckDamaged(other)),
+            },
+        }
+    }
+
+    /// Readiness: the control plane answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+}
+
+/// Turns a database constraint violation into the client error it means, in one place.
+pub trait OnConstraint<T> {
+    /// A unique violation becomes `Conflict(message)`, a foreign-key violation
+    /// `BadInput`; anything else stays internal.
+    fn on_conflict(self, message: impl FnOnce() -> String) -> Result<T, AppError>;
+}
+
+impl<T> OnConstraint<T> for Result<T, DbErr> {
+    fn on_conflict(self, message: impl FnOnce() -> String) -> Result<T, AppError> {
+        self.map_err(|err| match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict(message()),
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => AppError::BadInput {
+                field: None,
+                message: "refers to something that does not exist".into(),
+            },
+            _ => AppError::from(err),
+        })
+    }
+}

@@ -1,0 +1,84 @@
+//! The embedded demo: two SQLite tenants and four users, created by `serve --demo`
+//! on an empty control plane so that a fresh checkout has something to sign in to.
+use std::path::Path;
+
+use secrecy::SecretString;
+
+use crate::{
+    control::{
+        entities::{membership::MemberRole, tenant::BackendKind},
+        tenants::{self, NewTenant, PoolLimits},
+    },
+    state::Services,
+    tenancy::registry,
+};
+
+/// The password of every demo user. Demo data only: never use it elsewhere.
+pub const DEMO_PASSWORD: &str = "tenantql-demo";
+
+pub const DEMO_TENANTS: &[(&str, &str)] = &[("acme", "Acme Corporation"), ("globex", "Globex Corporation")];
+
+/// (email, platform admin, memberships)
+pub const DEMO_USERS: &[(&str, bool, &[(&str, MemberRole)])] = &[
+    ("root@tenantql.test", true, &[]),
+    ("alice@acme.test", false, &[("acme", MemberRole::Admin)]),
+    ("bob@globex.test", false, &[("globex", MemberRole::Member)]),
+    ("carol@acme.test", false, &[("acme", MemberRole::Member), ("globex", MemberRole::Member)]),
+];
+
+/// Creates the demo tenants and users if the control plane has no tenant yet.
+/// Returns whether anything was created.
+pub async fn bootstrap(services: &Services, data_dir: &Path) -> anyhow::Result<bool> {
+    let control = &services.control;
+    if !tenants::list(&control.db).await?.is_empty() {
+        tracing::info!("demo: control plane already has tenants; leaving it as it is");
+        return Ok(false);
+    }
+    let stores = data_dir.join("tenants");
+    std::fs::create_dir_all(&stores)?;
+    for (slug, name) in DEMO_TENANTS {
+        registry::add_tenant(
+            control,
+            NewTenant {
+                slug: slug.to_string(),
+                display_name: name.to_string(),
+                backend: BackendKind::Sqlite,
+                connect_string: stores.join(format!("{slug}.db")).display().to_string(),
+                db_username: None,
+                db_password: None,
+                pool: PoolLimits::default(),
+            },
+        )
+        .await?;
+    }
+    for (email, platform_admin, grants) in DEMO_USERS {
+        registry::add_user(control, email, SecretString::from(DEMO_PASSWORD.to_string()), *platform_admin).await?;
+        for (slug, role) in grants.iter() {
+            registry::grant(control, email, slug, *role).await?;
+        }
+    }
+    tracing::info!("demo: created tenants acme and globex and four users");
+    Ok(true)
+}
+
+/// What `serve --demo` prints so a new user can sign in.
+pub fn banner(addr: std::net::SocketAddr) -> String {
+    [
+        format!("tenantql demo is running at http://{addr}"),
+        format!("  GraphiQL:  http://{addr}/graphiql"),
+        format!("  Users (password `{DEMO_PASSWORD}`):"),
+        "    root@tenantql.test  platform admin".into(),
+        "    alice@acme.test     admin of acme".into(),
+        "    bob@globex.test     member of globex".into(),
+        "    carol@acme.test     member of acme and globex".into(),
+        "  Sign in from GraphiQL:".into(),
+        format!(
+            "    mutation {{ login(email: \"alice@acme.test\", password: \"{DEMO_PASSWORD}\", tenant: \"acme\") {{ token }} }}"
+        ),
+        "  or mint a token on the command line (same directory):".into(),
+        "    cargo run --release -- token --tenant acme --user alice@acme.test".into(),
+        "  then set the GraphiQL header {\"Authorization\": \"Bearer <token>\"} and run".into(),
+        "    { me { email tenant { slug } role } }".into(),
+    ]
+    .join("\n")
+}

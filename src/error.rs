@@ -1,0 +1,150 @@
+//! The one error type of tenantql, and its one mapping to what a client sees.
+//!
+//! Variants are named for what the client should do next. Everything inside the
+//! crate returns `AppError` (or converts into it with `?`); the GraphQL edge
+//! (`schema::errors`) and the HTTP edge (`server`) turn it into `extensions.code`
+//! and a status code in exactly one place each. Internal causes are logged there
+//! under the request id and never sent to the client.
+use async_graphql::{ErrorExtensions, Value};
+use axum::http::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No token where one is needed, or a token that does not verify.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's tenant is suspended by the operator.
+    #[error("tenant `{0}` is suspended")]
+    TenantSuspended(String),
+    /// The tenant's database cannot be reached right now (other tenants are unaffected).
+    #[error("tenant `{tenant}` is unavailable: {reason}")]
+    TenantUnavailable { tenant: String, reason: String },
+    /// The tenant's pool had no free connection within its acquire timeout.
+    #[error("tenant `{0}` is busy: no database connection became free in time")]
+    PoolTimeout(String),
+    #[error("too many requests; retry later")]
+    RateLimited,
+    /// The input is wrong; `field` names the argument when there is one.
+    #[error("{message}")]
+    BadInput {
+        field: Option<&'static str>,
+        message: String,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request collides with existing state (a duplicate slug or email).
+    #[error("{0}")]
+    Conflict(String),
+    /// Anything the client cannot act on. The cause goes to the log only.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadInput {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(cause.into())
+    }
+
+    /// The stable `extensions.code` clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::TenantSuspended(_) => "TENANT_SUSPENDED",
+            AppError::TenantUnavailable { .. } => "TENANT_UNAVAILABLE",
+            AppError::PoolTimeout(_) => "POOL_TIMEOUT",
+            AppError::RateLimited => "RATE_LIMITED",
+            AppError::BadInput { .. } => "BAD_USER_INPUT",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status used when the error ends a request before GraphQL runs.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) | AppError::TenantSuspended(_) => StatusCode::FORBIDDEN,
+            AppError::TenantUnavailable { .. } | AppError::PoolTimeout(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::BadInput { .. } => StatusCode::BAD_REQUEST,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client may read. Internal causes never leave the process.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    /// The error as one GraphQL `errors` entry (no location: it is about the request).
+    pub fn to_server_error(&self) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.public_message(), None);
+        error.extensions = self.extend().extensions;
+        error
+    }
+
+    /// Whether the server log should carry the full cause chain at error level.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, AppError::Internal(_))
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
+            ext.set("code", self.code());
+            if let AppError::BadInput {
+                field: Some(field), ..
+            } = self
+            {
+                ext.set("field", Value::from(*field));
+            }
+        })
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AppError::Internal(err.into())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err = AppError::internal(anyhow::anyhow!("ORA-01017: invalid username/password"));
+        assert_eq!(err.public_message(), "internal error");
+        assert_eq!(err.code(), "INTERNAL");
+        let gql = err.extend();
+        assert_eq!(gql.message, "internal error");
+    }
+
+    #[test]
+    fn bad_input_names_its_field() {
+        let gql = AppError::bad_input("tenant", "unknown tenant").extend();
+        let ext = gql.extensions.unwrap();
+        assert_eq!(ext.get("code"), Some(&Value::from("BAD_USER_INPUT")));
+        assert_eq!(ext.get("field"), Some(&Value::from("tenant")));
+    }
+}

@@ -1,0 +1,21 @@
+//! tenantql: a multi-tenant GraphQL API server.
+//!
+//! A request travels `server` → `auth` → `tenancy` → `schema` → `resolvers`;
+//! the control plane (`control`) holds tenants, users, memberships and keys.
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod demo;
+pub mod error;
+pub mod request_id;
+pub mod resolvers;
+pub mod schema;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod tenancy;
+
+pub use config::Config;
+pub use error::{AppError, AppResult};
+pub use server::Application;

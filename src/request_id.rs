@@ -1,0 +1,45 @@
+//! The id that ties a client-visible error to the server's log lines.
+use std::{fmt, sync::Arc};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    pub fn generate() -> Self {
+        RequestId(uuid::Uuid::new_v4().simple().to_string().into())
+    }
+
+    /// Accepts a caller-supplied id only if it is short and plain, so it cannot
+    /// forge log lines or bloat them.
+    pub fn from_client(value: &str) -> Option<Self> {
+        let ok = (8..=64).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        ok.then(|| RequestId(value.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_must_be_plain() {
+        assert!(RequestId::from_client("abc-123_x.y").is_some());
+        assert!(RequestId::from_client("short").is_none());
+        assert!(RequestId::from_client("has space in it").is_none());
+        assert!(RequestId::from_client("line\nbreak-injected").is_none());
+        assert!(RequestId::from_client(&"x".repeat(65)).is_none());
+    }
+}

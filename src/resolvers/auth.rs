@@ -1,0 +1,170 @@
+//! Signing in and finding out who you are: `login`, `selectTenant`, `me`, `myTenants`.
+use async_graphql::{Context, Enum, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use super::{caller, services};
+use crate::{
+    auth::{sessions::SignedIn, Role as TokenRole},
+    control::{
+        entities::{tenant as tenant_row, tenant::TenantStatus as RowStatus},
+        memberships,
+    },
+    tenancy::{context::role_of, TenantRef},
+};
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Member,
+    PlatformAdmin,
+}
+
+impl From<TokenRole> for Role {
+    fn from(role: TokenRole) -> Self {
+        match role {
+            TokenRole::Admin => Role::Admin,
+            TokenRole::Member => Role::Member,
+            TokenRole::PlatformAdmin => Role::PlatformAdmin,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+/// A tenant as its members see it.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Tenant {
+    pub id: ID,
+    pub slug: String,
+    pub name: String,
+    pub status: TenantStatus,
+}
+
+impl From<tenant_row::Model> for Tenant {
+    fn from(t: tenant_row::Model) -> Self {
+        Tenant {
+            id: ID(t.id),
+            slug: t.slug,
+            name: t.display_name,
+            status: match t.status {
+                RowStatus::Active => TenantStatus::Active,
+                RowStatus::Suspended => TenantStatus::Suspended,
+            },
+        }
+    }
+}
+
+impl From<&TenantRef> for Tenant {
+    /// Only active tenants produce a context, hence the status.
+    fn from(t: &TenantRef) -> Self {
+        Tenant {
+            id: ID(t.id.clone()),
+            slug: t.slug.clone(),
+            name: t.display_name.clone(),
+            status: TenantStatus::Active,
+        }
+    }
+}
+
+/// The signed-in caller.
+#[derive(SimpleObject)]
+pub struct Me {
+    pub id: ID,
+    pub email: String,
+    /// The role in `tenant` (or PLATFORM_ADMIN for a platform token), as it is now.
+    pub role: Role,
+    /// The tenant this token acts for; null for a platform-admin token.
+    pub tenant: Option<Tenant>,
+}
+
+#[derive(SimpleObject)]
+pub struct TenantMembership {
+    pub tenant: Tenant,
+    pub role: Role,
+}
+
+/// A bearer token and what it is good for.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub role: Role,
+    pub tenant: Option<Tenant>,
+}
+
+impl From<SignedIn> for AuthPayload {
+    fn from(signed_in: SignedIn) -> Self {
+        AuthPayload {
+            expires_at: signed_in.issued.expires_at(),
+            role: signed_in.issued.claims.role.into(),
+            token: signed_in.issued.token,
+            tenant: signed_in.tenant.map(Tenant::from),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// Who the token belongs to, for which tenant, with which role.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
+        let caller = caller(ctx)?;
+        Ok(Me {
+            id: ID(caller.user_id.clone()),
+            email: caller.email.clone(),
+            role: caller.role.into(),
+            tenant: caller.tenant.as_ref().map(Tenant::from),
+        })
+    }
+
+    /// Every tenant the caller belongs to, for a tenant switcher.
+    async fn my_tenants(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TenantMembership>> {
+        let caller = caller(ctx)?;
+        let rows = memberships::list_for_user(&services(ctx).control.db, &caller.user_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(m, t)| TenantMembership {
+                role: role_of(m.role).into(),
+                tenant: t.into(),
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Exchange email and password for a token. Name the tenant to sign in to; it
+    /// may be left out by platform admins (platform token) and by members of
+    /// exactly one tenant. The only operation open without a token.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        tenant: Option<String>,
+    ) -> async_graphql::Result<AuthPayload> {
+        let password = SecretString::from(password);
+        let signed_in = services(ctx)
+            .sessions
+            .login(&email, password, tenant.as_deref())
+            .await?;
+        Ok(signed_in.into())
+    }
+
+    /// A new token for another tenant the caller belongs to.
+    async fn select_tenant(&self, ctx: &Context<'_>, tenant: String) -> async_graphql::Result<AuthPayload> {
+        let caller = caller(ctx)?;
+        Ok(services(ctx).sessions.select_tenant(caller, &tenant).await?.into())
+    }
+}

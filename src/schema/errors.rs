@@ -1,0 +1,96 @@
+//! The one place GraphQL errors get their `extensions.code` and request id.
+//!
+//! Resolvers return `AppError` through `?`; async-graphql keeps it as the error's
+//! source, and this extension reads it back: the client gets the stable code and
+//! the public message, the log gets the full cause under the request id. Errors
+//! the library raises itself (syntax, validation, limits, input coercion) carry
+//! no source and are the client's to fix: `BAD_USER_INPUT`.
+use std::{
+    any::TypeId,
+    sync::{Arc, OnceLock},
+};
+
+use async_graphql::{
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest},
+    Request, Response, ServerError, ServerResult, Value,
+};
+
+use crate::{error::AppError, request_id::RequestId};
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesForRequest::default())
+    }
+}
+
+/// One per request: remembers the request id, which the `request` hook cannot
+/// see in the request data (it is not attached yet at that point).
+#[derive(Default)]
+struct ErrorCodesForRequest {
+    request_id: OnceLock<RequestId>,
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesForRequest {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for error in &mut response.errors {
+            classify(error, self.request_id.get());
+        }
+        response
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Some(id) = request
+            .data
+            .get(&TypeId::of::<RequestId>())
+            .and_then(|d| d.downcast_ref::<RequestId>())
+        {
+            let _ = self.request_id.set(id.clone());
+        }
+        next.run(ctx, request).await
+    }
+}
+
+fn classify(error: &mut ServerError, request_id: Option<&RequestId>) {
+    let rid = request_id.map(RequestId::as_str).unwrap_or("-");
+    let app_error = error
+        .source
+        .as_ref()
+        .and_then(|source| source.downcast_ref::<AppError>());
+    let existing_code = error
+        .extensions
+        .as_ref()
+        .and_then(|ext| ext.get("code"))
+        .is_some();
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    match app_error {
+        Some(app) => {
+            if app.is_internal() {
+                tracing::error!(request_id = rid, error.cause_chain = ?app, path = ?error.path, "resolver failed");
+            }
+            error.message = app.public_message();
+            extensions.set("code", app.code());
+            if let AppError::BadInput { field: Some(field), .. } = app {
+                extensions.set("field", Value::from(*field));
+            }
+        }
+        None if existing_code => {}
+        None if error.source.is_some() => {
+            tracing::error!(request_id = rid, message = %error.message, path = ?error.path, "resolver failed with an untyped error");
+            error.message = "internal error".into();
+            extensions.set("code", "INTERNAL");
+        }
+        None => extensions.set("code", "BAD_USER_INPUT"),
+    }
+    if let Some(id) = request_id {
+        extensions.set("requestId", id.as_str());
+    }
+}

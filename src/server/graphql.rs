@@ -1,0 +1,194 @@
+//! `/graphql` over HTTP, following the GraphQL-over-HTTP spec: POST with a JSON
+//! body, GET with query parameters (queries only), `application/json` or
+//! `application/graphql-response+json` answers as the client accepts.
+use std::any::Any;
+
+use async_graphql::{
+    parser::{parse_query, types::OperationType},
+    Variables,
+};
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, Query, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Extension,
+};
+use serde::Deserialize;
+
+use super::{
+    caller::Caller,
+    media::{error_response, json_response, ResponseMedia},
+    AppState,
+};
+use crate::{error::AppError, request_id::RequestId};
+
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(media) = ResponseMedia::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_json = content_type
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "POST /graphql takes Content-Type: application/json",
+        )
+            .into_response();
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let mut response = error_response(
+                &AppError::BadInput {
+                    field: None,
+                    message: rejection.body_text(),
+                },
+                Some(&request_id),
+                media,
+            );
+            *response.status_mut() = rejection.status();
+            return response;
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(
+                &AppError::BadInput {
+                    field: None,
+                    message: format!("the body is not a GraphQL request: {e}"),
+                },
+                Some(&request_id),
+                media,
+            )
+        }
+    };
+    execute(&state, request, caller, request_id, media).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    caller: Caller,
+    params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(media) = ResponseMedia::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let bad = |message: String| {
+        error_response(&AppError::BadInput { field: None, message }, Some(&request_id), media)
+    };
+    let Ok(Query(params)) = params else {
+        return bad("the query string is not a GraphQL request".into());
+    };
+    let Some(query) = params.query else {
+        return bad("the `query` parameter is required".into());
+    };
+    // GET must never change anything: refuse mutations before running them.
+    if let Ok(document) = parse_query(&query) {
+        let is_mutation = document.operations.iter().any(|(name, op)| {
+            let selected = match (&params.operation_name, name) {
+                (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            selected && op.node.ty == OperationType::Mutation
+        });
+        if is_mutation {
+            let mut response = (StatusCode::METHOD_NOT_ALLOWED, "mutations need POST").into_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    let variables = match params.variables.as_deref().map(serde_json::from_str::<Variables>) {
+        None => Variables::default(),
+        Some(Ok(variables)) => variables,
+        Some(Err(e)) => return bad(format!("`variables` is not a JSON object: {e}")),
+    };
+    let mut request = async_graphql::Request::new(query).variables(variables);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    execute(&state, request, caller, request_id, media).await
+}
+
+async fn execute(
+    state: &AppState,
+    request: async_graphql::Request,
+    caller: Caller,
+    request_id: RequestId,
+    media: ResponseMedia,
+) -> Response {
+    let mut request = request.data(request_id);
+    if let Some(context) = caller.0 {
+        request = request.data(context);
+    }
+    let response = state.schema.execute(request).await;
+    // A request error (nothing executed: syntax, validation, or an anonymous call)
+    // has errors without a path and no data.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let unauthenticated = request_error
+        && response.errors.iter().all(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::from("UNAUTHENTICATED"))
+        });
+    let (status, body) = if unauthenticated {
+        (StatusCode::UNAUTHORIZED, errors_only(&response))
+    } else if request_error && media == ResponseMedia::GraphqlResponse {
+        (StatusCode::BAD_REQUEST, errors_only(&response))
+    } else {
+        (StatusCode::OK, serde_json::to_vec(&response))
+    };
+    match body {
+        Ok(body) => json_response(status, media, body),
+        Err(e) => error_response(&AppError::internal(e), None, media),
+    }
+}
+
+/// A request error's body: `errors` without a `data` entry, as the spec asks.
+fn errors_only(response: &async_graphql::Response) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&serde_json::json!({ "errors": response.errors }))
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        "accepts application/graphql-response+json or application/json",
+    )
+        .into_response()
+}
+
+/// A panic anywhere below becomes a plain INTERNAL error, never a dropped connection.
+pub fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    error_response(
+        &AppError::internal(anyhow::anyhow!("a request handler panicked")),
+        None,
+        ResponseMedia::Json,
+    )
+}

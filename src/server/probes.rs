@@ -1,0 +1,63 @@
+//! Liveness, readiness, the public keys, and the GraphiQL page.
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{Html, IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use super::{
+    media::{error_response, ResponseMedia},
+    AppState,
+};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Liveness: the process answers.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the control plane answers within two seconds.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(READY_TIMEOUT, state.services.control.ping()).await {
+        Ok(Ok(())) => Json(json!({ "status": "ready" })).into_response(),
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_string(),
+            };
+            tracing::warn!(%reason, "not ready: control plane unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": "control plane unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The public keys that verify tenantql tokens (RFC 7517).
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    match state.services.tokens.keyring().jwks().await {
+        Ok(set) => (
+            [(header::CACHE_CONTROL, "public, max-age=30")],
+            Json(set),
+        )
+            .into_response(),
+        Err(e) => error_response(&e, None, ResponseMedia::Json),
+    }
+}
+
+pub async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("tenantql GraphiQL")
+            .finish(),
+    )
+}

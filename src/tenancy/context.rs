@@ -1,0 +1,147 @@
+//! Verified claims → `TenantContext`, the only source of a request's tenant.
+//!
+//! A token proves who signed in and for which tenant; it does not prove that the
+//! tenant is still active or that the user is still an enabled member. Those are
+//! checked against the control plane on every request, with the answer reused for
+//! at most `context_cache_secs` (≤ 30 s): the bound on how long a suspension,
+//! disabled user or revoked membership can lag behind.
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    auth::{Claims, Role},
+    control::{
+        entities::{membership::MemberRole, tenant::TenantStatus},
+        memberships, tenants, users, ControlPlane,
+    },
+    error::AppError,
+};
+
+/// Entries kept at most; past this the cache starts over rather than grow.
+const MAX_CACHED_CONTEXTS: usize = 50_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRef {
+    pub id: String,
+    pub slug: String,
+    pub display_name: String,
+}
+
+/// The verified caller of one request. Built only from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantContext {
+    pub user_id: String,
+    pub email: String,
+    /// The current role: the membership's role now, not the one in the token.
+    pub role: Role,
+    /// `None` for a platform-admin token, which acts for no tenant by itself.
+    pub tenant: Option<TenantRef>,
+}
+
+impl TenantContext {
+    /// The tenant this request acts for; a platform token has none.
+    pub fn tenant(&self) -> Result<&TenantRef, AppError> {
+        self.tenant.as_ref().ok_or_else(|| {
+            AppError::Forbidden("this operation needs a tenant token; use selectTenant or login with a tenant".into())
+        })
+    }
+}
+
+pub fn role_of(role: MemberRole) -> Role {
+    match role {
+        MemberRole::Admin => Role::Admin,
+        MemberRole::Member => Role::Member,
+    }
+}
+
+type CacheKey = (String, Option<String>);
+
+pub struct ContextResolver {
+    control: ControlPlane,
+    ttl: Duration,
+    cache: Mutex<HashMap<CacheKey, (TenantContext, Instant)>>,
+}
+
+impl ContextResolver {
+    pub fn new(control: ControlPlane, ttl: Duration) -> Self {
+        ContextResolver {
+            control,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn resolve(&self, claims: &Claims) -> Result<TenantContext, AppError> {
+        let key = (claims.sub.clone(), claims.tenant.clone());
+        if !self.ttl.is_zero() {
+            let cache = self.cache.lock().expect("context cache lock");
+            if let Some((ctx, at)) = cache.get(&key) {
+                if at.elapsed() < self.ttl {
+                    return Ok(ctx.clone());
+                }
+            }
+        }
+        let ctx = self.load(claims).await?;
+        if !self.ttl.is_zero() {
+            let mut cache = self.cache.lock().expect("context cache lock");
+            if cache.len() >= MAX_CACHED_CONTEXTS {
+                let ttl = self.ttl;
+                cache.retain(|_, (_, at)| at.elapsed() < ttl);
+                if cache.len() >= MAX_CACHED_CONTEXTS {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (ctx.clone(), Instant::now()));
+        }
+        Ok(ctx)
+    }
+
+    /// Forget every cached answer, e.g. after this process changed a tenant or member.
+    pub fn forget_all(&self) {
+        self.cache.lock().expect("context cache lock").clear();
+    }
+
+    async fn load(&self, claims: &Claims) -> Result<TenantContext, AppError> {
+        let db = &self.control.db;
+        let user = users::find_by_id(db, &claims.sub)
+            .await?
+            .ok_or(AppError::Unauthenticated("the token's user no longer exists"))?;
+        if user.disabled {
+            return Err(AppError::Unauthenticated("the token's user is disabled"));
+        }
+        let Some(slug) = &claims.tenant else {
+            // Only platform-key tokens come without a tenant (checked in verification).
+            if !user.is_platform_admin {
+                return Err(AppError::Forbidden("the user is no longer a platform admin".into()));
+            }
+            return Ok(TenantContext {
+                user_id: user.id,
+                email: user.email,
+                role: Role::PlatformAdmin,
+                tenant: None,
+            });
+        };
+        let tenant = tenants::find_by_slug(db, slug)
+            .await?
+            .ok_or(AppError::Unauthenticated("the token's tenant no longer exists"))?;
+        let membership = memberships::find(db, &user.id, &tenant.id)
+            .await?
+            .ok_or_else(|| AppError::Forbidden(format!("you are no longer a member of tenant `{slug}`")))?;
+        if tenant.status == TenantStatus::Suspended {
+            return Err(AppError::TenantSuspended(tenant.slug));
+        }
+        Ok(TenantContext {
+            user_id: user.id,
+            email: user.email,
+            role: role_of(membership.role),
+            tenant: Some(TenantRef {
+                id: tenant.id,
+                slug: tenant.slug,
+                display_name: tenant.display_name,
+            }),
+        })
+    }
+}
