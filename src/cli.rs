@@ -16,8 +16,7 @@ use crate::{
         tenants,
         tenants::{NewTenant, PoolLimits},
     },
-    demo,
-    schema,
+    demo, schema,
     server::Application,
     state::Services,
     telemetry::LogConfig,
@@ -161,7 +160,9 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 3600, 15m, 12h or 7d"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 3600, 15m, 12h or 7d"))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
@@ -182,7 +183,10 @@ fn read_secret_line(what: &str) -> anyhow::Result<SecretString> {
         std::io::stderr().flush().ok();
     }
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).context("reading standard input")?;
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading standard input")?;
     let secret = line.trim_end_matches(['\r', '\n']).to_string();
     if secret.is_empty() {
         bail!("no {what} on standard input");
@@ -202,12 +206,14 @@ async fn services(cli: &Cli) -> anyhow::Result<Services> {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve(server) => serve(Config {
-            control: cli.control.clone(),
-            tokens: cli.tokens.clone(),
-            server: server.clone(),
-        })
-        .await,
+        Command::Serve(server) => {
+            serve(Config {
+                control: cli.control.clone(),
+                tokens: cli.tokens.clone(),
+                server: server.clone(),
+            })
+            .await
+        }
         Command::Schema => {
             print!("{}", schema::sdl());
             Ok(())
@@ -219,7 +225,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenant(command) => tenant_command(&services(&cli).await?, &cli, command).await,
         Command::User(command) => user_command(&services(&cli).await?, command).await,
-        Command::Grant { email, tenant, role } => {
+        Command::Grant {
+            email,
+            tenant,
+            role,
+        } => {
             registry::grant(&services(&cli).await?.control, email, tenant, *role).await?;
             eprintln!("{email} is now {role:?} of {tenant}");
             Ok(())
@@ -246,7 +256,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(slug) => Some(tenants::get_by_slug(&services.control.db, slug).await?.id),
                 None => None,
             };
-            let kid = services.tokens.keyring().rotate(tenant_id.as_deref()).await?;
+            let kid = services
+                .tokens
+                .keyring()
+                .rotate(tenant_id.as_deref())
+                .await?;
             eprintln!("new signing key {kid}; tokens signed by the old key no longer verify");
             Ok(())
         }
@@ -289,7 +303,11 @@ async fn wait_for_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
 
-async fn tenant_command(services: &Services, cli: &Cli, command: &TenantCommand) -> anyhow::Result<()> {
+async fn tenant_command(
+    services: &Services,
+    cli: &Cli,
+    command: &TenantCommand,
+) -> anyhow::Result<()> {
     let control = &services.control;
     match command {
         TenantCommand::Add {
@@ -358,8 +376,18 @@ async fn tenant_command(services: &Services, cli: &Cli, command: &TenantCommand)
             println!("status:          {}", status_name(t.status));
             println!("backend:         {}", backend_name(t.backend));
             println!("connect:         {}", t.connect_string);
-            println!("db user:         {}", t.db_username.as_deref().unwrap_or("-"));
-            println!("db password:     {}", if t.db_password_sealed.is_some() { "set (sealed)" } else { "-" });
+            println!(
+                "db user:         {}",
+                t.db_username.as_deref().unwrap_or("-")
+            );
+            println!(
+                "db password:     {}",
+                if t.db_password_sealed.is_some() {
+                    "set (sealed)"
+                } else {
+                    "-"
+                }
+            );
             println!(
                 "pool:            max {}, warm {}, acquire timeout {} ms (per instance)",
                 t.pool_max_size, t.pool_min_idle, t.pool_acquire_timeout_ms
@@ -382,7 +410,10 @@ async fn tenant_command(services: &Services, cli: &Cli, command: &TenantCommand)
 async fn user_command(services: &Services, command: &UserCommand) -> anyhow::Result<()> {
     let control = &services.control;
     match command {
-        UserCommand::Add { email, platform_admin } => {
+        UserCommand::Add {
+            email,
+            platform_admin,
+        } => {
             let password = read_secret_line("password")?;
             let user = registry::add_user(control, email, password, *platform_admin).await?;
             eprintln!("added user {} ({})", user.email, user.id);

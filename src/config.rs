@@ -36,7 +36,12 @@ pub struct ControlPlaneConfig {
     /// Master key sealing tenant secrets and signing keys: 32 bytes, base64.
     /// Without it a development key is generated into `<data dir>/master.key` (with a
     /// warning); set it in production and keep it out of the data dir.
-    #[arg(long, env = "TENANTQL_MASTER_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "TENANTQL_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub master_key: Option<SecretString>,
 
     /// Master keys that were replaced, comma-separated base64: secrets sealed with
@@ -148,7 +153,9 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: DEFAULT_LISTEN.parse().expect("default listen address parses"),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address parses"),
             context_cache_secs: DEFAULT_CONTEXT_CACHE_SECS,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             query_depth_limit: DEFAULT_QUERY_DEPTH_LIMIT,

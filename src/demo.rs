@@ -16,14 +16,23 @@ use crate::{
 /// The password of every demo user. Demo data only: never use it elsewhere.
 pub const DEMO_PASSWORD: &str = "tenantql-demo";
 
-pub const DEMO_TENANTS: &[(&str, &str)] = &[("acme", "Acme Corporation"), ("globex", "Globex Corporation")];
+pub const DEMO_TENANTS: &[(&str, &str)] = &[
+    ("acme", "Acme Corporation"),
+    ("globex", "Globex Corporation"),
+];
 
-/// (email, platform admin, memberships)
-pub const DEMO_USERS: &[(&str, bool, &[(&str, MemberRole)])] = &[
+/// A demo user: email, platform-admin flag, memberships (tenant slug, role).
+pub type DemoUser = (&'static str, bool, &'static [(&'static str, MemberRole)]);
+
+pub const DEMO_USERS: &[DemoUser] = &[
     ("root@tenantql.test", true, &[]),
     ("alice@acme.test", false, &[("acme", MemberRole::Admin)]),
     ("bob@globex.test", false, &[("globex", MemberRole::Member)]),
-    ("carol@acme.test", false, &[("acme", MemberRole::Member), ("globex", MemberRole::Member)]),
+    (
+        "carol@acme.test",
+        false,
+        &[("acme", MemberRole::Member), ("globex", MemberRole::Member)],
+    ),
 ];
 
 /// Creates the demo tenants and users if the control plane has no tenant yet.
@@ -52,7 +61,13 @@ pub async fn bootstrap(services: &Services, data_dir: &Path) -> anyhow::Result<b
         .await?;
     }
     for (email, platform_admin, grants) in DEMO_USERS {
-        registry::add_user(control, email, SecretString::from(DEMO_PASSWORD.to_string()), *platform_admin).await?;
+        registry::add_user(
+            control,
+            email,
+            SecretString::from(DEMO_PASSWORD.to_string()),
+            *platform_admin,
+        )
+        .await?;
         for (slug, role) in grants.iter() {
             registry::grant(control, email, slug, *role).await?;
         }

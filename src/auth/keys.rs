@@ -16,7 +16,8 @@ use ed25519_dalek::{pkcs8::EncodePrivateKey, SigningKey};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use rand::{rngs::OsRng, RngCore};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -95,7 +96,10 @@ pub async fn create(
 }
 
 /// Deletes every key of the owner: tokens they signed stop verifying.
-pub async fn delete_all(db: &impl ConnectionTrait, tenant_id: Option<&str>) -> Result<u64, AppError> {
+pub async fn delete_all(
+    db: &impl ConnectionTrait,
+    tenant_id: Option<&str>,
+) -> Result<u64, AppError> {
     let filter = match tenant_id {
         Some(id) => signing_key::Column::TenantId.eq(id),
         None => signing_key::Column::TenantId.is_null(),
@@ -108,9 +112,9 @@ pub async fn delete_all(db: &impl ConnectionTrait, tenant_id: Option<&str>) -> R
 }
 
 fn decoding_key(public_key_b64: &str) -> Result<DecodingKey, AppError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(public_key_b64)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("stored public key is not base64url: {e}")))?;
+    let bytes = URL_SAFE_NO_PAD.decode(public_key_b64).map_err(|e| {
+        AppError::internal(anyhow::anyhow!("stored public key is not base64url: {e}"))
+    })?;
     if bytes.len() != 32 {
         return Err(AppError::internal(anyhow::anyhow!(
             "stored Ed25519 public key has {} bytes",
@@ -165,13 +169,19 @@ impl Keyring {
             .one(&self.control.db)
             .await?
         else {
-            self.verifying.lock().expect("keyring cache lock").remove(&kid);
+            self.verifying
+                .lock()
+                .expect("keyring cache lock")
+                .remove(&kid);
             return Ok(None);
         };
         let owner = match &row.tenant_id {
             None => KeyOwner::Platform,
             Some(id) => match tenants::find_by_id(&self.control.db, id).await? {
-                Some(t) => KeyOwner::Tenant { id: t.id, slug: t.slug },
+                Some(t) => KeyOwner::Tenant {
+                    id: t.id,
+                    slug: t.slug,
+                },
                 None => return Ok(None),
             },
         };
@@ -184,7 +194,10 @@ impl Keyring {
     }
 
     /// The newest key of a tenant (`Some(id)`) or of the platform, opened for signing.
-    pub async fn signing_key(&self, tenant_id: Option<&str>) -> Result<Arc<SigningKeyHandle>, AppError> {
+    pub async fn signing_key(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Arc<SigningKeyHandle>, AppError> {
         let owner = tenant_id.map(str::to_string);
         if let Some(hit) = self.fresh(&self.signing, &owner) {
             return Ok(hit);
@@ -207,8 +220,14 @@ impl Keyring {
         let der = self
             .control
             .sealer
-            .open(owner_name(tenant_id), &sealed_field(&row.kid), &row.private_key_sealed)
-            .map_err(|e| AppError::internal(anyhow::anyhow!("opening signing key {}: {e}", row.kid)))?;
+            .open(
+                owner_name(tenant_id),
+                &sealed_field(&row.kid),
+                &row.private_key_sealed,
+            )
+            .map_err(|e| {
+                AppError::internal(anyhow::anyhow!("opening signing key {}: {e}", row.kid))
+            })?;
         let handle = Arc::new(SigningKeyHandle {
             kid: row.kid,
             encoding: EncodingKey::from_ed_der(der.expose_secret()),

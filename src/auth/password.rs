@@ -94,16 +94,33 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let stored = hash(SecretString::from("correct horse".to_string())).await.unwrap();
+        let stored = hash(SecretString::from("correct horse".to_string()))
+            .await
+            .unwrap();
         assert!(stored.starts_with("$argon2id$"));
-        assert!(verify(Some(stored.clone()), SecretString::from("correct horse".to_string())).await.unwrap());
-        assert!(!verify(Some(stored), SecretString::from("wrong horse".to_string())).await.unwrap());
-        assert!(!verify(None, SecretString::from("correct horse".to_string())).await.unwrap());
+        assert!(verify(
+            Some(stored.clone()),
+            SecretString::from("correct horse".to_string())
+        )
+        .await
+        .unwrap());
+        assert!(
+            !verify(Some(stored), SecretString::from("wrong horse".to_string()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(None, SecretString::from("correct horse".to_string()))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn short_passwords_are_refused() {
-        let err = hash(SecretString::from("short".to_string())).await.unwrap_err();
+        let err = hash(SecretString::from("short".to_string()))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "BAD_USER_INPUT");
     }
 }

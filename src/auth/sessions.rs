@@ -44,14 +44,21 @@ impl Sessions {
         tenant: Option<&str>,
     ) -> Result<SignedIn, AppError> {
         let user = users::find_by_email(&self.control.db, email).await?;
-        let matches = password::verify(user.as_ref().map(|u| u.password_hash.clone()), password).await?;
+        let matches =
+            password::verify(user.as_ref().map(|u| u.password_hash.clone()), password).await?;
         let user = match user {
             Some(user) if matches && !user.disabled => user,
             _ => return Err(AppError::Unauthenticated(BAD_CREDENTIALS)),
         };
         match tenant {
-            Some(slug) => self.sign_in_to(&user, slug, self.tokens.default_ttl()).await,
-            None if user.is_platform_admin => self.sign_in_to_platform(&user, self.tokens.default_ttl()).await,
+            Some(slug) => {
+                self.sign_in_to(&user, slug, self.tokens.default_ttl())
+                    .await
+            }
+            None if user.is_platform_admin => {
+                self.sign_in_to_platform(&user, self.tokens.default_ttl())
+                    .await
+            }
             None => {
                 let mut mine = memberships::list_for_user(&self.control.db, &user.id).await?;
                 if mine.len() != 1 {
@@ -68,20 +75,33 @@ impl Sessions {
     }
 
     /// A new token for another tenant the caller belongs to.
-    pub async fn select_tenant(&self, caller: &TenantContext, slug: &str) -> Result<SignedIn, AppError> {
+    pub async fn select_tenant(
+        &self,
+        caller: &TenantContext,
+        slug: &str,
+    ) -> Result<SignedIn, AppError> {
         let user = users::find_by_id(&self.control.db, &caller.user_id)
             .await?
             .filter(|u| !u.disabled)
             .ok_or(AppError::Unauthenticated("the token's user is disabled"))?;
-        self.sign_in_to(&user, slug, self.tokens.default_ttl()).await
+        self.sign_in_to(&user, slug, self.tokens.default_ttl())
+            .await
     }
 
     /// A token minted by an operator (`tenantql token`), without a password: for
     /// scripts and GraphiQL. The same membership and status checks as `login` apply.
-    pub async fn mint(&self, email: &str, tenant: Option<&str>, ttl: Duration) -> Result<SignedIn, AppError> {
+    pub async fn mint(
+        &self,
+        email: &str,
+        tenant: Option<&str>,
+        ttl: Duration,
+    ) -> Result<SignedIn, AppError> {
         let user = users::get_by_email(&self.control.db, email).await?;
         if user.disabled {
-            return Err(AppError::Forbidden(format!("user `{}` is disabled", user.email)));
+            return Err(AppError::Forbidden(format!(
+                "user `{}` is disabled",
+                user.email
+            )));
         }
         match tenant {
             Some(slug) => self.sign_in_to(&user, slug, ttl).await,
@@ -93,12 +113,24 @@ impl Sessions {
         }
     }
 
-    async fn sign_in_to_platform(&self, user: &user::Model, ttl: Duration) -> Result<SignedIn, AppError> {
+    async fn sign_in_to_platform(
+        &self,
+        user: &user::Model,
+        ttl: Duration,
+    ) -> Result<SignedIn, AppError> {
         let issued = self.tokens.issue(&user.id, Audience::Platform, ttl).await?;
-        Ok(SignedIn { issued, tenant: None })
+        Ok(SignedIn {
+            issued,
+            tenant: None,
+        })
     }
 
-    async fn sign_in_to(&self, user: &user::Model, slug: &str, ttl: Duration) -> Result<SignedIn, AppError> {
+    async fn sign_in_to(
+        &self,
+        user: &user::Model,
+        slug: &str,
+        ttl: Duration,
+    ) -> Result<SignedIn, AppError> {
         // Unknown tenant and foreign tenant answer alike: no probing for slugs.
         let not_member = || AppError::Forbidden(format!("you are not a member of tenant `{slug}`"));
         let tenant = tenants::find_by_slug(&self.control.db, slug)

@@ -84,10 +84,17 @@ impl TokenService {
         ttl: Duration,
     ) -> Result<IssuedToken, AppError> {
         if ttl.is_zero() || ttl > MAX_TTL {
-            return Err(AppError::bad_input("ttl", "token lifetime must be between 1 second and 90 days"));
+            return Err(AppError::bad_input(
+                "ttl",
+                "token lifetime must be between 1 second and 90 days",
+            ));
         }
         let (tenant_id, tenant, role) = match audience {
-            Audience::Tenant { tenant_id, slug, role } => (Some(tenant_id), Some(slug.to_string()), role),
+            Audience::Tenant {
+                tenant_id,
+                slug,
+                role,
+            } => (Some(tenant_id), Some(slug.to_string()), role),
             Audience::Platform => (None, None, Role::PlatformAdmin),
         };
         let key = self.keyring.signing_key(tenant_id).await?;
@@ -127,7 +134,9 @@ impl TokenService {
             .keyring
             .verifying_key(&kid)
             .await?
-            .ok_or(AppError::Unauthenticated("token is signed by an unknown key"))?;
+            .ok_or(AppError::Unauthenticated(
+                "token is signed by an unknown key",
+            ))?;
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map_err(|e| {
                 AppError::Unauthenticated(match e.kind() {

@@ -43,7 +43,10 @@ pub enum StartupError {
          but the configured key is `{configured}` (set TENANTQL_MASTER_KEY to the original key, or list it \
          in TENANTQL_PREVIOUS_MASTER_KEYS)"
     )]
-    WrongMasterKey { expected: String, configured: String },
+    WrongMasterKey {
+        expected: String,
+        configured: String,
+    },
     #[error("the control plane's master-key check value is damaged ({0}); refusing to start")]
     KeyCheckDamaged(SealError),
     #[error("control plane query failed: {0}")]
@@ -87,7 +90,9 @@ impl ControlPlane {
                 .await
                 .map_err(StartupError::Connect)?;
         }
-        Migrator::up(&db, None).await.map_err(StartupError::Migrate)?;
+        Migrator::up(&db, None)
+            .await
+            .map_err(StartupError::Migrate)?;
         let control = ControlPlane {
             db,
             sealer: Arc::new(sealer),
@@ -102,9 +107,9 @@ impl ControlPlane {
             .await?;
         match stored {
             None => {
-                let sealed = self
-                    .sealer
-                    .seal(KEY_CHECK_OWNER, KEY_CHECK_FIELD, KEY_CHECK_PLAINTEXT);
+                let sealed =
+                    self.sealer
+                        .seal(KEY_CHECK_OWNER, KEY_CHECK_FIELD, KEY_CHECK_PLAINTEXT);
                 control_meta::Entity::insert(control_meta::ActiveModel {
                     key: Set(KEY_CHECK_FIELD.into()),
                     value: Set(sealed),
@@ -113,7 +118,10 @@ impl ControlPlane {
                 .await?;
                 Ok(())
             }
-            Some(row) => match self.sealer.open(KEY_CHECK_OWNER, KEY_CHECK_FIELD, &row.value) {
+            Some(row) => match self
+                .sealer
+                .open(KEY_CHECK_OWNER, KEY_CHECK_FIELD, &row.value)
+            {
                 Ok(_) => Ok(()),
                 Err(SealError::UnknownKey(expected)) => Err(StartupError::WrongMasterKey {
                     expected,

@@ -10,7 +10,14 @@ use super::{
     entities::tenant::{self, BackendKind, TenantStatus},
     OnConstraint,
 };
-use crate::{error::AppError, tenancy::sealing::Sealer};
+use crate::{
+    error::AppError,
+    tenancy::sealing::{SealError, Sealer},
+};
+
+/// Field names bound into the sealed columns' associated data.
+pub const DB_PASSWORD_FIELD: &str = "db_password";
+pub const SSH_PRIVATE_KEY_FIELD: &str = "ssh_private_key";
 
 pub const DEFAULT_POOL_MAX_SIZE: u32 = 10;
 pub const DEFAULT_POOL_MIN_IDLE: u32 = 0;
@@ -38,10 +45,16 @@ impl Default for PoolLimits {
 impl PoolLimits {
     fn validate(&self) -> Result<(), AppError> {
         if !(1..=1000).contains(&self.max_size) {
-            return Err(AppError::bad_input("poolMaxSize", "pool max size must be between 1 and 1000"));
+            return Err(AppError::bad_input(
+                "poolMaxSize",
+                "pool max size must be between 1 and 1000",
+            ));
         }
         if self.min_idle > self.max_size {
-            return Err(AppError::bad_input("poolMinIdle", "pool warm minimum cannot exceed its max size"));
+            return Err(AppError::bad_input(
+                "poolMinIdle",
+                "pool warm minimum cannot exceed its max size",
+            ));
         }
         if !(1..=600_000).contains(&self.acquire_timeout_ms) {
             return Err(AppError::bad_input(
@@ -92,17 +105,23 @@ pub async fn insert(
     new.pool.validate()?;
     let display_name = new.display_name.trim();
     if display_name.is_empty() || display_name.len() > 200 {
-        return Err(AppError::bad_input("displayName", "display name must be 1-200 characters"));
+        return Err(AppError::bad_input(
+            "displayName",
+            "display name must be 1-200 characters",
+        ));
     }
     if new.connect_string.trim().is_empty() {
-        return Err(AppError::bad_input("connectString", "a connect string is required"));
+        return Err(AppError::bad_input(
+            "connectString",
+            "a connect string is required",
+        ));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let now = Utc::now();
     let password = new
         .db_password
         .as_ref()
-        .map(|p| sealer.seal_str(&id, "db_password", p));
+        .map(|p| sealer.seal_str(&id, DB_PASSWORD_FIELD, p));
     let slug = new.slug.clone();
     tenant::ActiveModel {
         id: Set(id.clone()),
@@ -129,6 +148,19 @@ pub async fn insert(
     .on_conflict(|| format!("a tenant with slug `{slug}` already exists"))
 }
 
+/// The tenant's database password, opened for connecting. Fails if the sealed
+/// value was moved from another tenant's row or sealed under an unknown key.
+pub fn open_db_password(
+    sealer: &Sealer,
+    tenant: &tenant::Model,
+) -> Result<Option<SecretString>, SealError> {
+    tenant
+        .db_password_sealed
+        .as_deref()
+        .map(|sealed| sealer.open_string(&tenant.id, DB_PASSWORD_FIELD, sealed))
+        .transpose()
+}
+
 pub async fn find_by_slug(
     db: &impl ConnectionTrait,
     slug: &str,
@@ -147,7 +179,9 @@ pub async fn find_by_id(
 }
 
 pub async fn get_by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<tenant::Model, AppError> {
-    find_by_slug(db, slug).await?.ok_or(AppError::NotFound("tenant"))
+    find_by_slug(db, slug)
+        .await?
+        .ok_or(AppError::NotFound("tenant"))
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<tenant::Model>, AppError> {
@@ -178,7 +212,16 @@ mod tests {
         for good in ["acme", "globex-2", "a1"] {
             assert!(validate_slug(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "Acme", "1acme", "acme-", "ac_me", "ac me", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "a",
+            "Acme",
+            "1acme",
+            "acme-",
+            "ac_me",
+            "ac me",
+            &"a".repeat(64),
+        ] {
             assert!(validate_slug(bad).is_err(), "{bad}");
         }
     }
@@ -186,9 +229,15 @@ mod tests {
     #[test]
     fn pool_limits() {
         assert!(PoolLimits::default().validate().is_ok());
-        let too_warm = PoolLimits { min_idle: 11, ..PoolLimits::default() };
+        let too_warm = PoolLimits {
+            min_idle: 11,
+            ..PoolLimits::default()
+        };
         assert!(too_warm.validate().is_err());
-        let zero = PoolLimits { max_size: 0, ..PoolLimits::default() };
+        let zero = PoolLimits {
+            max_size: 0,
+            ..PoolLimits::default()
+        };
         assert!(zero.validate().is_err());
     }
 }

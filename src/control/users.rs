@@ -11,9 +11,9 @@ use crate::error::AppError;
 pub fn normalize_email(email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
         && !email.chars().any(char::is_whitespace);
     if valid {
         Ok(email)
@@ -56,7 +56,9 @@ pub async fn find_by_email(
 }
 
 pub async fn get_by_email(db: &impl ConnectionTrait, email: &str) -> Result<user::Model, AppError> {
-    find_by_email(db, email).await?.ok_or(AppError::NotFound("user"))
+    find_by_email(db, email)
+        .await?
+        .ok_or(AppError::NotFound("user"))
 }
 
 pub async fn find_by_id(
@@ -84,8 +86,18 @@ mod tests {
 
     #[test]
     fn emails_are_normalized() {
-        assert_eq!(normalize_email(" Alice@Acme.TEST ").unwrap(), "alice@acme.test");
-        for bad in ["", "alice", "@acme.test", "alice@acme", "a b@acme.test", "alice@.test"] {
+        assert_eq!(
+            normalize_email(" Alice@Acme.TEST ").unwrap(),
+            "alice@acme.test"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@acme.test",
+            "alice@acme",
+            "a b@acme.test",
+            "alice@.test",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -163,8 +163,16 @@ impl AuthMutation {
     }
 
     /// A new token for another tenant the caller belongs to.
-    async fn select_tenant(&self, ctx: &Context<'_>, tenant: String) -> async_graphql::Result<AuthPayload> {
+    async fn select_tenant(
+        &self,
+        ctx: &Context<'_>,
+        tenant: String,
+    ) -> async_graphql::Result<AuthPayload> {
         let caller = caller(ctx)?;
-        Ok(services(ctx).sessions.select_tenant(caller, &tenant).await?.into())
+        Ok(services(ctx)
+            .sessions
+            .select_tenant(caller, &tenant)
+            .await?
+            .into())
     }
 }

@@ -16,7 +16,9 @@ pub struct Mutation(auth::AuthMutation);
 /// The verified caller, or UNAUTHENTICATED for an anonymous request.
 pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a TenantContext, AppError> {
     ctx.data_opt::<TenantContext>()
-        .ok_or(AppError::Unauthenticated("sign in first: this operation needs a bearer token"))
+        .ok_or(AppError::Unauthenticated(
+            "sign in first: this operation needs a bearer token",
+        ))
 }
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Services {

@@ -81,9 +81,13 @@ mod tests {
 
     #[test]
     fn login_alone_is_public() {
-        assert!(public("mutation { login(email: \"a\", password: \"b\") { token } }"));
+        assert!(public(
+            "mutation { login(email: \"a\", password: \"b\") { token } }"
+        ));
         assert!(public("mutation { __typename ...L } fragment L on Mutation { login(email: \"a\", password: \"b\") { token } }"));
-        assert!(public("mutation { ... on Mutation { login(email: \"a\", password: \"b\") { token } } }"));
+        assert!(public(
+            "mutation { ... on Mutation { login(email: \"a\", password: \"b\") { token } } }"
+        ));
     }
 
     #[test]
@@ -92,7 +96,9 @@ mod tests {
         assert!(!public("{ __schema { types { name } } }"));
         assert!(!public("mutation { login(email: \"a\", password: \"b\") { token } selectTenant(tenant: \"x\") { token } }"));
         assert!(!public("mutation A { login(email: \"a\", password: \"b\") { token } } query B { me { email } }"));
-        assert!(!public("mutation { ...F } fragment F on Mutation { selectTenant(tenant: \"x\") { token } }"));
+        assert!(!public(
+            "mutation { ...F } fragment F on Mutation { selectTenant(tenant: \"x\") { token } }"
+        ));
         assert!(!public("mutation { ...Missing }"));
         assert!(!public("query { ...F } fragment F on Query { ...F }"));
     }

@@ -78,7 +78,10 @@ fn classify(error: &mut ServerError, request_id: Option<&RequestId>) {
             }
             error.message = app.public_message();
             extensions.set("code", app.code());
-            if let AppError::BadInput { field: Some(field), .. } = app {
+            if let AppError::BadInput {
+                field: Some(field), ..
+            } = app
+            {
                 extensions.set("field", Value::from(*field));
             }
         }
@@ -92,5 +95,100 @@ fn classify(error: &mut ServerError, request_id: Option<&RequestId>) {
     }
     if let Some(id) = request_id {
         extensions.set("requestId", id.as_str());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema};
+
+    use super::*;
+
+    fn every_variant() -> Vec<AppError> {
+        vec![
+            AppError::Unauthenticated("no"),
+            AppError::Forbidden("no".into()),
+            AppError::TenantSuspended("acme".into()),
+            AppError::TenantUnavailable {
+                tenant: "acme".into(),
+                reason: "down".into(),
+            },
+            AppError::PoolTimeout("acme".into()),
+            AppError::RateLimited,
+            AppError::bad_input("x", "bad"),
+            AppError::NotFound("invoice"),
+            AppError::Conflict("dup".into()),
+            AppError::internal(anyhow::anyhow!(
+                "ORA-12541: TNS:no listener at db.secret.internal"
+            )),
+        ]
+    }
+
+    struct Failing;
+
+    #[Object]
+    impl Failing {
+        async fn fail(&self, index: usize) -> async_graphql::Result<bool> {
+            Err(every_variant().swap_remove(index))?
+        }
+
+        async fn untyped(&self) -> async_graphql::Result<bool> {
+            Err(std::io::Error::other("disk /var/secret full"))?
+        }
+    }
+
+    async fn run(query: &str) -> async_graphql::Response {
+        let schema = Schema::build(Failing, EmptyMutation, EmptySubscription)
+            .extension(ErrorCodes)
+            .finish();
+        schema
+            .execute(Request::new(query).data(RequestId::from_client("test-request-1").unwrap()))
+            .await
+    }
+
+    #[tokio::test]
+    async fn every_variant_reaches_the_client_with_its_code() {
+        for (index, variant) in every_variant().iter().enumerate() {
+            let response = run(&format!("{{ fail(index: {index}) }}")).await;
+            let error = &response.errors[0];
+            let ext = error.extensions.as_ref().unwrap();
+            assert_eq!(
+                ext.get("code"),
+                Some(&Value::from(variant.code())),
+                "{variant:?}"
+            );
+            assert_eq!(ext.get("requestId"), Some(&Value::from("test-request-1")));
+            assert_eq!(error.message, variant.public_message());
+            assert!(
+                !error.message.contains("ORA-"),
+                "internal text leaked: {}",
+                error.message
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn untyped_errors_are_internal_and_hidden() {
+        let response = run("{ untyped }").await;
+        let error = &response.errors[0];
+        assert_eq!(error.message, "internal error");
+        assert_eq!(
+            error.extensions.as_ref().unwrap().get("code"),
+            Some(&Value::from("INTERNAL"))
+        );
+    }
+
+    #[tokio::test]
+    async fn library_errors_are_bad_user_input() {
+        for query in ["{ fail(index: \"x\") }", "{ nope }", "{ fail(index: 1"] {
+            let response = run(query).await;
+            let code = response.errors[0]
+                .extensions
+                .as_ref()
+                .unwrap()
+                .get("code")
+                .cloned();
+            assert_eq!(code, Some(Value::from("BAD_USER_INPUT")), "{query}");
+        }
     }
 }

@@ -35,7 +35,9 @@ pub fn build(services: Services, limits: QueryLimits) -> AppSchema {
     schema_builder(limits).data(services).finish()
 }
 
-fn schema_builder(limits: QueryLimits) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn schema_builder(
+    limits: QueryLimits,
+) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .extension(errors::ErrorCodes)
         .extension(anonymous::AnonymousGate)

@@ -3,7 +3,7 @@
 //! No header means an anonymous caller (who may only sign in; see
 //! `schema::anonymous`). A header that does not verify, or whose user, tenant or
 //! membership no longer qualifies, ends the request here, before GraphQL runs.
-use axum::{extract::FromRequestParts, http::request::Parts, http::header, response::Response};
+use axum::{extract::FromRequestParts, http::header, http::request::Parts, response::Response};
 
 use super::{
     media::{error_response, ResponseMedia},

@@ -98,7 +98,14 @@ pub async fn get(
         return not_acceptable();
     };
     let bad = |message: String| {
-        error_response(&AppError::BadInput { field: None, message }, Some(&request_id), media)
+        error_response(
+            &AppError::BadInput {
+                field: None,
+                message,
+            },
+            Some(&request_id),
+            media,
+        )
     };
     let Ok(Query(params)) = params else {
         return bad("the query string is not a GraphQL request".into());
@@ -117,14 +124,19 @@ pub async fn get(
             selected && op.node.ty == OperationType::Mutation
         });
         if is_mutation {
-            let mut response = (StatusCode::METHOD_NOT_ALLOWED, "mutations need POST").into_response();
+            let mut response =
+                (StatusCode::METHOD_NOT_ALLOWED, "mutations need POST").into_response();
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
     }
-    let variables = match params.variables.as_deref().map(serde_json::from_str::<Variables>) {
+    let variables = match params
+        .variables
+        .as_deref()
+        .map(serde_json::from_str::<Variables>)
+    {
         None => Variables::default(),
         Some(Ok(variables)) => variables,
         Some(Err(e)) => return bad(format!("`variables` is not a JSON object: {e}")),

@@ -87,7 +87,11 @@ pub fn server_error(err: &AppError, request_id: Option<&RequestId>) -> ServerErr
 }
 
 /// A request refused before GraphQL ran: `{"errors": [...]}` with the error's status.
-pub fn error_response(err: &AppError, request_id: Option<&RequestId>, media: ResponseMedia) -> Response {
+pub fn error_response(
+    err: &AppError,
+    request_id: Option<&RequestId>,
+    media: ResponseMedia,
+) -> Response {
     if err.is_internal() {
         tracing::error!(error.cause_chain = ?err, "request failed");
     } else {
@@ -122,16 +126,26 @@ mod tests {
         assert_eq!(negotiate(None), Some(Json));
         assert_eq!(negotiate(Some("application/json")), Some(Json));
         assert_eq!(negotiate(Some("*/*")), Some(Json));
-        assert_eq!(negotiate(Some(GRAPHQL_RESPONSE_JSON)), Some(GraphqlResponse));
         assert_eq!(
-            negotiate(Some("application/graphql-response+json, application/json;q=0.9")),
+            negotiate(Some(GRAPHQL_RESPONSE_JSON)),
             Some(GraphqlResponse)
         );
         assert_eq!(
-            negotiate(Some("application/graphql-response+json;q=0.5, application/json")),
+            negotiate(Some(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(GraphqlResponse)
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/graphql-response+json;q=0.5, application/json"
+            )),
             Some(Json)
         );
-        assert_eq!(negotiate(Some("application/graphql-response+json;q=0")), None);
+        assert_eq!(
+            negotiate(Some("application/graphql-response+json;q=0")),
+            None
+        );
         assert_eq!(negotiate(Some("text/html")), None);
     }
 }

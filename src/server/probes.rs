@@ -44,11 +44,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// The public keys that verify tenantql tokens (RFC 7517).
 pub async fn jwks(State(state): State<AppState>) -> Response {
     match state.services.tokens.keyring().jwks().await {
-        Ok(set) => (
-            [(header::CACHE_CONTROL, "public, max-age=30")],
-            Json(set),
-        )
-            .into_response(),
+        Ok(set) => ([(header::CACHE_CONTROL, "public, max-age=30")], Json(set)).into_response(),
         Err(e) => error_response(&e, None, ResponseMedia::Json),
     }
 }

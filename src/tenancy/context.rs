@@ -45,7 +45,10 @@ impl TenantContext {
     /// The tenant this request acts for; a platform token has none.
     pub fn tenant(&self) -> Result<&TenantRef, AppError> {
         self.tenant.as_ref().ok_or_else(|| {
-            AppError::Forbidden("this operation needs a tenant token; use selectTenant or login with a tenant".into())
+            AppError::Forbidden(
+                "this operation needs a tenant token; use selectTenant or login with a tenant"
+                    .into(),
+            )
         })
     }
 }
@@ -108,14 +111,18 @@ impl ContextResolver {
         let db = &self.control.db;
         let user = users::find_by_id(db, &claims.sub)
             .await?
-            .ok_or(AppError::Unauthenticated("the token's user no longer exists"))?;
+            .ok_or(AppError::Unauthenticated(
+                "the token's user no longer exists",
+            ))?;
         if user.disabled {
             return Err(AppError::Unauthenticated("the token's user is disabled"));
         }
         let Some(slug) = &claims.tenant else {
             // Only platform-key tokens come without a tenant (checked in verification).
             if !user.is_platform_admin {
-                return Err(AppError::Forbidden("the user is no longer a platform admin".into()));
+                return Err(AppError::Forbidden(
+                    "the user is no longer a platform admin".into(),
+                ));
             }
             return Ok(TenantContext {
                 user_id: user.id,
@@ -126,10 +133,14 @@ impl ContextResolver {
         };
         let tenant = tenants::find_by_slug(db, slug)
             .await?
-            .ok_or(AppError::Unauthenticated("the token's tenant no longer exists"))?;
+            .ok_or(AppError::Unauthenticated(
+                "the token's tenant no longer exists",
+            ))?;
         let membership = memberships::find(db, &user.id, &tenant.id)
             .await?
-            .ok_or_else(|| AppError::Forbidden(format!("you are no longer a member of tenant `{slug}`")))?;
+            .ok_or_else(|| {
+                AppError::Forbidden(format!("you are no longer a member of tenant `{slug}`"))
+            })?;
         if tenant.status == TenantStatus::Suspended {
             return Err(AppError::TenantSuspended(tenant.slug));
         }

@@ -7,7 +7,7 @@
 //! opening old rows while new seals use the current key.
 use std::{fs, io::Write, path::Path};
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, engine::general_purpose::STANDARD, Engine};
+use base64::{engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chacha20poly1305::{
     aead::{Aead, AeadCore, KeyInit, OsRng, Payload},
     XChaCha20Poly1305, XNonce,
@@ -106,7 +106,10 @@ impl Sealer {
         data_dir: &Path,
     ) -> Result<(Self, KeySource), MasterKeyError> {
         let (current, source) = match configured {
-            Some(key) => (MasterKey::from_base64(key.expose_secret())?, KeySource::Configured),
+            Some(key) => (
+                MasterKey::from_base64(key.expose_secret())?,
+                KeySource::Configured,
+            ),
             None => load_or_create_dev_key(data_dir)?,
         };
         let previous = previous
@@ -140,12 +143,22 @@ impl Sealer {
         let ciphertext = self
             .current
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
         let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&ciphertext);
-        format!("{PREFIX}.{}.{}", self.current.id, URL_SAFE_NO_PAD.encode(blob))
+        format!(
+            "{PREFIX}.{}.{}",
+            self.current.id,
+            URL_SAFE_NO_PAD.encode(blob)
+        )
     }
 
     pub fn seal_str(&self, owner: &str, field: &str, secret: &SecretString) -> String {
@@ -176,12 +189,23 @@ impl Sealer {
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
         let aad = associated_data(owner, field);
         key.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map(|plain| SecretBox::new(Box::new(plain)))
             .map_err(|_| SealError::DoesNotOpen)
     }
 
-    pub fn open_string(&self, owner: &str, field: &str, sealed: &str) -> Result<SecretString, SealError> {
+    pub fn open_string(
+        &self,
+        owner: &str,
+        field: &str,
+        sealed: &str,
+    ) -> Result<SecretString, SealError> {
         let bytes = self.open(owner, field, sealed)?;
         let text = std::str::from_utf8(bytes.expose_secret()).map_err(|_| SealError::Malformed)?;
         Ok(SecretString::from(text.to_owned()))
@@ -216,7 +240,10 @@ fn load_or_create_dev_key(data_dir: &Path) -> Result<(MasterKey, KeySource), Mas
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&path).map_err(io_err)?;
             file.write_all(encoded.as_bytes()).map_err(io_err)?;
-            Ok((MasterKey::from_bytes(key.as_slice())?, KeySource::DevFileGenerated))
+            Ok((
+                MasterKey::from_bytes(key.as_slice())?,
+                KeySource::DevFileGenerated,
+            ))
         }
         Err(e) => Err(io_err(e)),
     }
@@ -249,8 +276,14 @@ mod tests {
     fn moved_to_another_owner_or_field_does_not_open() {
         let s = sealer(7);
         let sealed = s.seal("tenant-a", "db_password", b"tiger");
-        assert!(matches!(s.open("tenant-b", "db_password", &sealed), Err(SealError::DoesNotOpen)));
-        assert!(matches!(s.open("tenant-a", "ssh_key", &sealed), Err(SealError::DoesNotOpen)));
+        assert!(matches!(
+            s.open("tenant-b", "db_password", &sealed),
+            Err(SealError::DoesNotOpen)
+        ));
+        assert!(matches!(
+            s.open("tenant-a", "ssh_key", &sealed),
+            Err(SealError::DoesNotOpen)
+        ));
     }
 
     #[test]
@@ -294,15 +327,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (first, s1) = Sealer::load(None, None, dir.path()).unwrap();
         let (second, s2) = Sealer::load(None, None, dir.path()).unwrap();
-        assert_eq!((s1, s2), (KeySource::DevFileGenerated, KeySource::DevFileExisting));
+        assert_eq!(
+            (s1, s2),
+            (KeySource::DevFileGenerated, KeySource::DevFileExisting)
+        );
         assert_eq!(first.key_id(), second.key_id());
     }
 
     #[test]
     fn a_short_master_key_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Sealer::load(Some(&SecretString::from("c2hvcnQ=".to_string())), None, dir.path())
-            .unwrap_err();
+        let err = Sealer::load(
+            Some(&SecretString::from("c2hvcnQ=".to_string())),
+            None,
+            dir.path(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("32 bytes"), "{err}");
     }
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test of tenantql on a fresh Debian machine that has the Rust toolchain.
+#
+# It installs what the tests need from the distribution's packages (PostgreSQL for
+# the control-plane tests), starts it on 127.0.0.1 on a free port with its data in
+# a temporary directory, runs the formatting and lint checks and the whole test
+# suite against it, and stops it by its PID when done, pass or fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+find_pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+# --- what the tests need ----------------------------------------------------------
+if [ -z "$(find_pg_bin)" ]; then
+  log "installing postgresql from the distribution's packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+PG_BIN="$(find_pg_bin)"
+[ -x "$PG_BIN/pg_ctl" ] || { echo "PostgreSQL binaries not found after install" >&2; exit 1; }
+
+# --- a throw-away PostgreSQL on loopback --------------------------------------------
+WORK="$(mktemp -d /tmp/tenantql-test.XXXXXX)"
+PG_PID=""
+cleanup() {
+  if [ -n "$PG_PID" ] && kill -0 "$PG_PID" 2>/dev/null; then
+    kill -INT "$PG_PID" 2>/dev/null || true   # fast shutdown
+    for _ in $(seq 1 50); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PG_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+  done
+  echo "no free port found" >&2; return 1
+}
+
+# PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$WORK"; fi
+
+PG_PORT="$(free_port)"
+log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PG_PORT"
+as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \
+  || { cat "$WORK/initdb.log" >&2; exit 1; }
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w -t 30 \
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK -c fsync=off -c synchronous_commit=off -c max_connections=200" \
+  start >/dev/null || { cat "$WORK/pg.log" >&2; exit 1; }
+PG_PID="$(head -n 1 "$WORK/pg/postmaster.pid")"
+
+export TENANTQL_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT"
+# Every suite must run here: a missing service is a failure, not a skip.
+export TENANTQL_TEST_REQUIRE_ALL=1
+
+# --- checks and tests --------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --workspace --locked
