@@ -81,6 +81,31 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Demo data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Replace a tenant's ERP rows with deterministic generated data (all demo
+    /// tenants when --tenant is left out). SQLite stores are created if missing;
+    /// an Oracle tenant needs sql/oracle/erp_schema.sql applied first.
+    Seed {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Invoices to generate per tenant.
+        #[arg(long, default_value_t = crate::config::DEFAULT_DEMO_INVOICES)]
+        invoices: usize,
+    },
+    /// Print the same data as a SQL*Plus script for Oracle (sql/oracle/erp_seed.sql).
+    SeedSql {
+        /// The tenant slug the data is generated for (it seeds the generator).
+        #[arg(long, default_value = "acme")]
+        tenant: String,
+        #[arg(long, default_value_t = 500)]
+        invoices: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +224,8 @@ async fn services(cli: &Cli) -> anyhow::Result<Services> {
         &cli.control,
         &cli.tokens,
         Duration::from_secs(DEFAULT_CONTEXT_CACHE_SECS),
+        Default::default(),
+        crate::metrics::DEFAULT_TENANT_LABELS,
     )
     .await?;
     Ok(services)
@@ -248,6 +275,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let signed_in = services.sessions.mint(user, tenant.as_deref(), ttl).await?;
             println!("{}", signed_in.issued.token);
             eprintln!("expires at {}", signed_in.issued.expires_at().to_rfc3339());
+            Ok(())
+        }
+        Command::Demo(DemoCommand::Seed { tenant, invoices }) => {
+            let services = services(&cli).await?;
+            let slugs: Vec<String> = match tenant {
+                Some(slug) => vec![slug.clone()],
+                None => demo::DEMO_TENANTS.iter().map(|(slug, _)| slug.to_string()).collect(),
+            };
+            for slug in slugs {
+                let counts = demo::seed_tenant(&services, &slug, *invoices).await?;
+                eprintln!(
+                    "{slug}: {} companies, {} partners, {} invoices, {} payments, {} treasury transactions",
+                    counts.companies, counts.partners, counts.invoices, counts.payments, counts.transactions
+                );
+            }
+            Ok(())
+        }
+        Command::Demo(DemoCommand::SeedSql { tenant, invoices }) => {
+            let data = crate::erp::seed::generate(tenant, crate::erp::seed::SeedPlan::new(*invoices));
+            print!("{}", crate::erp::seed::oracle_script(&data));
             Ok(())
         }
         Command::Key(KeyCommand::Rotate { tenant, .. }) => {

@@ -18,6 +18,8 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_QUERY_DEPTH_LIMIT: usize = 16;
 pub const DEFAULT_QUERY_COMPLEXITY_LIMIT: usize = 5000;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
+pub const DEFAULT_POOL_IDLE_TTL_SECS: u64 = 3600;
+pub const DEFAULT_DEMO_INVOICES: usize = 20_000;
 
 /// Where the control plane lives and how its secrets are sealed: needed by every
 /// command that touches tenants, users or keys.
@@ -145,9 +147,32 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
 
-    /// Create the demo tenants and users on an empty control plane (see README).
+    /// Seconds a tenant's connection pool may sit unused before it is closed.
+    #[arg(long, env = "TENANTQL_POOL_IDLE_TTL_SECS", default_value_t = DEFAULT_POOL_IDLE_TTL_SECS)]
+    pub pool_idle_ttl_secs: u64,
+
+    /// Create the demo tenants and users on an empty control plane, and fill the
+    /// demo tenants' stores with generated ERP data (see README).
     #[arg(long, env = "TENANTQL_DEMO")]
     pub demo: bool,
+
+    /// Tenants that get their own label in /metrics (the busiest); the rest are
+    /// summed under `tenant="other"`.
+    #[arg(long, env = "TENANTQL_METRICS_TENANT_LABELS", default_value_t = crate::metrics::DEFAULT_TENANT_LABELS)]
+    pub metrics_tenant_labels: usize,
+
+    /// Invoices generated per demo tenant by `--demo`.
+    #[arg(long, env = "TENANTQL_DEMO_INVOICES", default_value_t = DEFAULT_DEMO_INVOICES)]
+    pub demo_invoices: usize,
+}
+
+impl ServerConfig {
+    pub fn pool_settings(&self) -> crate::tenancy::pools::PoolSettings {
+        crate::tenancy::pools::PoolSettings {
+            idle_ttl: Duration::from_secs(self.pool_idle_ttl_secs.max(1)),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -161,7 +186,10 @@ impl Default for ServerConfig {
             query_depth_limit: DEFAULT_QUERY_DEPTH_LIMIT,
             query_complexity_limit: DEFAULT_QUERY_COMPLEXITY_LIMIT,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            pool_idle_ttl_secs: DEFAULT_POOL_IDLE_TTL_SECS,
             demo: false,
+            demo_invoices: DEFAULT_DEMO_INVOICES,
+            metrics_tenant_labels: crate::metrics::DEFAULT_TENANT_LABELS,
         }
     }
 }

@@ -5,6 +5,11 @@ use std::path::Path;
 use secrecy::SecretString;
 
 use crate::{
+    erp::seed::{self, SeedCounts, SeedPlan},
+    store::{
+        oracle::{OracleSession, OracleSettings},
+        Connection,
+    },
     control::{
         entities::{membership::MemberRole, tenant::BackendKind},
         tenants::{self, NewTenant, PoolLimits},
@@ -35,14 +40,54 @@ pub const DEMO_USERS: &[DemoUser] = &[
     ),
 ];
 
-/// Creates the demo tenants and users if the control plane has no tenant yet.
-/// Returns whether anything was created.
-pub async fn bootstrap(services: &Services, data_dir: &Path) -> anyhow::Result<bool> {
+/// Creates the demo tenants and users if the control plane has no tenant yet, and
+/// fills the demo tenants' stores if they are missing. Returns whether tenants
+/// were created.
+pub async fn bootstrap(services: &Services, data_dir: &Path, invoices: usize) -> anyhow::Result<bool> {
     let control = &services.control;
-    if !tenants::list(&control.db).await?.is_empty() {
-        tracing::info!("demo: control plane already has tenants; leaving it as it is");
-        return Ok(false);
+    let created = if tenants::list(&control.db).await?.is_empty() {
+        create_tenants_and_users(services, data_dir).await?;
+        true
+    } else {
+        tracing::info!("demo: control plane already has tenants; not adding any");
+        false
+    };
+    for (slug, _) in DEMO_TENANTS {
+        let Some(tenant) = tenants::find_by_slug(&control.db, slug).await? else {
+            continue;
+        };
+        let unseeded = tenant.backend == BackendKind::Sqlite && !Path::new(&tenant.connect_string).exists();
+        if unseeded {
+            let counts = seed_tenant(services, slug, invoices).await?;
+            tracing::info!(tenant = slug, invoices = counts.invoices, payments = counts.payments, "demo: store seeded");
+        }
     }
+    Ok(created)
+}
+
+/// Replaces a tenant's ERP rows with generated demo data (`tenantql demo seed`).
+pub async fn seed_tenant(services: &Services, slug: &str, invoices: usize) -> anyhow::Result<SeedCounts> {
+    let control = &services.control;
+    let tenant = tenants::get_by_slug(&control.db, slug).await?;
+    let plan = SeedPlan::new(invoices);
+    match tenant.backend {
+        BackendKind::Sqlite => Ok(seed::seed_sqlite(&tenant.connect_string, slug, plan).await?),
+        BackendKind::Oracle => {
+            let password = tenants::open_db_password(&control.sealer, &tenant)?.unwrap_or_else(|| SecretString::from(String::new()));
+            let session = OracleSession::open(&OracleSettings {
+                connect_string: tenant.connect_string.clone(),
+                username: tenant.db_username.clone().unwrap_or_default(),
+                password,
+            })
+            .await?;
+            let mut conn = Connection::Oracle(session);
+            Ok(seed::write(&mut conn, &seed::generate(slug, plan)).await?)
+        }
+    }
+}
+
+async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyhow::Result<()> {
+    let control = &services.control;
     let stores = data_dir.join("tenants");
     std::fs::create_dir_all(&stores)?;
     for (slug, name) in DEMO_TENANTS {
@@ -73,7 +118,7 @@ pub async fn bootstrap(services: &Services, data_dir: &Path) -> anyhow::Result<b
         }
     }
     tracing::info!("demo: created tenants acme and globex and four users");
-    Ok(true)
+    Ok(())
 }
 
 /// What `serve --demo` prints so a new user can sign in.

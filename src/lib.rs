@@ -7,12 +7,15 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod erp;
 pub mod error;
+pub mod metrics;
 pub mod request_id;
 pub mod resolvers;
 pub mod schema;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod tenancy;
 

@@ -7,7 +7,12 @@ use crate::{
     auth::{keys::Keyring, sessions::Sessions, TokenService},
     config::{ControlPlaneConfig, TokenConfig},
     control::{ControlPlane, StartupError},
-    tenancy::{sealing::KeySource, ContextResolver},
+    metrics::Metrics,
+    tenancy::{
+        pools::{PoolManager, PoolSettings},
+        sealing::KeySource,
+        ContextResolver,
+    },
 };
 
 #[derive(Clone)]
@@ -16,6 +21,8 @@ pub struct Services {
     pub tokens: Arc<TokenService>,
     pub contexts: Arc<ContextResolver>,
     pub sessions: Arc<Sessions>,
+    pub pools: Arc<PoolManager>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Services {
@@ -25,18 +32,23 @@ impl Services {
         control_cfg: &ControlPlaneConfig,
         token_cfg: &TokenConfig,
         cache_ttl: Duration,
+        pool_settings: PoolSettings,
+        metrics_tenant_labels: usize,
     ) -> Result<(Self, KeySource), StartupError> {
         let (control, key_source) = ControlPlane::open(control_cfg).await?;
         let keyring = Arc::new(Keyring::new(control.clone(), cache_ttl));
         let tokens = Arc::new(TokenService::new(keyring, token_cfg.clone()));
         let contexts = Arc::new(ContextResolver::new(control.clone(), cache_ttl));
         let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
+        let pools = PoolManager::start(control.clone(), pool_settings);
         Ok((
             Services {
                 control,
                 tokens,
                 contexts,
                 sessions,
+                pools,
+                metrics: Arc::new(Metrics::new(metrics_tenant_labels)),
             },
             key_source,
         ))

@@ -2,13 +2,14 @@
 //! load through a service, shape the answer. The tenant always comes from the
 //! request's `TenantContext`, never from an argument.
 pub mod auth;
+pub mod erp;
 
 use async_graphql::{Context, MergedObject};
 
 use crate::{error::AppError, state::Services, tenancy::TenantContext};
 
 #[derive(MergedObject, Default)]
-pub struct Query(auth::AuthQuery);
+pub struct Query(auth::AuthQuery, erp::ErpQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(auth::AuthMutation);

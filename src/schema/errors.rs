@@ -61,10 +61,12 @@ impl Extension for ErrorCodesForRequest {
 
 fn classify(error: &mut ServerError, request_id: Option<&RequestId>) {
     let rid = request_id.map(RequestId::as_str).unwrap_or("-");
-    let app_error = error
-        .source
-        .as_ref()
-        .and_then(|source| source.downcast_ref::<AppError>());
+    // Loader errors arrive shared (`Arc<AppError>`): one failure, many waiting fields.
+    let app_error = error.source.as_ref().and_then(|source| {
+        source
+            .downcast_ref::<AppError>()
+            .or_else(|| source.downcast_ref::<Arc<AppError>>().map(Arc::as_ref))
+    });
     let existing_code = error
         .extensions
         .as_ref()

@@ -5,12 +5,15 @@
 //! to each request by the server.
 mod anonymous;
 mod errors;
+mod observe;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Request, Schema};
 
 use crate::{
-    resolvers::{Mutation, Query},
+    request_id::RequestId,
+    resolvers::{erp::ErpScope, Mutation, Query},
     state::Services,
+    tenancy::{TenantContext, TenantDb},
 };
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -32,20 +35,49 @@ impl Default for QueryLimits {
 }
 
 pub fn build(services: Services, limits: QueryLimits) -> AppSchema {
-    schema_builder(limits).data(services).finish()
+    // Registered first so that it wraps the others and sees the classified errors.
+    let observe = observe::Observe(services.metrics.clone());
+    schema_builder(Schema::build(Query::default(), Mutation::default(), EmptySubscription).extension(observe), limits)
+        .data(services)
+        .finish()
 }
 
-fn schema_builder(
-    limits: QueryLimits,
-) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+type Builder = async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>;
+
+fn schema_builder(builder: Builder, limits: QueryLimits) -> Builder {
+    builder
         .extension(errors::ErrorCodes)
         .extension(anonymous::AnonymousGate)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
 }
 
+/// Attaches what one request may use: its id, its verified caller, and (for a
+/// tenant caller) a handle on that tenant's database with fresh DataLoaders.
+/// Nothing tenant-scoped is ever schema-wide data.
+pub fn with_request_data(
+    request: Request,
+    caller: Option<TenantContext>,
+    services: &Services,
+    request_id: RequestId,
+) -> Request {
+    let mut request = request.data(request_id.clone());
+    if let Some(caller) = caller {
+        if let Some(tenant) = caller.tenant.clone() {
+            let db = TenantDb::new(tenant, services.pools.clone(), request_id);
+            request = request.data(ErpScope::new(db));
+        }
+        request = request.data(caller);
+    }
+    request
+}
+
 /// The SDL checked in as `schema.graphql` (and printed by `tenantql schema`).
 pub fn sdl() -> String {
-    schema_builder(QueryLimits::default()).finish().sdl()
+    schema_builder(
+        Schema::build(Query::default(), Mutation::default(), EmptySubscription),
+        QueryLimits::default(),
+    )
+    .finish()
+    .sdl()
 }

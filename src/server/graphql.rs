@@ -21,7 +21,7 @@ use super::{
     media::{error_response, json_response, ResponseMedia},
     AppState,
 };
-use crate::{error::AppError, request_id::RequestId};
+use crate::{error::AppError, request_id::RequestId, schema};
 
 pub async fn post(
     State(state): State<AppState>,
@@ -155,10 +155,7 @@ async fn execute(
     request_id: RequestId,
     media: ResponseMedia,
 ) -> Response {
-    let mut request = request.data(request_id);
-    if let Some(context) = caller.0 {
-        request = request.data(context);
-    }
+    let request = schema::with_request_data(request, caller.0, &state.services, request_id);
     let response = state.schema.execute(request).await;
     // A request error (nothing executed: syntax, validation, or an anonymous call)
     // has errors without a path and no data.

@@ -1,6 +1,7 @@
 //! HTTP: the axum router and the application's lifecycle.
 //!
-//! `/graphql` (GET, POST), `/graphiql`, `/health`, `/ready`, `/.well-known/jwks.json`.
+//! `/graphql` (GET, POST), `/graphiql`, `/health`, `/ready`, `/metrics`,
+//! `/.well-known/jwks.json`.
 mod caller;
 mod graphql;
 mod media;
@@ -36,6 +37,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
         .route("/.well-known/jwks.json", get(probes::jwks))
+        .route("/metrics", get(probes::metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(graphql::panic_response))
         .layer(middleware::from_fn(request_id::assign))
@@ -55,7 +57,14 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let cache_ttl = Duration::from_secs(config.server.context_cache_secs);
         let (services, key_source) =
-            Services::start(&config.control, &config.tokens, cache_ttl).await?;
+            Services::start(
+                &config.control,
+                &config.tokens,
+                cache_ttl,
+                config.server.pool_settings(),
+                config.server.metrics_tenant_labels,
+            )
+            .await?;
         match key_source {
             KeySource::Configured => {}
             KeySource::DevFileExisting | KeySource::DevFileGenerated => tracing::warn!(
@@ -65,7 +74,7 @@ impl Application {
         }
         services.tokens.keyring().ensure_platform_key().await?;
         if config.server.demo {
-            demo::bootstrap(&services, &config.control.data_dir).await?;
+            demo::bootstrap(&services, &config.control.data_dir, config.server.demo_invoices).await?;
         }
         // The timing-parity hash is built now, not on the first login.
         tokio::task::spawn_blocking(password::warm_up).await?;

@@ -49,6 +49,14 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics (text format 0.0.4). Tenant slugs appear as labels: expose
+/// this path to the scraper only.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let services = &state.services;
+    let body = services.metrics.render(&services.pools.all_stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
 pub async fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()

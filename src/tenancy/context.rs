@@ -14,10 +14,14 @@ use std::{
 use crate::{
     auth::{Claims, Role},
     control::{
-        entities::{membership::MemberRole, tenant::TenantStatus},
+        entities::{
+            membership::MemberRole,
+            tenant::{BackendKind, TenantStatus},
+        },
         memberships, tenants, users, ControlPlane,
     },
     error::AppError,
+    store::Dialect,
 };
 
 /// Entries kept at most; past this the cache starts over rather than grow.
@@ -28,6 +32,18 @@ pub struct TenantRef {
     pub id: String,
     pub slug: String,
     pub display_name: String,
+    pub backend: BackendKind,
+    /// Bumped when connection settings change: the pool manager rebuilds on it.
+    pub config_version: i64,
+}
+
+impl TenantRef {
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            BackendKind::Sqlite => Dialect::Sqlite,
+            BackendKind::Oracle => Dialect::Oracle,
+        }
+    }
 }
 
 /// The verified caller of one request. Built only from a verified token.
@@ -152,6 +168,8 @@ impl ContextResolver {
                 id: tenant.id,
                 slug: tenant.slug,
                 display_name: tenant.display_name,
+                backend: tenant.backend,
+                config_version: tenant.config_version,
             }),
         })
     }

@@ -1,0 +1,44 @@
+//! Companies of the tenant (legal entities whose books tenantql reports on).
+use std::collections::HashMap;
+
+use super::mapping;
+use crate::{
+    error::AppError,
+    store::{Row, Sql, StoreError},
+    tenancy::TenantDb,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Company {
+    pub id: i64,
+    pub name: String,
+    pub tax_id: String,
+    pub currency: String,
+}
+
+const COLUMNS: &str = "id, name, tax_id, currency";
+
+fn from_row(row: &Row) -> Result<Company, StoreError> {
+    Ok(Company {
+        id: row.int(0)?,
+        name: row.text(1)?,
+        tax_id: row.text(2)?,
+        currency: row.text(3)?,
+    })
+}
+
+pub async fn list(db: &TenantDb) -> Result<Vec<Company>, AppError> {
+    let mut sql = Sql::new(db.dialect());
+    sql.push("SELECT ").push(COLUMNS).push(" FROM companies ORDER BY name, id");
+    db.query(&sql).await?.iter().map(|r| from_row(r).map_err(mapping)).collect()
+}
+
+pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Company>, AppError> {
+    let mut sql = Sql::new(db.dialect());
+    sql.push("SELECT ").push(COLUMNS).push(" FROM companies WHERE ").in_list("id", ids.iter().copied());
+    db.query(&sql)
+        .await?
+        .iter()
+        .map(|r| from_row(r).map(|c| (c.id, c)).map_err(mapping))
+        .collect()
+}

@@ -1,0 +1,99 @@
+//! Business partners: customers and suppliers.
+use std::collections::HashMap;
+
+use super::{keyset, mapping};
+use crate::{
+    error::AppError,
+    store::{Row, Sql, StoreError},
+    tenancy::TenantDb,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerKind {
+    Customer,
+    Supplier,
+    Both,
+}
+
+impl PartnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerKind::Customer => "customer",
+            PartnerKind::Supplier => "supplier",
+            PartnerKind::Both => "both",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "customer" => Ok(PartnerKind::Customer),
+            "supplier" => Ok(PartnerKind::Supplier),
+            "both" => Ok(PartnerKind::Both),
+            other => Err(StoreError::Mapping(format!("unknown partner kind {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub id: i64,
+    pub name: String,
+    pub tax_id: String,
+    pub kind: PartnerKind,
+    pub city: String,
+}
+
+impl Partner {
+    pub fn cursor(&self) -> String {
+        keyset::encode(&[&self.name, &self.id.to_string()])
+    }
+}
+
+const COLUMNS: &str = "id, name, tax_id, kind, city";
+
+fn from_row(row: &Row) -> Result<Partner, StoreError> {
+    Ok(Partner {
+        id: row.int(0)?,
+        name: row.text(1)?,
+        tax_id: row.text(2)?,
+        kind: PartnerKind::parse(&row.text(3)?)?,
+        city: row.text(4)?,
+    })
+}
+
+pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Partner>, AppError> {
+    let mut sql = Sql::new(db.dialect());
+    sql.push("SELECT ").push(COLUMNS).push(" FROM partners WHERE ").in_list("id", ids.iter().copied());
+    db.query(&sql)
+        .await?
+        .iter()
+        .map(|r| from_row(r).map(|p| (p.id, p)).map_err(mapping))
+        .collect()
+}
+
+/// A page of partners by name; `kind` matches partners of that kind or of both.
+pub async fn page(
+    db: &TenantDb,
+    kind: Option<PartnerKind>,
+    after: Option<&str>,
+    first: usize,
+) -> Result<(Vec<Partner>, bool), AppError> {
+    let mut sql = Sql::new(db.dialect());
+    sql.push("SELECT ").push(COLUMNS).push(" FROM partners WHERE 1 = 1");
+    if let Some(kind) = kind {
+        sql.push(" AND kind IN (").bind(kind.as_str()).push(", 'both')");
+    }
+    if let Some(cursor) = after {
+        let parts = keyset::decode(cursor, 2)?;
+        let id: i64 = parts[1].parse().map_err(|_| AppError::bad_input("after", "not a cursor from this list"))?;
+        sql.push(" AND (name > ").bind(parts[0].as_str()).push(" OR (name = ").bind(parts[0].as_str()).push(" AND id > ").bind(id).push("))");
+    }
+    sql.push(" ORDER BY name, id").limit(first + 1);
+    let rows = db
+        .query(&sql)
+        .await?
+        .iter()
+        .map(|r| from_row(r).map_err(mapping))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(keyset::split_page(rows, first))
+}

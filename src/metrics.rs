@@ -1,0 +1,303 @@
+//! Prometheus metrics, rendered by hand in the text exposition format.
+//!
+//! Series are labelled by tenant, but a deployment with 10,000 tenants must not
+//! export 10,000 label values per metric: at each scrape the `tenant_labels`
+//! busiest tenants (by requests so far) get their own label and the rest are
+//! summed under `tenant="other"`. A tenant moving in or out of the top set makes
+//! `other` jump; `rate()` treats that as a counter reset.
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Write,
+    sync::Mutex,
+    time::Duration,
+};
+
+use crate::tenancy::pools::PoolStats;
+
+pub const DEFAULT_TENANT_LABELS: usize = 50;
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+/// Label for requests without a tenant (anonymous, platform tokens).
+pub const NO_TENANT: &str = "none";
+const OTHER: &str = "other";
+const CODES: [&str; 11] = [
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "TENANT_SUSPENDED",
+    "TENANT_UNAVAILABLE",
+    "POOL_TIMEOUT",
+    "RATE_LIMITED",
+    "BAD_USER_INPUT",
+    "NOT_FOUND",
+    "CONFLICT",
+    "INTERNAL",
+    "OTHER",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Query,
+    Mutation,
+    Subscription,
+    /// The document did not parse, or the request never reached GraphQL.
+    Unknown,
+}
+
+impl Operation {
+    const ALL: [Operation; 4] = [Operation::Query, Operation::Mutation, Operation::Subscription, Operation::Unknown];
+
+    fn label(self) -> &'static str {
+        match self {
+            Operation::Query => "query",
+            Operation::Mutation => "mutation",
+            Operation::Subscription => "subscription",
+            Operation::Unknown => "unknown",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bucket, bound) in self.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct TenantSeries {
+    requests: [u64; 4],
+    latency: [Histogram; 4],
+    errors: [u64; CODES.len()],
+}
+
+impl TenantSeries {
+    fn total_requests(&self) -> u64 {
+        self.requests.iter().sum()
+    }
+
+    fn merge(&mut self, other: &TenantSeries) {
+        for i in 0..4 {
+            self.requests[i] += other.requests[i];
+            self.latency[i].merge(&other.latency[i]);
+        }
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+    }
+}
+
+/// Pool figures summed over the tenants folded into one label.
+#[derive(Debug, Default)]
+struct PoolTotals {
+    round_trips: u64,
+    max_size: u64,
+    size: u64,
+    idle: u64,
+    in_use: u64,
+    waiters: u64,
+    timeouts: u64,
+    pools_created: u64,
+}
+
+impl PoolTotals {
+    fn add(&mut self, s: &PoolStats) {
+        self.round_trips += s.round_trips;
+        self.max_size += s.max_size as u64;
+        self.size += s.size as u64;
+        self.idle += s.idle as u64;
+        self.in_use += s.in_use as u64;
+        self.waiters += s.waiters as u64;
+        self.timeouts += s.timeouts;
+        self.pools_created += s.pools_created;
+    }
+}
+
+pub struct Metrics {
+    tenant_labels: usize,
+    series: Mutex<HashMap<String, TenantSeries>>,
+}
+
+impl Metrics {
+    pub fn new(tenant_labels: usize) -> Self {
+        Metrics {
+            tenant_labels,
+            series: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One GraphQL request: its tenant (slug), operation type, duration and error codes.
+    pub fn record_request<'a>(
+        &self,
+        tenant: Option<&str>,
+        operation: Operation,
+        elapsed: Duration,
+        error_codes: impl IntoIterator<Item = &'a str>,
+    ) {
+        let mut series = self.series.lock().expect("metrics lock");
+        let entry = series.entry(tenant.unwrap_or(NO_TENANT).to_string()).or_default();
+        entry.requests[operation.index()] += 1;
+        entry.latency[operation.index()].observe(elapsed.as_secs_f64());
+        for code in error_codes {
+            let index = CODES.iter().position(|c| *c == code).unwrap_or(CODES.len() - 1);
+            entry.errors[index] += 1;
+        }
+    }
+
+    /// The busiest tenants, which keep their own label.
+    fn top_tenants(&self, series: &HashMap<String, TenantSeries>) -> Vec<String> {
+        let mut by_requests: Vec<(&String, u64)> = series.iter().map(|(k, v)| (k, v.total_requests())).collect();
+        by_requests.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        by_requests.into_iter().take(self.tenant_labels).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The exposition text, with the pool manager's per-tenant stats.
+    pub fn render(&self, pools: &[PoolStats]) -> String {
+        let series = self.series.lock().expect("metrics lock").clone();
+        let top = self.top_tenants(&series);
+        let label = |slug: &str| -> String {
+            if slug == NO_TENANT || top.iter().any(|t| t == slug) {
+                slug.to_string()
+            } else {
+                OTHER.to_string()
+            }
+        };
+        let mut folded: BTreeMap<String, TenantSeries> = BTreeMap::new();
+        for (slug, s) in &series {
+            folded.entry(label(slug)).or_default().merge(s);
+        }
+
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP tenantql_graphql_requests_total GraphQL requests by operation type and tenant.\n");
+        out.push_str("# TYPE tenantql_graphql_requests_total counter\n");
+        for (tenant, s) in &folded {
+            for op in Operation::ALL {
+                let n = s.requests[op.index()];
+                if n > 0 {
+                    let _ = writeln!(out, "tenantql_graphql_requests_total{{operation=\"{}\",tenant=\"{tenant}\"}} {n}", op.label());
+                }
+            }
+        }
+        out.push_str("# HELP tenantql_graphql_request_duration_seconds GraphQL request latency by operation type and tenant.\n");
+        out.push_str("# TYPE tenantql_graphql_request_duration_seconds histogram\n");
+        for (tenant, s) in &folded {
+            for op in Operation::ALL {
+                let h = &s.latency[op.index()];
+                if h.count == 0 {
+                    continue;
+                }
+                let labels = format!("operation=\"{}\",tenant=\"{tenant}\"", op.label());
+                for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+                    let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+                }
+                let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+                let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_count{{{labels}}} {}", h.count);
+            }
+        }
+        out.push_str("# HELP tenantql_graphql_errors_total GraphQL errors by extensions.code and tenant.\n");
+        out.push_str("# TYPE tenantql_graphql_errors_total counter\n");
+        for (tenant, s) in &folded {
+            for (code, n) in CODES.iter().zip(s.errors) {
+                if n > 0 {
+                    let _ = writeln!(out, "tenantql_graphql_errors_total{{code=\"{code}\",tenant=\"{tenant}\"}} {n}");
+                }
+            }
+        }
+
+        let mut pool_rows: BTreeMap<String, PoolTotals> = BTreeMap::new();
+        for stats in pools {
+            pool_rows.entry(label(&stats.tenant_slug)).or_default().add(stats);
+        }
+        let gauges: [(&str, &str, &str, fn(&PoolTotals) -> u64); 8] = [
+            ("tenantql_db_round_trips_total", "counter", "Statements sent to tenant databases.", |s| s.round_trips),
+            ("tenantql_pool_max_size", "gauge", "Pool size limit.", |s| s.max_size),
+            ("tenantql_pool_connections", "gauge", "Open sessions in the pool.", |s| s.size),
+            ("tenantql_pool_idle", "gauge", "Idle sessions in the pool.", |s| s.idle),
+            ("tenantql_pool_in_use", "gauge", "Sessions lent to requests.", |s| s.in_use),
+            ("tenantql_pool_waiters", "gauge", "Requests waiting for a session.", |s| s.waiters),
+            ("tenantql_pool_timeouts_total", "counter", "Requests that got POOL_TIMEOUT.", |s| s.timeouts),
+            ("tenantql_pools_created_total", "counter", "Pools created (first use, replacement).", |s| s.pools_created),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (tenant, stats) in &pool_rows {
+                let _ = writeln!(out, "{name}{{tenant=\"{tenant}\"}} {}", value(stats));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_labels_are_bounded() {
+        let metrics = Metrics::new(2);
+        for (tenant, n) in [("big", 5), ("mid", 3), ("small", 1), ("tiny", 1)] {
+            for _ in 0..n {
+                metrics.record_request(Some(tenant), Operation::Query, Duration::from_millis(3), []);
+            }
+        }
+        metrics.record_request(Some("tiny"), Operation::Mutation, Duration::from_millis(3), ["NOT_FOUND"]);
+        let text = metrics.render(&[]);
+        assert!(text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"big\"} 5"));
+        assert!(text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"mid\"} 3"));
+        assert!(text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"other\"} 2"));
+        assert!(text.contains("tenantql_graphql_errors_total{code=\"NOT_FOUND\",tenant=\"other\"} 1"));
+        assert!(!text.contains("tenant=\"small\""));
+        assert!(!text.contains("tenant=\"tiny\""));
+    }
+
+    #[test]
+    fn ten_thousand_tenants_stay_within_the_label_budget() {
+        let metrics = Metrics::new(DEFAULT_TENANT_LABELS);
+        for i in 0..10_000 {
+            metrics.record_request(Some(&format!("t{i}")), Operation::Query, Duration::from_millis(1), []);
+        }
+        let text = metrics.render(&[]);
+        let tenants: std::collections::HashSet<&str> = text
+            .lines()
+            .filter_map(|l| l.split("tenant=\"").nth(1))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(tenants.len() <= DEFAULT_TENANT_LABELS + 1, "{} label values", tenants.len());
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let metrics = Metrics::new(5);
+        metrics.record_request(Some("a"), Operation::Query, Duration::from_micros(500), []);
+        metrics.record_request(Some("a"), Operation::Query, Duration::from_millis(20), []);
+        let text = metrics.render(&[]);
+        assert!(text.contains("_bucket{operation=\"query\",tenant=\"a\",le=\"0.001\"} 1"));
+        assert!(text.contains("_bucket{operation=\"query\",tenant=\"a\",le=\"0.025\"} 2"));
+        assert!(text.contains("_bucket{operation=\"query\",tenant=\"a\",le=\"+Inf\"} 2"));
+        assert!(text.contains("_count{operation=\"query\",tenant=\"a\"} 2"));
+    }
+}

@@ -1,0 +1,149 @@
+//! The ERP reporting API: companies, partners, invoices, payments, treasury and
+//! the dashboard, read from the caller's own tenant database only.
+mod dashboard;
+mod ids;
+mod invoices;
+mod loaders;
+mod parties;
+mod scalars;
+mod treasury;
+
+use async_graphql::{
+    connection::{Connection, Edge},
+    Context, Object, OutputType, ID,
+};
+use chrono::NaiveDate;
+
+pub use ids::{IdCodec, Kind};
+pub use loaders::Loaders;
+pub use scalars::{Date, Money};
+
+use crate::{error::AppError, erp, erp::keyset, tenancy::TenantDb};
+
+/// Everything a request needs to read its tenant's ERP data. Built per request,
+/// only for a caller whose token names a tenant.
+pub struct ErpScope {
+    pub db: TenantDb,
+    pub loaders: Loaders,
+    pub ids: IdCodec,
+    /// "Today" for overdue status, fixed for the whole request.
+    pub today: NaiveDate,
+}
+
+impl ErpScope {
+    pub fn new(db: TenantDb) -> Self {
+        ErpScope {
+            loaders: Loaders::new(&db),
+            ids: IdCodec::for_tenant(&db.tenant.id),
+            today: chrono::Utc::now().date_naive(),
+            db,
+        }
+    }
+}
+
+/// The request's tenant scope: UNAUTHENTICATED without a token, FORBIDDEN for a
+/// platform token (which names no tenant).
+pub(crate) fn scope<'a>(ctx: &Context<'a>) -> Result<&'a ErpScope, AppError> {
+    let caller = super::caller(ctx)?;
+    caller.tenant()?;
+    ctx.data_opt::<ErpScope>()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("tenant request without an ERP scope")))
+}
+
+/// A loader error shared by every field that waited on the batch.
+pub(crate) fn shared(err: std::sync::Arc<AppError>) -> async_graphql::Error {
+    async_graphql::Error::from(err)
+}
+
+/// A Relay connection from one fetched page (fetched with one extra row).
+fn connection<T, N: OutputType>(
+    rows: Vec<T>,
+    has_next: bool,
+    cursor: impl Fn(&T) -> String,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N> {
+    let mut page = Connection::new(false, has_next);
+    page.edges = rows.into_iter().map(|row| Edge::new(cursor(&row), node(row))).collect();
+    page
+}
+
+#[derive(Default)]
+pub struct ErpQuery;
+
+#[Object]
+impl ErpQuery {
+    /// The tenant's companies.
+    async fn companies(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<parties::CompanyNode>> {
+        let scope = scope(ctx)?;
+        Ok(erp::companies::list(&scope.db).await?.into_iter().map(parties::CompanyNode).collect())
+    }
+
+    async fn company(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<parties::CompanyNode> {
+        let scope = scope(ctx)?;
+        let row = scope.ids.decode(Kind::Company, &id)?;
+        let company = scope.loaders.companies.load_one(row).await.map_err(shared)?;
+        Ok(parties::CompanyNode(company.ok_or(AppError::NotFound("company"))?))
+    }
+
+    /// Partners by name. `kind` CUSTOMER or SUPPLIER includes partners that are both.
+    async fn partners(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        kind: Option<parties::PartnerKind>,
+    ) -> async_graphql::Result<Connection<String, parties::PartnerNode>> {
+        let scope = scope(ctx)?;
+        let first = keyset::page_size(first)?;
+        let (rows, has_next) = erp::partners::page(&scope.db, kind.map(Into::into), after.as_deref(), first).await?;
+        Ok(connection(rows, has_next, erp::partners::Partner::cursor, parties::PartnerNode))
+    }
+
+    async fn partner(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<parties::PartnerNode> {
+        let scope = scope(ctx)?;
+        let row = scope.ids.decode(Kind::Partner, &id)?;
+        let partner = scope.loaders.partners.load_one(row).await.map_err(shared)?;
+        Ok(parties::PartnerNode(partner.ok_or(AppError::NotFound("partner"))?))
+    }
+
+    /// A company's invoices, newest first (issue date, then id), at most 100 a page.
+    async fn invoices(
+        &self,
+        ctx: &Context<'_>,
+        company_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<invoices::InvoiceFilter>,
+    ) -> async_graphql::Result<Connection<String, invoices::InvoiceNode>> {
+        let scope = scope(ctx)?;
+        let company = scope.ids.decode(Kind::Company, &company_id)?;
+        let first = keyset::page_size(first)?;
+        let filter = filter.map(|f| f.into_domain(&scope.ids)).transpose()?.unwrap_or_default();
+        let (rows, has_next) =
+            erp::invoices::page(&scope.db, company, &filter, scope.today, after.as_deref(), first).await?;
+        Ok(connection(rows, has_next, erp::invoices::Invoice::cursor, invoices::InvoiceNode))
+    }
+
+    async fn invoice(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<invoices::InvoiceNode> {
+        let scope = scope(ctx)?;
+        let row = scope.ids.decode(Kind::Invoice, &id)?;
+        let invoice = erp::invoices::by_id(&scope.db, row).await?;
+        Ok(invoices::InvoiceNode(invoice.ok_or(AppError::NotFound("invoice"))?))
+    }
+
+    async fn treasury_account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<treasury::AccountNode> {
+        let scope = scope(ctx)?;
+        let row = scope.ids.decode(Kind::Account, &id)?;
+        let account = erp::treasury::account(&scope.db, row).await?;
+        Ok(treasury::AccountNode(account.ok_or(AppError::NotFound("treasury account"))?))
+    }
+
+    /// Revenue, expenses, receivables, payables, overdue, cash, the monthly series
+    /// and the top customers of one company for one calendar year.
+    async fn dashboard(&self, ctx: &Context<'_>, company_id: ID, year: i32) -> async_graphql::Result<dashboard::DashboardNode> {
+        let scope = scope(ctx)?;
+        let company = scope.ids.decode(Kind::Company, &company_id)?;
+        erp::dashboard::year_bounds(year)?;
+        Ok(dashboard::DashboardNode::new(company, year))
+    }
+}

@@ -1,0 +1,41 @@
+//! What differs between the SQL of the backends: placeholders, row limits,
+//! IN-list sizes and a few functions. Everything else is written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Oracle,
+}
+
+impl Dialect {
+    /// The placeholder for the `index`-th bind value (1-based).
+    pub fn placeholder(self, index: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{index}"),
+            Dialect::Oracle => format!(":{index}"),
+        }
+    }
+
+    /// Most expressions one IN-list may hold (Oracle: ORA-01795 above 1000).
+    pub fn max_in_list(self) -> usize {
+        match self {
+            Dialect::Sqlite => 5000,
+            Dialect::Oracle => 1000,
+        }
+    }
+
+    /// Row-limiting clause, placed after ORDER BY.
+    pub fn limit(self, rows: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("LIMIT {rows}"),
+            Dialect::Oracle => format!("FETCH FIRST {rows} ROWS ONLY"),
+        }
+    }
+
+    /// `YYYY-MM` of a date column.
+    pub fn month_of(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("substr({column}, 1, 7)"),
+            Dialect::Oracle => format!("TO_CHAR({column}, 'YYYY-MM')"),
+        }
+    }
+}

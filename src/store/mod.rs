@@ -1,0 +1,73 @@
+//! Tenant data stores: the SQL each query needs, rendered per dialect, and the
+//! backends that run it (Oracle in production, embedded SQLite for demo and tests).
+//!
+//! Query logic is written once against `Sql`; a `Dialect` renders placeholders,
+//! row limits and IN-lists, and a `Connection` runs the statement and hands back
+//! rows of `Value`s. Money travels as integer minor units (cents), so sums are exact
+//! in every backend.
+pub mod dialect;
+pub mod error;
+pub mod oracle;
+pub mod sql;
+pub mod sqlite;
+pub mod value;
+
+pub use dialect::Dialect;
+pub use error::StoreError;
+pub use sql::Sql;
+pub use value::{Row, Value};
+
+/// One open session to a tenant's database.
+pub enum Connection {
+    Sqlite(sqlite::SqliteSession),
+    Oracle(oracle::OracleSession),
+}
+
+impl Connection {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Connection::Sqlite(_) => Dialect::Sqlite,
+            Connection::Oracle(_) => Dialect::Oracle,
+        }
+    }
+
+    /// Runs one statement and returns its rows: one database round trip.
+    /// `request_id` tags the session (Oracle `CLIENT_IDENTIFIER`) for the DBA.
+    pub async fn query(&mut self, sql: &Sql, request_id: &str) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Connection::Sqlite(session) => session.query(sql).await,
+            Connection::Oracle(session) => session.query(sql, request_id).await,
+        }
+    }
+
+    /// Starts a write transaction (Oracle sessions are always in one).
+    pub async fn begin(&mut self) -> Result<(), StoreError> {
+        match self {
+            Connection::Sqlite(session) => session.execute(&Sql::raw(Dialect::Sqlite, "BEGIN")).await.map(drop),
+            Connection::Oracle(_) => Ok(()),
+        }
+    }
+
+    /// Runs a statement that returns no rows, inside the current transaction.
+    pub async fn execute(&mut self, sql: &Sql) -> Result<u64, StoreError> {
+        match self {
+            Connection::Sqlite(session) => session.execute(sql).await,
+            Connection::Oracle(session) => session.execute(sql).await,
+        }
+    }
+
+    pub async fn commit(&mut self) -> Result<(), StoreError> {
+        match self {
+            Connection::Sqlite(session) => session.execute(&Sql::raw(Dialect::Sqlite, "COMMIT")).await.map(drop),
+            Connection::Oracle(session) => session.commit().await,
+        }
+    }
+
+    /// Whether the session is still usable (checked when it returns to the pool).
+    pub async fn is_healthy(&mut self) -> bool {
+        match self {
+            Connection::Sqlite(session) => session.is_healthy().await,
+            Connection::Oracle(session) => session.is_healthy(),
+        }
+    }
+}

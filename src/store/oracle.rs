@@ -1,0 +1,242 @@
+//! The Oracle backend, through the `oracle` crate (ODPI-C, which loads the Oracle
+//! client library at run time).
+//!
+//! Every call blocks, so each runs on the blocking pool, never on an async worker.
+//! Values are always bound (`:1`, `:2`, …) and the session keeps a statement cache;
+//! `MODULE` is `tenantql` and `CLIENT_IDENTIFIER` the request id, so a DBA can tie a
+//! session's work to our logs. A missing client library or an unreachable server
+//! is `Unavailable` for that tenant only.
+use std::{sync::Arc, time::Duration};
+
+use chrono::NaiveDate;
+use oracle::{sql_type::OracleType, sql_type::ToSql, ConnStatus, Connector};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Row, Sql, StoreError, Value};
+
+const STATEMENT_CACHE_SIZE: u32 = 128;
+/// Longest a single call may run before the driver cancels it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to reach one tenant's Oracle database.
+pub struct OracleSettings {
+    /// Easy Connect (`host:port/service`) or a TNS alias.
+    pub connect_string: String,
+    pub username: String,
+    pub password: SecretString,
+}
+
+pub struct OracleSession {
+    conn: Arc<oracle::Connection>,
+}
+
+impl OracleSession {
+    pub async fn open(settings: &OracleSettings) -> Result<Self, StoreError> {
+        let username = settings.username.clone();
+        let password = settings.password.clone();
+        let connect_string = settings.connect_string.clone();
+        let conn = tokio::task::spawn_blocking(move || {
+            let mut connector = Connector::new(username, password.expose_secret(), connect_string);
+            connector.stmt_cache_size(STATEMENT_CACHE_SIZE).driver_name("tenantql");
+            let conn = connector.connect()?;
+            conn.set_module("tenantql")?;
+            conn.set_call_timeout(Some(CALL_TIMEOUT))?;
+            Ok::<_, oracle::Error>(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("blocking task failed: {e}")))?
+        .map_err(|e| map_error(&e))?;
+        Ok(OracleSession { conn: Arc::new(conn) })
+    }
+
+    pub async fn query(&mut self, sql: &Sql, request_id: &str) -> Result<Vec<Row>, StoreError> {
+        let conn = self.conn.clone();
+        let text = sql.text().to_string();
+        let params = sql.params().to_vec();
+        let request_id = request_id.to_string();
+        tokio::task::spawn_blocking(move || -> Result<Vec<Row>, oracle::Error> {
+            // Sent with the next round trip, not on its own.
+            conn.set_client_identifier(&request_id)?;
+            let owned: Vec<Box<dyn ToSql>> = params.iter().map(to_sql).collect();
+            let binds: Vec<&dyn ToSql> = owned.iter().map(|b| b.as_ref()).collect();
+            let mut rows = Vec::new();
+            for row in conn.query(&text, &binds)? {
+                rows.push(convert_row(&row?)?);
+            }
+            Ok(rows)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("blocking task failed: {e}")))?
+        .map_err(|e| map_error(&e))
+    }
+
+    /// Runs a statement that returns no rows; the caller commits.
+    pub async fn execute(&mut self, sql: &Sql) -> Result<u64, StoreError> {
+        let conn = self.conn.clone();
+        let text = sql.text().to_string();
+        let params = sql.params().to_vec();
+        tokio::task::spawn_blocking(move || -> Result<u64, oracle::Error> {
+            let owned: Vec<Box<dyn ToSql>> = params.iter().map(to_sql).collect();
+            let binds: Vec<&dyn ToSql> = owned.iter().map(|b| b.as_ref()).collect();
+            Ok(conn.execute(&text, &binds)?.row_count()?)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("blocking task failed: {e}")))?
+        .map_err(|e| map_error(&e))
+    }
+
+    pub async fn commit(&mut self) -> Result<(), StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || conn.commit())
+            .await
+            .map_err(|e| StoreError::Query(format!("blocking task failed: {e}")))?
+            .map_err(|e| map_error(&e))
+    }
+
+    /// A local check (no round trip): is the session still open and usable?
+    pub fn is_healthy(&self) -> bool {
+        matches!(self.conn.status(), Ok(ConnStatus::Normal))
+    }
+}
+
+fn to_sql(value: &Value) -> Box<dyn ToSql> {
+    match value {
+        Value::Null => Box::new(None::<String>),
+        Value::Int(v) => Box::new(*v),
+        Value::Text(t) => Box::new(t.clone()),
+        Value::Date(d) => Box::new(*d),
+    }
+}
+
+fn convert_row(row: &oracle::Row) -> Result<Row, oracle::Error> {
+    let mut values = Vec::with_capacity(row.sql_values().len());
+    for value in row.sql_values() {
+        if value.is_null()? {
+            values.push(Value::Null);
+            continue;
+        }
+        values.push(match value.oracle_type()? {
+            OracleType::Number(_, _) | OracleType::Int64 | OracleType::UInt64 => {
+                let text: String = value.get()?;
+                match text.parse::<i64>() {
+                    Ok(v) => Value::Int(v),
+                    Err(_) => Value::Text(text),
+                }
+            }
+            OracleType::Date | OracleType::Timestamp(_) => Value::Date(value.get::<NaiveDate>()?),
+            _ => Value::Text(value.get()?),
+        });
+    }
+    Ok(Row(values))
+}
+
+/// What an Oracle or ODPI-C error means for the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OracleFailure {
+    /// The session cannot be had: client library, network, listener, credentials,
+    /// database down. Reason is client-safe.
+    Unavailable(&'static str),
+    /// The call ran past its deadline or was cancelled.
+    Timeout,
+    /// The statement itself failed.
+    Statement,
+}
+
+/// Classifies by ORA-/DPI- number; the text is never shown to clients.
+pub fn classify(code: i32, message: &str) -> OracleFailure {
+    use OracleFailure::*;
+    const NO_CLIENT: &str = "the Oracle client library is not installed on this server";
+    const NETWORK: &str = "the tenant's Oracle database cannot be reached";
+    const CREDENTIALS: &str = "the tenant's Oracle database refused the configured credentials";
+    const DOWN: &str = "the tenant's Oracle database is not open";
+    if let Some(dpi) = message.strip_prefix("DPI-").and_then(|m| m.get(..4)) {
+        return match dpi {
+            // cannot load / locate / use the client library
+            "1047" | "1072" | "1050" | "1020" => Unavailable(NO_CLIENT),
+            // connection closed or broken
+            "1010" | "1080" => Unavailable(NETWORK),
+            // call timeout exceeded
+            "1067" => Timeout,
+            _ => Statement,
+        };
+    }
+    match code {
+        // TNS: listener, resolution, timeouts, lost connections
+        12154 | 12170 | 12500..=12599 | 3113 | 3114 | 3135 | 12152 | 12153 => Unavailable(NETWORK),
+        1017 | 28000 | 28001 | 1005 | 1045 => Unavailable(CREDENTIALS),
+        1033 | 1034 | 1089 | 1090 | 1092 | 1109 => Unavailable(DOWN),
+        1013 => Timeout,
+        _ => Statement,
+    }
+}
+
+fn map_error(err: &oracle::Error) -> StoreError {
+    let (code, message) = match err.db_error() {
+        Some(db) => (db.code(), db.message().to_string()),
+        None => (0, err.to_string()),
+    };
+    // The full text (hosts, users, schema names) goes to the log only.
+    let detail = err.to_string();
+    match classify(code, &message) {
+        OracleFailure::Unavailable(reason) => StoreError::Unavailable { reason, detail },
+        OracleFailure::Timeout => StoreError::Timeout { detail },
+        OracleFailure::Statement => StoreError::Query(detail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_client_library_is_unavailable() {
+        let failure = classify(
+            0,
+            "DPI-1047: Cannot locate a 64-bit Oracle Client library: \"libclntsh.so: cannot open shared object file\"",
+        );
+        assert_eq!(failure, OracleFailure::Unavailable("the Oracle client library is not installed on this server"));
+    }
+
+    #[test]
+    fn network_credentials_and_down_databases() {
+        for code in [12541, 12514, 12505, 12170, 3113, 3114, 12154] {
+            assert!(matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("reached")), "{code}");
+        }
+        for code in [1017, 28000, 28001] {
+            assert!(matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("credentials")), "{code}");
+        }
+        for code in [1033, 1034, 1089] {
+            assert!(matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("not open")), "{code}");
+        }
+    }
+
+    #[test]
+    fn timeouts_and_statement_errors() {
+        assert_eq!(classify(1013, "ORA-01013: user requested cancel"), OracleFailure::Timeout);
+        assert_eq!(classify(0, "DPI-1067: call timeout of 30000 ms exceeded"), OracleFailure::Timeout);
+        assert_eq!(classify(942, "ORA-00942: table or view does not exist"), OracleFailure::Statement);
+        assert_eq!(classify(1795, "ORA-01795: maximum number of expressions in a list is 1000"), OracleFailure::Statement);
+    }
+
+    #[test]
+    fn reasons_never_carry_driver_text() {
+        let failure = classify(12541, "ORA-12541: TNS:no listener at secret-host.internal:1521");
+        let OracleFailure::Unavailable(reason) = failure else { panic!() };
+        assert!(!reason.contains("secret-host"));
+    }
+
+    #[tokio::test]
+    async fn without_a_client_library_opening_is_unavailable() {
+        // This machine has no Oracle client: opening must fail cleanly, not panic.
+        let settings = OracleSettings {
+            connect_string: "127.0.0.1:1/NOPE".into(),
+            username: "nobody".into(),
+            password: SecretString::from("x".to_string()),
+        };
+        match OracleSession::open(&settings).await {
+            Err(StoreError::Unavailable { .. }) => {}
+            Err(other) => panic!("expected Unavailable, got {other:?}"),
+            Ok(_) => panic!("no Oracle server listens on port 1"),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! A statement under construction: SQL text plus its bind values, always bound,
+//! never spliced into the text.
+use super::{Dialect, Value};
+
+#[derive(Debug, Clone)]
+pub struct Sql {
+    dialect: Dialect,
+    text: String,
+    params: Vec<Value>,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Self {
+        Sql {
+            dialect,
+            text: String::with_capacity(256),
+            params: Vec::new(),
+        }
+    }
+
+    /// A statement with no bind values.
+    pub fn raw(dialect: Dialect, text: &str) -> Self {
+        let mut sql = Sql::new(dialect);
+        sql.push(text);
+        sql
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn params(&self) -> &[Value] {
+        &self.params
+    }
+
+    /// Appends SQL text (trusted: written in this crate, never from input).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.params.push(value.into());
+        let placeholder = self.dialect.placeholder(self.params.len());
+        self.text.push_str(&placeholder);
+        self
+    }
+
+    /// `column IN (…)`, split into OR-ed lists of at most the dialect's maximum;
+    /// an empty set renders a condition that is false.
+    pub fn in_list<V: Into<Value>>(&mut self, column: &str, values: impl IntoIterator<Item = V>) -> &mut Self {
+        let values: Vec<Value> = values.into_iter().map(Into::into).collect();
+        if values.is_empty() {
+            return self.push("1 = 0");
+        }
+        let chunks: Vec<&[Value]> = values.chunks(self.dialect.max_in_list()).collect();
+        if chunks.len() > 1 {
+            self.push("(");
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i > 0 {
+                self.push(" OR ");
+            }
+            self.push(column).push(" IN (");
+            for (j, value) in chunk.iter().enumerate() {
+                if j > 0 {
+                    self.push(", ");
+                }
+                self.bind(value.clone());
+            }
+            self.push(")");
+        }
+        if chunks.len() > 1 {
+            self.push(")");
+        }
+        self
+    }
+
+    /// One statement inserting many rows: a VALUES list for SQLite, `INSERT ALL`
+    /// for Oracle (which has no multi-row VALUES before 23ai).
+    pub fn insert_rows(dialect: Dialect, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Sql {
+        let mut sql = Sql::new(dialect);
+        let column_list = columns.join(", ");
+        let values = |sql: &mut Sql, row: &[Value]| {
+            sql.push("(");
+            for (i, value) in row.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(value.clone());
+            }
+            sql.push(")");
+        };
+        match dialect {
+            Dialect::Sqlite => {
+                sql.push("INSERT INTO ").push(table).push(" (").push(&column_list).push(") VALUES ");
+                for (i, row) in rows.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    values(&mut sql, row);
+                }
+            }
+            Dialect::Oracle => {
+                sql.push("INSERT ALL");
+                for row in rows {
+                    sql.push(" INTO ").push(table).push(" (").push(&column_list).push(") VALUES ");
+                    values(&mut sql, row);
+                }
+                sql.push(" SELECT 1 FROM DUAL");
+            }
+        }
+        sql
+    }
+
+    /// The row-limiting clause of the dialect.
+    pub fn limit(&mut self, rows: usize) -> &mut Self {
+        let clause = self.dialect.limit(rows);
+        self.push(" ").push(&clause)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_per_dialect() {
+        let mut sqlite = Sql::new(Dialect::Sqlite);
+        sqlite.push("SELECT id FROM invoices WHERE company_id = ").bind(3).push(" AND kind = ").bind("sale");
+        assert_eq!(sqlite.text(), "SELECT id FROM invoices WHERE company_id = ?1 AND kind = ?2");
+        let mut oracle = Sql::new(Dialect::Oracle);
+        oracle.push("SELECT id FROM invoices WHERE company_id = ").bind(3).push(" AND kind = ").bind("sale");
+        assert_eq!(oracle.text(), "SELECT id FROM invoices WHERE company_id = :1 AND kind = :2");
+        assert_eq!(oracle.params(), &[Value::Int(3), Value::Text("sale".into())]);
+    }
+
+    #[test]
+    fn oracle_in_lists_are_chunked_at_1000() {
+        let mut sql = Sql::new(Dialect::Oracle);
+        sql.push("SELECT id FROM partners WHERE ").in_list("id", 1..=2500i64);
+        let text = sql.text();
+        assert_eq!(text.matches(" IN (").count(), 3);
+        assert!(text.starts_with("SELECT id FROM partners WHERE (id IN (:1, :2"));
+        assert!(text.contains(":1000) OR id IN (:1001, "));
+        assert!(text.ends_with(":2500))"));
+        assert_eq!(sql.params().len(), 2500);
+        for chunk in text.split(" OR ") {
+            assert!(chunk.matches(':').count() <= 1000);
+        }
+    }
+
+    #[test]
+    fn small_and_empty_in_lists() {
+        let mut sql = Sql::new(Dialect::Oracle);
+        sql.in_list("id", [5i64, 6]);
+        assert_eq!(sql.text(), "id IN (:1, :2)");
+        let mut empty = Sql::new(Dialect::Sqlite);
+        empty.in_list("id", Vec::<i64>::new());
+        assert_eq!(empty.text(), "1 = 0");
+    }
+
+    #[test]
+    fn multi_row_inserts() {
+        let rows = vec![vec![Value::Int(1), Value::from("a")], vec![Value::Int(2), Value::Null]];
+        let sqlite = Sql::insert_rows(Dialect::Sqlite, "t", &["id", "name"], &rows);
+        assert_eq!(sqlite.text(), "INSERT INTO t (id, name) VALUES (?1, ?2), (?3, ?4)");
+        let oracle = Sql::insert_rows(Dialect::Oracle, "t", &["id", "name"], &rows);
+        assert_eq!(
+            oracle.text(),
+            "INSERT ALL INTO t (id, name) VALUES (:1, :2) INTO t (id, name) VALUES (:3, :4) SELECT 1 FROM DUAL"
+        );
+        assert_eq!(oracle.params().len(), 4);
+    }
+
+    #[test]
+    fn row_limits_and_months() {
+        let mut oracle = Sql::new(Dialect::Oracle);
+        oracle.push("SELECT id FROM invoices ORDER BY issue_date DESC, id DESC").limit(101);
+        assert_eq!(
+            oracle.text(),
+            "SELECT id FROM invoices ORDER BY issue_date DESC, id DESC FETCH FIRST 101 ROWS ONLY"
+        );
+        let mut sqlite = Sql::new(Dialect::Sqlite);
+        sqlite.push("SELECT id FROM invoices").limit(5);
+        assert_eq!(sqlite.text(), "SELECT id FROM invoices LIMIT 5");
+        assert_eq!(Dialect::Oracle.month_of("issue_date"), "TO_CHAR(issue_date, 'YYYY-MM')");
+        assert_eq!(Dialect::Sqlite.month_of("issue_date"), "substr(issue_date, 1, 7)");
+    }
+}

@@ -1,0 +1,410 @@
+//! Tenant id → that tenant's connection pool, created on first use.
+//!
+//! - **Lazy, single-flight**: the first request for a tenant creates its pool;
+//!   requests racing it wait for that one creation instead of making their own.
+//! - **Limits per tenant** (max size, warm minimum, acquire timeout) from the
+//!   tenant's row; a request that cannot get a connection in time gets
+//!   POOL_TIMEOUT — and only that tenant's requests wait.
+//! - **Replacement**: a newer `config_version` builds a new pool; work holding the
+//!   old one finishes on it, and it closes when the last holder lets go.
+//! - **Idle eviction**: a pool unused for the idle TTL is dropped by the reaper.
+//! - **Circuit breaker**: connection failures open the tenant's breaker; its
+//!   requests fail fast with TENANT_UNAVAILABLE until a probe succeeds.
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
+    },
+    time::Duration,
+};
+
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult, TimeoutType};
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::{
+    breaker::{Breaker, BreakerSettings, BreakerState},
+    TenantRef,
+};
+use crate::{
+    control::{entities::tenant::BackendKind, tenants, ControlPlane},
+    error::AppError,
+    store::{
+        oracle::{OracleSession, OracleSettings},
+        sqlite::SqliteSession,
+        Connection, Dialect, StoreError,
+    },
+};
+
+pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(3600);
+/// Longest a new session may take to open before it counts as a failure.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub idle_ttl: Duration,
+    pub breaker: BreakerSettings,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            idle_ttl: DEFAULT_IDLE_TTL,
+            breaker: BreakerSettings::default(),
+        }
+    }
+}
+
+/// Where a tenant's sessions go.
+pub enum StoreTarget {
+    Sqlite { path: String },
+    Oracle(OracleSettings),
+}
+
+pub struct StoreManager {
+    target: StoreTarget,
+}
+
+impl managed::Manager for StoreManager {
+    type Type = Connection;
+    type Error = StoreError;
+
+    async fn create(&self) -> Result<Connection, StoreError> {
+        match &self.target {
+            StoreTarget::Sqlite { path } => SqliteSession::open(path).await.map(Connection::Sqlite),
+            StoreTarget::Oracle(settings) => OracleSession::open(settings).await.map(Connection::Oracle),
+        }
+    }
+
+    async fn recycle(&self, conn: &mut Connection, _: &Metrics) -> RecycleResult<StoreError> {
+        if conn.is_healthy().await {
+            Ok(())
+        } else {
+            Err(RecycleError::message("session is no longer usable"))
+        }
+    }
+}
+
+type Pool = managed::Pool<StoreManager>;
+
+/// A borrowed session; it goes back to its pool when dropped.
+pub type PooledConnection = Object<StoreManager>;
+
+/// One generation of a tenant's pool.
+pub struct TenantPool {
+    pub config_version: i64,
+    pub dialect: Dialect,
+    pool: Pool,
+    last_used: Mutex<Instant>,
+    _warm_up: Option<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Counters kept per tenant across pool generations.
+#[derive(Default)]
+struct Counters {
+    pools_created: AtomicU64,
+    timeouts: AtomicU64,
+    round_trips: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+struct Slot {
+    slug: String,
+    current: RwLock<Option<Arc<TenantPool>>>,
+    /// Held while a pool is being built: the single flight.
+    creating: tokio::sync::Mutex<()>,
+    breaker: Breaker,
+    counters: Counters,
+}
+
+/// What admins and metrics see of one tenant's pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    pub tenant_id: String,
+    pub tenant_slug: String,
+    pub open: bool,
+    pub config_version: i64,
+    pub max_size: usize,
+    pub size: usize,
+    pub idle: usize,
+    pub in_use: usize,
+    pub waiters: usize,
+    pub pools_created: u64,
+    pub timeouts: u64,
+    pub round_trips: u64,
+    pub breaker: BreakerState,
+    pub last_error: Option<String>,
+}
+
+pub struct PoolManager {
+    control: ControlPlane,
+    settings: PoolSettings,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    _reaper: Option<DropGuard>,
+}
+
+impl PoolManager {
+    /// A manager whose idle reaper runs until the manager is dropped.
+    pub fn start(control: ControlPlane, settings: PoolSettings) -> Arc<Self> {
+        Arc::new_cyclic(|weak: &std::sync::Weak<PoolManager>| {
+            let stop = CancellationToken::new();
+            let token = stop.clone();
+            let weak = weak.clone();
+            let every = (settings.idle_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => break,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    match weak.upgrade() {
+                        Some(manager) => {
+                            manager.evict_idle();
+                        }
+                        None => break,
+                    }
+                }
+            });
+            PoolManager {
+                control,
+                settings,
+                slots: Mutex::new(HashMap::new()),
+                _reaper: Some(stop.drop_guard()),
+            }
+        })
+    }
+
+    fn slot(&self, tenant: &TenantRef) -> Arc<Slot> {
+        let mut slots = self.slots.lock().expect("pool slots lock");
+        slots
+            .entry(tenant.id.clone())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    slug: tenant.slug.clone(),
+                    current: RwLock::new(None),
+                    creating: tokio::sync::Mutex::new(()),
+                    breaker: Breaker::new(self.settings.breaker),
+                    counters: Counters::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// The tenant's current pool, created (once, however many race) if missing or
+    /// older than the tenant's configuration.
+    pub async fn pool(&self, tenant: &TenantRef) -> Result<Arc<TenantPool>, AppError> {
+        let slot = self.slot(tenant);
+        if let Some(pool) = Self::current(&slot, tenant.config_version) {
+            return Ok(pool);
+        }
+        let _flight = slot.creating.lock().await;
+        if let Some(pool) = Self::current(&slot, tenant.config_version) {
+            return Ok(pool);
+        }
+        let pool = Arc::new(self.build(tenant).await?);
+        slot.counters.pools_created.fetch_add(1, Ordering::Relaxed);
+        *slot.current.write().expect("pool slot lock") = Some(pool.clone());
+        tracing::info!(tenant = %tenant.slug, config_version = tenant.config_version, "tenant pool created");
+        Ok(pool)
+    }
+
+    fn current(slot: &Slot, config_version: i64) -> Option<Arc<TenantPool>> {
+        slot.current
+            .read()
+            .expect("pool slot lock")
+            .as_ref()
+            .filter(|p| p.config_version >= config_version)
+            .cloned()
+    }
+
+    async fn build(&self, tenant: &TenantRef) -> Result<TenantPool, AppError> {
+        let row = tenants::find_by_id(&self.control.db, &tenant.id)
+            .await?
+            .ok_or(AppError::NotFound("tenant"))?;
+        let (target, dialect) = match row.backend {
+            BackendKind::Sqlite => (
+                StoreTarget::Sqlite {
+                    path: row.connect_string.clone(),
+                },
+                Dialect::Sqlite,
+            ),
+            BackendKind::Oracle => {
+                let password = tenants::open_db_password(&self.control.sealer, &row)
+                    .map_err(|e| AppError::internal(anyhow::anyhow!("opening {}'s database password: {e}", row.slug)))?
+                    .unwrap_or_else(|| secrecy::SecretString::from(String::new()));
+                (
+                    StoreTarget::Oracle(OracleSettings {
+                        connect_string: row.connect_string.clone(),
+                        username: row.db_username.clone().unwrap_or_default(),
+                        password,
+                    }),
+                    Dialect::Oracle,
+                )
+            }
+        };
+        let acquire_timeout = Duration::from_millis(row.pool_acquire_timeout_ms.max(1) as u64);
+        let pool = Pool::builder(StoreManager { target })
+            .max_size(row.pool_max_size.max(1) as usize)
+            .wait_timeout(Some(acquire_timeout))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| AppError::internal(anyhow::anyhow!("building {}'s pool: {e}", row.slug)))?;
+        let warm_up = (row.pool_min_idle > 0).then(|| {
+            let pool = pool.clone();
+            let warm = row.pool_min_idle as usize;
+            AbortOnDrop(tokio::spawn(async move {
+                let mut held = Vec::with_capacity(warm);
+                for _ in 0..warm {
+                    match pool.get().await {
+                        Ok(conn) => held.push(conn),
+                        Err(_) => break,
+                    }
+                }
+            }))
+        });
+        Ok(TenantPool {
+            config_version: row.config_version.max(tenant.config_version),
+            dialect,
+            pool,
+            last_used: Mutex::new(Instant::now()),
+            _warm_up: warm_up,
+        })
+    }
+
+    /// Borrows a session from the tenant's pool, minding the breaker.
+    pub async fn acquire(&self, tenant: &TenantRef) -> Result<(PooledConnection, Dialect), AppError> {
+        let slot = self.slot(tenant);
+        if let Err(open) = slot.breaker.admit() {
+            return Err(AppError::TenantUnavailable {
+                tenant: tenant.slug.clone(),
+                reason: format!(
+                    "its database is failing; the next attempt is in {} ms",
+                    open.retry_in.as_millis().max(1)
+                ),
+            });
+        }
+        let pool = match self.pool(tenant).await {
+            Ok(pool) => pool,
+            Err(err) => {
+                slot.breaker.record_failure();
+                return Err(err);
+            }
+        };
+        *pool.last_used.lock().expect("last used lock") = Instant::now();
+        match pool.pool.get().await {
+            Ok(conn) => {
+                slot.breaker.record_success();
+                Ok((conn, pool.dialect))
+            }
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {
+                slot.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(AppError::PoolTimeout(tenant.slug.clone()))
+            }
+            Err(err) => {
+                let store_error = match err {
+                    PoolError::Backend(e) => e,
+                    PoolError::Timeout(_) => StoreError::unavailable("the tenant's database did not open a session in time", "create timeout"),
+                    other => StoreError::Query(other.to_string()),
+                };
+                Err(self.failed(tenant, store_error))
+            }
+        }
+    }
+
+    /// Records a store failure against the tenant and turns it into the client error.
+    pub fn failed(&self, tenant: &TenantRef, err: StoreError) -> AppError {
+        let slot = self.slot(tenant);
+        *slot.counters.last_error.lock().expect("last error lock") = Some(err.to_string());
+        match err {
+            StoreError::Unavailable { reason, detail } => {
+                slot.breaker.record_failure();
+                tracing::warn!(tenant = %tenant.slug, %detail, "tenant database unavailable");
+                AppError::TenantUnavailable {
+                    tenant: tenant.slug.clone(),
+                    reason: reason.to_string(),
+                }
+            }
+            other => AppError::internal(anyhow::anyhow!("tenant {}: {other}", tenant.slug)),
+        }
+    }
+
+    pub fn count_round_trip(&self, tenant: &TenantRef) {
+        self.slot(tenant).counters.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops pools unused for the idle TTL; work still holding one finishes on it.
+    pub fn evict_idle(&self) -> usize {
+        let ttl = self.settings.idle_ttl;
+        let slots: Vec<(String, Arc<Slot>)> = self
+            .slots
+            .lock()
+            .expect("pool slots lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut evicted = 0;
+        for (tenant_id, slot) in slots {
+            let mut current = slot.current.write().expect("pool slot lock");
+            let idle = current
+                .as_ref()
+                .is_some_and(|p| p.last_used.lock().expect("last used lock").elapsed() >= ttl);
+            if idle {
+                *current = None;
+                evicted += 1;
+                tracing::info!(tenant_id = %tenant_id, "idle tenant pool closed");
+            }
+        }
+        evicted
+    }
+
+    pub fn stats(&self, tenant_id: &str) -> Option<PoolStats> {
+        let slot = self.slots.lock().expect("pool slots lock").get(tenant_id).cloned()?;
+        Some(Self::stats_of(tenant_id, &slot))
+    }
+
+    pub fn all_stats(&self) -> Vec<PoolStats> {
+        let slots: Vec<(String, Arc<Slot>)> = self
+            .slots
+            .lock()
+            .expect("pool slots lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        slots.iter().map(|(id, slot)| Self::stats_of(id, slot)).collect()
+    }
+
+    fn stats_of(tenant_id: &str, slot: &Slot) -> PoolStats {
+        let current = slot.current.read().expect("pool slot lock").clone();
+        let status = current.as_ref().map(|p| p.pool.status());
+        let (max_size, size, idle, waiters) = status
+            .map(|s| (s.max_size, s.size, s.available, s.waiting))
+            .unwrap_or_default();
+        PoolStats {
+            tenant_id: tenant_id.to_string(),
+            tenant_slug: slot.slug.clone(),
+            open: current.is_some(),
+            config_version: current.as_ref().map(|p| p.config_version).unwrap_or_default(),
+            max_size,
+            size,
+            idle,
+            in_use: size.saturating_sub(idle),
+            waiters,
+            pools_created: slot.counters.pools_created.load(Ordering::Relaxed),
+            timeouts: slot.counters.timeouts.load(Ordering::Relaxed),
+            round_trips: slot.counters.round_trips.load(Ordering::Relaxed),
+            breaker: slot.breaker.state(),
+            last_error: slot.counters.last_error.lock().expect("last error lock").clone(),
+        }
+    }
+}
