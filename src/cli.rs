@@ -281,7 +281,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let services = services(&cli).await?;
             let slugs: Vec<String> = match tenant {
                 Some(slug) => vec![slug.clone()],
-                None => demo::DEMO_TENANTS.iter().map(|(slug, _)| slug.to_string()).collect(),
+                None => demo::DEMO_TENANTS
+                    .iter()
+                    .map(|(slug, _)| slug.to_string())
+                    .collect(),
             };
             for slug in slugs {
                 let counts = demo::seed_tenant(&services, &slug, *invoices).await?;
@@ -293,7 +296,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(DemoCommand::SeedSql { tenant, invoices }) => {
-            let data = crate::erp::seed::generate(tenant, crate::erp::seed::SeedPlan::new(*invoices));
+            let data =
+                crate::erp::seed::generate(tenant, crate::erp::seed::SeedPlan::new(*invoices));
             print!("{}", crate::erp::seed::oracle_script(&data));
             Ok(())
         }

@@ -19,6 +19,7 @@ pub const DEFAULT_QUERY_DEPTH_LIMIT: usize = 16;
 pub const DEFAULT_QUERY_COMPLEXITY_LIMIT: usize = 5000;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
 pub const DEFAULT_POOL_IDLE_TTL_SECS: u64 = 3600;
+pub const DEFAULT_POOL_BREAKER_BACKOFF_MS: u64 = 1000;
 pub const DEFAULT_DEMO_INVOICES: usize = 20_000;
 
 /// Where the control plane lives and how its secrets are sealed: needed by every
@@ -156,6 +157,12 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_DEMO")]
     pub demo: bool,
 
+    /// Milliseconds a tenant's circuit breaker stays open after its database
+    /// failed 3 times in a row, before one request probes it; doubles per failed
+    /// probe up to 30 s.
+    #[arg(long, env = "TENANTQL_POOL_BREAKER_BACKOFF_MS", default_value_t = DEFAULT_POOL_BREAKER_BACKOFF_MS)]
+    pub pool_breaker_backoff_ms: u64,
+
     /// Tenants that get their own label in /metrics (the busiest); the rest are
     /// summed under `tenant="other"`.
     #[arg(long, env = "TENANTQL_METRICS_TENANT_LABELS", default_value_t = crate::metrics::DEFAULT_TENANT_LABELS)]
@@ -168,9 +175,13 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     pub fn pool_settings(&self) -> crate::tenancy::pools::PoolSettings {
+        let defaults = crate::tenancy::pools::PoolSettings::default();
         crate::tenancy::pools::PoolSettings {
             idle_ttl: Duration::from_secs(self.pool_idle_ttl_secs.max(1)),
-            ..Default::default()
+            breaker: crate::tenancy::breaker::BreakerSettings {
+                base_backoff: Duration::from_millis(self.pool_breaker_backoff_ms.max(1)),
+                ..defaults.breaker
+            },
         }
     }
 }
@@ -187,6 +198,7 @@ impl Default for ServerConfig {
             query_complexity_limit: DEFAULT_QUERY_COMPLEXITY_LIMIT,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             pool_idle_ttl_secs: DEFAULT_POOL_IDLE_TTL_SECS,
+            pool_breaker_backoff_ms: DEFAULT_POOL_BREAKER_BACKOFF_MS,
             demo: false,
             demo_invoices: DEFAULT_DEMO_INVOICES,
             metrics_tenant_labels: crate::metrics::DEFAULT_TENANT_LABELS,

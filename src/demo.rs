@@ -5,16 +5,16 @@ use std::path::Path;
 use secrecy::SecretString;
 
 use crate::{
-    erp::seed::{self, SeedCounts, SeedPlan},
-    store::{
-        oracle::{OracleSession, OracleSettings},
-        Connection,
-    },
     control::{
         entities::{membership::MemberRole, tenant::BackendKind},
         tenants::{self, NewTenant, PoolLimits},
     },
+    erp::seed::{self, SeedCounts, SeedPlan},
     state::Services,
+    store::{
+        oracle::{OracleSession, OracleSettings},
+        Connection,
+    },
     tenancy::registry,
 };
 
@@ -43,7 +43,11 @@ pub const DEMO_USERS: &[DemoUser] = &[
 /// Creates the demo tenants and users if the control plane has no tenant yet, and
 /// fills the demo tenants' stores if they are missing. Returns whether tenants
 /// were created.
-pub async fn bootstrap(services: &Services, data_dir: &Path, invoices: usize) -> anyhow::Result<bool> {
+pub async fn bootstrap(
+    services: &Services,
+    data_dir: &Path,
+    invoices: usize,
+) -> anyhow::Result<bool> {
     let control = &services.control;
     let created = if tenants::list(&control.db).await?.is_empty() {
         create_tenants_and_users(services, data_dir).await?;
@@ -56,24 +60,35 @@ pub async fn bootstrap(services: &Services, data_dir: &Path, invoices: usize) ->
         let Some(tenant) = tenants::find_by_slug(&control.db, slug).await? else {
             continue;
         };
-        let unseeded = tenant.backend == BackendKind::Sqlite && !Path::new(&tenant.connect_string).exists();
+        let unseeded =
+            tenant.backend == BackendKind::Sqlite && !Path::new(&tenant.connect_string).exists();
         if unseeded {
             let counts = seed_tenant(services, slug, invoices).await?;
-            tracing::info!(tenant = slug, invoices = counts.invoices, payments = counts.payments, "demo: store seeded");
+            tracing::info!(
+                tenant = slug,
+                invoices = counts.invoices,
+                payments = counts.payments,
+                "demo: store seeded"
+            );
         }
     }
     Ok(created)
 }
 
 /// Replaces a tenant's ERP rows with generated demo data (`tenantql demo seed`).
-pub async fn seed_tenant(services: &Services, slug: &str, invoices: usize) -> anyhow::Result<SeedCounts> {
+pub async fn seed_tenant(
+    services: &Services,
+    slug: &str,
+    invoices: usize,
+) -> anyhow::Result<SeedCounts> {
     let control = &services.control;
     let tenant = tenants::get_by_slug(&control.db, slug).await?;
     let plan = SeedPlan::new(invoices);
     match tenant.backend {
         BackendKind::Sqlite => Ok(seed::seed_sqlite(&tenant.connect_string, slug, plan).await?),
         BackendKind::Oracle => {
-            let password = tenants::open_db_password(&control.sealer, &tenant)?.unwrap_or_else(|| SecretString::from(String::new()));
+            let password = tenants::open_db_password(&control.sealer, &tenant)?
+                .unwrap_or_else(|| SecretString::from(String::new()));
             let session = OracleSession::open(&OracleSettings {
                 connect_string: tenant.connect_string.clone(),
                 username: tenant.db_username.clone().unwrap_or_default(),

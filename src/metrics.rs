@@ -16,7 +16,9 @@ use crate::tenancy::pools::PoolStats;
 
 pub const DEFAULT_TENANT_LABELS: usize = 50;
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 /// Label for requests without a tenant (anonymous, platform tokens).
 pub const NO_TENANT: &str = "none";
 const OTHER: &str = "other";
@@ -44,7 +46,12 @@ pub enum Operation {
 }
 
 impl Operation {
-    const ALL: [Operation; 4] = [Operation::Query, Operation::Mutation, Operation::Subscription, Operation::Unknown];
+    const ALL: [Operation; 4] = [
+        Operation::Query,
+        Operation::Mutation,
+        Operation::Subscription,
+        Operation::Unknown,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -136,6 +143,14 @@ impl PoolTotals {
     }
 }
 
+/// Name, type, help text and value of one pool series.
+type PoolSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&PoolTotals) -> u64,
+);
+
 pub struct Metrics {
     tenant_labels: usize,
     series: Mutex<HashMap<String, TenantSeries>>,
@@ -158,20 +173,32 @@ impl Metrics {
         error_codes: impl IntoIterator<Item = &'a str>,
     ) {
         let mut series = self.series.lock().expect("metrics lock");
-        let entry = series.entry(tenant.unwrap_or(NO_TENANT).to_string()).or_default();
+        let entry = series
+            .entry(tenant.unwrap_or(NO_TENANT).to_string())
+            .or_default();
         entry.requests[operation.index()] += 1;
         entry.latency[operation.index()].observe(elapsed.as_secs_f64());
         for code in error_codes {
-            let index = CODES.iter().position(|c| *c == code).unwrap_or(CODES.len() - 1);
+            let index = CODES
+                .iter()
+                .position(|c| *c == code)
+                .unwrap_or(CODES.len() - 1);
             entry.errors[index] += 1;
         }
     }
 
     /// The busiest tenants, which keep their own label.
     fn top_tenants(&self, series: &HashMap<String, TenantSeries>) -> Vec<String> {
-        let mut by_requests: Vec<(&String, u64)> = series.iter().map(|(k, v)| (k, v.total_requests())).collect();
+        let mut by_requests: Vec<(&String, u64)> = series
+            .iter()
+            .map(|(k, v)| (k, v.total_requests()))
+            .collect();
         by_requests.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        by_requests.into_iter().take(self.tenant_labels).map(|(k, _)| k.clone()).collect()
+        by_requests
+            .into_iter()
+            .take(self.tenant_labels)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// The exposition text, with the pool manager's per-tenant stats.
@@ -213,34 +240,91 @@ impl Metrics {
                 for (bound, n) in BUCKETS.iter().zip(h.buckets) {
                     let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
                 }
-                let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-                let _ = writeln!(out, "tenantql_graphql_request_duration_seconds_count{{{labels}}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "tenantql_graphql_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "tenantql_graphql_request_duration_seconds_sum{{{labels}}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "tenantql_graphql_request_duration_seconds_count{{{labels}}} {}",
+                    h.count
+                );
             }
         }
-        out.push_str("# HELP tenantql_graphql_errors_total GraphQL errors by extensions.code and tenant.\n");
+        out.push_str(
+            "# HELP tenantql_graphql_errors_total GraphQL errors by extensions.code and tenant.\n",
+        );
         out.push_str("# TYPE tenantql_graphql_errors_total counter\n");
         for (tenant, s) in &folded {
             for (code, n) in CODES.iter().zip(s.errors) {
                 if n > 0 {
-                    let _ = writeln!(out, "tenantql_graphql_errors_total{{code=\"{code}\",tenant=\"{tenant}\"}} {n}");
+                    let _ = writeln!(
+                        out,
+                        "tenantql_graphql_errors_total{{code=\"{code}\",tenant=\"{tenant}\"}} {n}"
+                    );
                 }
             }
         }
 
         let mut pool_rows: BTreeMap<String, PoolTotals> = BTreeMap::new();
         for stats in pools {
-            pool_rows.entry(label(&stats.tenant_slug)).or_default().add(stats);
+            pool_rows
+                .entry(label(&stats.tenant_slug))
+                .or_default()
+                .add(stats);
         }
-        let gauges: [(&str, &str, &str, fn(&PoolTotals) -> u64); 8] = [
-            ("tenantql_db_round_trips_total", "counter", "Statements sent to tenant databases.", |s| s.round_trips),
-            ("tenantql_pool_max_size", "gauge", "Pool size limit.", |s| s.max_size),
-            ("tenantql_pool_connections", "gauge", "Open sessions in the pool.", |s| s.size),
-            ("tenantql_pool_idle", "gauge", "Idle sessions in the pool.", |s| s.idle),
-            ("tenantql_pool_in_use", "gauge", "Sessions lent to requests.", |s| s.in_use),
-            ("tenantql_pool_waiters", "gauge", "Requests waiting for a session.", |s| s.waiters),
-            ("tenantql_pool_timeouts_total", "counter", "Requests that got POOL_TIMEOUT.", |s| s.timeouts),
-            ("tenantql_pools_created_total", "counter", "Pools created (first use, replacement).", |s| s.pools_created),
+        let gauges: [PoolSeries; 8] = [
+            (
+                "tenantql_db_round_trips_total",
+                "counter",
+                "Statements sent to tenant databases.",
+                |s| s.round_trips,
+            ),
+            ("tenantql_pool_max_size", "gauge", "Pool size limit.", |s| {
+                s.max_size
+            }),
+            (
+                "tenantql_pool_connections",
+                "gauge",
+                "Open sessions in the pool.",
+                |s| s.size,
+            ),
+            (
+                "tenantql_pool_idle",
+                "gauge",
+                "Idle sessions in the pool.",
+                |s| s.idle,
+            ),
+            (
+                "tenantql_pool_in_use",
+                "gauge",
+                "Sessions lent to requests.",
+                |s| s.in_use,
+            ),
+            (
+                "tenantql_pool_waiters",
+                "gauge",
+                "Requests waiting for a session.",
+                |s| s.waiters,
+            ),
+            (
+                "tenantql_pool_timeouts_total",
+                "counter",
+                "Requests that got POOL_TIMEOUT.",
+                |s| s.timeouts,
+            ),
+            (
+                "tenantql_pools_created_total",
+                "counter",
+                "Pools created (first use, replacement).",
+                |s| s.pools_created,
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -261,15 +345,32 @@ mod tests {
         let metrics = Metrics::new(2);
         for (tenant, n) in [("big", 5), ("mid", 3), ("small", 1), ("tiny", 1)] {
             for _ in 0..n {
-                metrics.record_request(Some(tenant), Operation::Query, Duration::from_millis(3), []);
+                metrics.record_request(
+                    Some(tenant),
+                    Operation::Query,
+                    Duration::from_millis(3),
+                    [],
+                );
             }
         }
-        metrics.record_request(Some("tiny"), Operation::Mutation, Duration::from_millis(3), ["NOT_FOUND"]);
+        metrics.record_request(
+            Some("tiny"),
+            Operation::Mutation,
+            Duration::from_millis(3),
+            ["NOT_FOUND"],
+        );
         let text = metrics.render(&[]);
-        assert!(text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"big\"} 5"));
-        assert!(text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"mid\"} 3"));
-        assert!(text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"other\"} 2"));
-        assert!(text.contains("tenantql_graphql_errors_total{code=\"NOT_FOUND\",tenant=\"other\"} 1"));
+        assert!(
+            text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"big\"} 5")
+        );
+        assert!(
+            text.contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"mid\"} 3")
+        );
+        assert!(text
+            .contains("tenantql_graphql_requests_total{operation=\"query\",tenant=\"other\"} 2"));
+        assert!(
+            text.contains("tenantql_graphql_errors_total{code=\"NOT_FOUND\",tenant=\"other\"} 1")
+        );
         assert!(!text.contains("tenant=\"small\""));
         assert!(!text.contains("tenant=\"tiny\""));
     }
@@ -278,7 +379,12 @@ mod tests {
     fn ten_thousand_tenants_stay_within_the_label_budget() {
         let metrics = Metrics::new(DEFAULT_TENANT_LABELS);
         for i in 0..10_000 {
-            metrics.record_request(Some(&format!("t{i}")), Operation::Query, Duration::from_millis(1), []);
+            metrics.record_request(
+                Some(&format!("t{i}")),
+                Operation::Query,
+                Duration::from_millis(1),
+                [],
+            );
         }
         let text = metrics.render(&[]);
         let tenants: std::collections::HashSet<&str> = text
@@ -286,7 +392,11 @@ mod tests {
             .filter_map(|l| l.split("tenant=\"").nth(1))
             .filter_map(|rest| rest.split('"').next())
             .collect();
-        assert!(tenants.len() <= DEFAULT_TENANT_LABELS + 1, "{} label values", tenants.len());
+        assert!(
+            tenants.len() <= DEFAULT_TENANT_LABELS + 1,
+            "{} label values",
+            tenants.len()
+        );
     }
 
     #[test]

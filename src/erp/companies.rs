@@ -29,13 +29,22 @@ fn from_row(row: &Row) -> Result<Company, StoreError> {
 
 pub async fn list(db: &TenantDb) -> Result<Vec<Company>, AppError> {
     let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT ").push(COLUMNS).push(" FROM companies ORDER BY name, id");
-    db.query(&sql).await?.iter().map(|r| from_row(r).map_err(mapping)).collect()
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM companies ORDER BY name, id");
+    db.query(&sql)
+        .await?
+        .iter()
+        .map(|r| from_row(r).map_err(mapping))
+        .collect()
 }
 
 pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Company>, AppError> {
     let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT ").push(COLUMNS).push(" FROM companies WHERE ").in_list("id", ids.iter().copied());
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM companies WHERE ")
+        .in_list("id", ids.iter().copied());
     db.query(&sql)
         .await?
         .iter()

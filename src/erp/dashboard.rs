@@ -59,7 +59,12 @@ fn in_year(sql: &mut Sql, company_id: i64, year: i32) -> Result<(), AppError> {
     Ok(())
 }
 
-pub async fn totals(db: &TenantDb, company_id: i64, year: i32, today: NaiveDate) -> Result<Totals, AppError> {
+pub async fn totals(
+    db: &TenantDb,
+    company_id: i64,
+    year: i32,
+    today: NaiveDate,
+) -> Result<Totals, AppError> {
     let mut sql = Sql::new(db.dialect());
     sql.push(
         "SELECT SUM(CASE WHEN kind = 'sale' THEN net_cents ELSE 0 END), \
@@ -88,18 +93,25 @@ pub async fn totals(db: &TenantDb, company_id: i64, year: i32, today: NaiveDate)
 }
 
 /// Twelve months, January first; months without invoices are zero.
-pub async fn monthly(db: &TenantDb, company_id: i64, year: i32) -> Result<Vec<MonthTotals>, AppError> {
+pub async fn monthly(
+    db: &TenantDb,
+    company_id: i64,
+    year: i32,
+) -> Result<Vec<MonthTotals>, AppError> {
     let month = db.dialect().month_of("issue_date");
     let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT ")
-        .push(&month)
-        .push(
-            ", SUM(CASE WHEN kind = 'sale' THEN net_cents ELSE 0 END), \
+    sql.push("SELECT ").push(&month).push(
+        ", SUM(CASE WHEN kind = 'sale' THEN net_cents ELSE 0 END), \
              SUM(CASE WHEN kind = 'purchase' THEN net_cents ELSE 0 END)",
-        );
+    );
     in_year(&mut sql, company_id, year)?;
     sql.push(" GROUP BY ").push(&month);
-    let mut months: Vec<MonthTotals> = (1..=12).map(|m| MonthTotals { month: m, ..Default::default() }).collect();
+    let mut months: Vec<MonthTotals> = (1..=12)
+        .map(|m| MonthTotals {
+            month: m,
+            ..Default::default()
+        })
+        .collect();
     for row in db.query(&sql).await? {
         let key = row.text(0).map_err(mapping)?;
         let m: usize = key
@@ -114,7 +126,12 @@ pub async fn monthly(db: &TenantDb, company_id: i64, year: i32) -> Result<Vec<Mo
 }
 
 /// The customers with the highest invoiced totals in the year.
-pub async fn top_customers(db: &TenantDb, company_id: i64, year: i32, limit: usize) -> Result<Vec<CustomerTotal>, AppError> {
+pub async fn top_customers(
+    db: &TenantDb,
+    company_id: i64,
+    year: i32,
+    limit: usize,
+) -> Result<Vec<CustomerTotal>, AppError> {
     let mut sql = Sql::new(db.dialect());
     sql.push("SELECT partner_id, SUM(total_cents)");
     in_year(&mut sql, company_id, year)?;

@@ -26,7 +26,9 @@ impl InvoiceKind {
         match text {
             "sale" => Ok(InvoiceKind::Sale),
             "purchase" => Ok(InvoiceKind::Purchase),
-            other => Err(StoreError::Mapping(format!("unknown invoice kind {other:?}"))),
+            other => Err(StoreError::Mapping(format!(
+                "unknown invoice kind {other:?}"
+            ))),
         }
     }
 }
@@ -130,10 +132,12 @@ fn push_filter(sql: &mut Sql, filter: &InvoiceFilter, today: NaiveDate) {
             sql.push(" AND paid_cents >= total_cents");
         }
         Some(InvoiceStatus::Overdue) => {
-            sql.push(" AND paid_cents < total_cents AND due_date < ").bind(today);
+            sql.push(" AND paid_cents < total_cents AND due_date < ")
+                .bind(today);
         }
         Some(InvoiceStatus::Open) => {
-            sql.push(" AND paid_cents < total_cents AND due_date >= ").bind(today);
+            sql.push(" AND paid_cents < total_cents AND due_date >= ")
+                .bind(today);
         }
     }
 }
@@ -148,12 +152,16 @@ pub async fn page(
     first: usize,
 ) -> Result<(Vec<Invoice>, bool), AppError> {
     let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT ").push(COLUMNS).push(" FROM invoices WHERE company_id = ").bind(company_id);
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM invoices WHERE company_id = ")
+        .bind(company_id);
     push_filter(&mut sql, filter, today);
     if let Some(cursor) = after {
         keyset::push_after_date_id(&mut sql, "issue_date", cursor)?;
     }
-    sql.push(" ORDER BY issue_date DESC, id DESC").limit(first + 1);
+    sql.push(" ORDER BY issue_date DESC, id DESC")
+        .limit(first + 1);
     let rows = db
         .query(&sql)
         .await?
@@ -165,7 +173,10 @@ pub async fn page(
 
 pub async fn by_id(db: &TenantDb, id: i64) -> Result<Option<Invoice>, AppError> {
     let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT ").push(COLUMNS).push(" FROM invoices WHERE id = ").bind(id);
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM invoices WHERE id = ")
+        .bind(id);
     db.query(&sql)
         .await?
         .first()

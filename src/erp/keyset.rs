@@ -90,7 +90,8 @@ mod tests {
     #[test]
     fn date_id_condition() {
         let mut sql = Sql::new(crate::store::Dialect::Oracle);
-        sql.push("SELECT id FROM invoices WHERE company_id = ").bind(1);
+        sql.push("SELECT id FROM invoices WHERE company_id = ")
+            .bind(1);
         push_after_date_id(&mut sql, "issue_date", &encode(&["2026-01-31", "42"])).unwrap();
         assert_eq!(
             sql.text(),

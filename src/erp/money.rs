@@ -17,7 +17,11 @@ impl Cents {
             Some((w, f)) => (w, f),
             None => (digits, ""),
         };
-        if whole.is_empty() || fraction.len() > 2 || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        if whole.is_empty()
+            || fraction.len() > 2
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !fraction.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         let whole: i64 = whole.parse().ok()?;
@@ -73,7 +77,16 @@ mod tests {
         assert_eq!(Cents::parse("1234"), Some(Cents(123400)));
         assert_eq!(Cents::parse("-0.07"), Some(Cents(-7)));
         assert_eq!(Cents::parse("0.30"), Some(Cents(30)));
-        for bad in ["", "1.234", "abc", "1,5", ".5", "1e3", "--1", "92233720368547758.08"] {
+        for bad in [
+            "",
+            "1.234",
+            "abc",
+            "1,5",
+            ".5",
+            "1e3",
+            "--1",
+            "92233720368547758.08",
+        ] {
             assert_eq!(Cents::parse(bad), None, "{bad}");
         }
     }

@@ -29,7 +29,9 @@ impl PartnerKind {
             "customer" => Ok(PartnerKind::Customer),
             "supplier" => Ok(PartnerKind::Supplier),
             "both" => Ok(PartnerKind::Both),
-            other => Err(StoreError::Mapping(format!("unknown partner kind {other:?}"))),
+            other => Err(StoreError::Mapping(format!(
+                "unknown partner kind {other:?}"
+            ))),
         }
     }
 }
@@ -63,7 +65,10 @@ fn from_row(row: &Row) -> Result<Partner, StoreError> {
 
 pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Partner>, AppError> {
     let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT ").push(COLUMNS).push(" FROM partners WHERE ").in_list("id", ids.iter().copied());
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM partners WHERE ")
+        .in_list("id", ids.iter().copied());
     db.query(&sql)
         .await?
         .iter()
@@ -79,14 +84,26 @@ pub async fn page(
     first: usize,
 ) -> Result<(Vec<Partner>, bool), AppError> {
     let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT ").push(COLUMNS).push(" FROM partners WHERE 1 = 1");
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM partners WHERE 1 = 1");
     if let Some(kind) = kind {
-        sql.push(" AND kind IN (").bind(kind.as_str()).push(", 'both')");
+        sql.push(" AND kind IN (")
+            .bind(kind.as_str())
+            .push(", 'both')");
     }
     if let Some(cursor) = after {
         let parts = keyset::decode(cursor, 2)?;
-        let id: i64 = parts[1].parse().map_err(|_| AppError::bad_input("after", "not a cursor from this list"))?;
-        sql.push(" AND (name > ").bind(parts[0].as_str()).push(" OR (name = ").bind(parts[0].as_str()).push(" AND id > ").bind(id).push("))");
+        let id: i64 = parts[1]
+            .parse()
+            .map_err(|_| AppError::bad_input("after", "not a cursor from this list"))?;
+        sql.push(" AND (name > ")
+            .bind(parts[0].as_str())
+            .push(" OR (name = ")
+            .bind(parts[0].as_str())
+            .push(" AND id > ")
+            .bind(id)
+            .push("))");
     }
     sql.push(" ORDER BY name, id").limit(first + 1);
     let rows = db

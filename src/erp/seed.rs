@@ -5,9 +5,7 @@
 //! per company, a bank transaction per payment and petty-cash spending.
 use chrono::{Datelike, Days, NaiveDate};
 
-use crate::store::{
-    sqlite::SqliteSession, Connection, Sql, StoreError, Value,
-};
+use crate::store::{sqlite::SqliteSession, Connection, Sql, StoreError, Value};
 
 pub const DEFAULT_INVOICES: usize = 20_000;
 pub const PARTNERS: usize = 500;
@@ -48,14 +46,25 @@ pub struct SeedCounts {
     pub transactions: usize,
 }
 
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+    pub rows: Vec<Vec<Value>>,
+}
+
 /// Rows per table, in insert order (parents before children).
 pub struct Dataset {
-    pub tables: Vec<(&'static str, &'static [&'static str], Vec<Vec<Value>>)>,
+    pub tables: Vec<Table>,
 }
 
 impl Dataset {
     pub fn counts(&self) -> SeedCounts {
-        let n = |name: &str| self.tables.iter().find(|t| t.0 == name).map_or(0, |t| t.2.len());
+        let n = |name: &str| {
+            self.tables
+                .iter()
+                .find(|t| t.name == name)
+                .map_or(0, |t| t.rows.len())
+        };
         SeedCounts {
             companies: n("companies"),
             partners: n("partners"),
@@ -97,17 +106,35 @@ impl Rng {
 }
 
 const NAME_HEADS: &[&str] = &[
-    "Alder", "Birch", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Iris", "Juniper", "Kestrel",
-    "Lumen", "Maple", "Nimbus", "Orchid", "Pioneer", "Quartz", "Raven", "Summit", "Tidal", "Umber", "Vertex",
-    "Willow", "Xenon", "Yarrow", "Zephyr",
+    "Alder", "Birch", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Iris", "Juniper",
+    "Kestrel", "Lumen", "Maple", "Nimbus", "Orchid", "Pioneer", "Quartz", "Raven", "Summit",
+    "Tidal", "Umber", "Vertex", "Willow", "Xenon", "Yarrow", "Zephyr",
 ];
 const NAME_TAILS: &[&str] = &[
-    "Logistics", "Foods", "Textiles", "Metals", "Systems", "Pharma", "Energy", "Motors", "Media", "Farms",
-    "Tools", "Labs", "Retail", "Builders", "Optics", "Marine", "Paper", "Glass", "Foundry",
+    "Logistics",
+    "Foods",
+    "Textiles",
+    "Metals",
+    "Systems",
+    "Pharma",
+    "Energy",
+    "Motors",
+    "Media",
+    "Farms",
+    "Tools",
+    "Labs",
+    "Retail",
+    "Builders",
+    "Optics",
+    "Marine",
+    "Paper",
+    "Glass",
+    "Foundry",
 ];
 const LEGAL_FORMS: &[&str] = &["GmbH", "Ltd", "SA", "Inc", "SRL", "BV", "AG", "Oy"];
 const CITIES: &[&str] = &[
-    "Berlin", "Lyon", "Porto", "Turin", "Ghent", "Krakow", "Brno", "Malmo", "Leeds", "Cluj", "Graz", "Bilbao",
+    "Berlin", "Lyon", "Porto", "Turin", "Ghent", "Krakow", "Brno", "Malmo", "Leeds", "Cluj",
+    "Graz", "Bilbao",
 ];
 const METHODS: &[&str] = &["transfer", "card", "direct_debit", "cash"];
 const VAT_RATES_PERMILLE: &[i64] = &[190, 190, 190, 70, 0];
@@ -188,7 +215,7 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
                 Value::from("Petty cash"),
                 Value::from("cash"),
                 Value::Null,
-                Value::Int(50_000 + rng.below(200_000) as i64),
+                Value::Int(800_000 + rng.below(400_000) as i64),
             ];
             [bank, cash]
         })
@@ -201,7 +228,11 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
     for id in 1..=plan.invoices as i64 {
         let company = rng.below(COMPANIES as u64) as usize;
         let sale = rng.below(10) < 7;
-        let partner = if sale { *rng.pick(&customers) } else { *rng.pick(&suppliers) };
+        let partner = if sale {
+            *rng.pick(&customers)
+        } else {
+            *rng.pick(&suppliers)
+        };
         let issue = start + Days::new(rng.below(days));
         let due = issue + Days::new(*rng.pick(DUE_DAYS));
         let net = 5_000 + rng.below(2_000_000) as i64;
@@ -222,10 +253,20 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
             5..=7 => 2,
             _ => 3,
         };
-        let settle = if count == 0 { 0 } else if rng.below(10) < 7 { total } else { total * (50 + rng.below(40) as i64) / 100 };
+        let settle = if count == 0 {
+            0
+        } else if rng.below(10) < 7 {
+            total
+        } else {
+            total * (50 + rng.below(40) as i64) / 100
+        };
         let mut paid = 0;
         for n in 0..count {
-            let amount = if n + 1 == count { settle - paid } else { settle / count };
+            let amount = if n + 1 == count {
+                settle - paid
+            } else {
+                settle / count
+            };
             let date = issue + Days::new(rng.below(75));
             if date > plan.until || amount <= 0 {
                 continue;
@@ -280,31 +321,73 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
                     Value::Null,
                 ]);
             }
-            month = month.checked_add_months(chrono::Months::new(1)).expect("valid month");
+            month = month
+                .checked_add_months(chrono::Months::new(1))
+                .expect("valid month");
         }
     }
 
+    let table = |name, columns, rows| Table {
+        name,
+        columns,
+        rows,
+    };
     Dataset {
         tables: vec![
-            ("companies", &["id", "name", "tax_id", "currency"], companies),
-            ("partners", &["id", "name", "tax_id", "kind", "city"], partners),
-            (
+            table(
+                "companies",
+                &["id", "name", "tax_id", "currency"],
+                companies,
+            ),
+            table(
+                "partners",
+                &["id", "name", "tax_id", "kind", "city"],
+                partners,
+            ),
+            table(
                 "invoices",
                 &[
-                    "id", "company_id", "partner_id", "doc_number", "kind", "issue_date", "due_date", "net_cents",
-                    "vat_cents", "total_cents", "paid_cents",
+                    "id",
+                    "company_id",
+                    "partner_id",
+                    "doc_number",
+                    "kind",
+                    "issue_date",
+                    "due_date",
+                    "net_cents",
+                    "vat_cents",
+                    "total_cents",
+                    "paid_cents",
                 ],
                 invoices,
             ),
-            ("payments", &["id", "invoice_id", "payment_date", "amount_cents", "method"], payments),
-            (
+            table(
+                "payments",
+                &["id", "invoice_id", "payment_date", "amount_cents", "method"],
+                payments,
+            ),
+            table(
                 "treasury_accounts",
-                &["id", "company_id", "name", "kind", "iban", "opening_balance_cents"],
+                &[
+                    "id",
+                    "company_id",
+                    "name",
+                    "kind",
+                    "iban",
+                    "opening_balance_cents",
+                ],
                 accounts,
             ),
-            (
+            table(
                 "treasury_transactions",
-                &["id", "account_id", "tx_date", "amount_cents", "description", "payment_id"],
+                &[
+                    "id",
+                    "account_id",
+                    "tx_date",
+                    "amount_cents",
+                    "description",
+                    "payment_id",
+                ],
                 transactions,
             ),
         ],
@@ -315,12 +398,14 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
 pub async fn write(conn: &mut Connection, dataset: &Dataset) -> Result<SeedCounts, StoreError> {
     let dialect = conn.dialect();
     conn.begin().await?;
-    for (table, _, _) in dataset.tables.iter().rev() {
-        conn.execute(&Sql::raw(dialect, &format!("DELETE FROM {table}"))).await?;
+    for table in dataset.tables.iter().rev() {
+        let delete = format!("DELETE FROM {}", table.name);
+        conn.execute(&Sql::raw(dialect, &delete)).await?;
     }
-    for (table, columns, rows) in &dataset.tables {
-        for chunk in rows.chunks(BATCH) {
-            conn.execute(&Sql::insert_rows(dialect, table, columns, chunk)).await?;
+    for table in &dataset.tables {
+        for chunk in table.rows.chunks(BATCH) {
+            conn.execute(&Sql::insert_rows(dialect, table.name, table.columns, chunk))
+                .await?;
         }
     }
     conn.commit().await?;
@@ -344,13 +429,18 @@ pub fn oracle_script(dataset: &Dataset) -> String {
         "-- Generated by `tenantql demo seed-sql`: deterministic demo data for sql/oracle/erp_schema.sql.\n\
          SET DEFINE OFF\nSET FEEDBACK OFF\n",
     );
-    for (table, _, _) in dataset.tables.iter().rev() {
-        out.push_str(&format!("DELETE FROM {table};\n"));
+    for table in dataset.tables.iter().rev() {
+        out.push_str(&format!("DELETE FROM {};\n", table.name));
     }
-    for (table, columns, rows) in &dataset.tables {
-        for row in rows {
+    for table in &dataset.tables {
+        let columns = table.columns.join(", ");
+        for row in &table.rows {
             let values: Vec<String> = row.iter().map(oracle_literal).collect();
-            out.push_str(&format!("INSERT INTO {table} ({}) VALUES ({});\n", columns.join(", "), values.join(", ")));
+            out.push_str(&format!(
+                "INSERT INTO {} ({columns}) VALUES ({});\n",
+                table.name,
+                values.join(", ")
+            ));
         }
         out.push_str("COMMIT;\n");
     }
@@ -366,7 +456,6 @@ fn oracle_literal(value: &Value) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,12 +466,24 @@ mod tests {
         let a = generate("acme", plan);
         let b = generate("acme", plan);
         let other = generate("globex", plan);
-        assert_eq!(a.tables[2].2, b.tables[2].2, "same slug, same invoices");
-        assert_ne!(a.tables[2].2, other.tables[2].2, "another slug, other data");
+        assert_eq!(
+            a.tables[2].rows, b.tables[2].rows,
+            "same slug, same invoices"
+        );
+        assert_ne!(
+            a.tables[2].rows, other.tables[2].rows,
+            "another slug, other data"
+        );
         let counts = a.counts();
-        assert_eq!((counts.companies, counts.partners, counts.invoices), (3, 500, 2_000));
+        assert_eq!(
+            (counts.companies, counts.partners, counts.invoices),
+            (3, 500, 2_000)
+        );
         let per_invoice = counts.payments as f64 / counts.invoices as f64;
-        assert!((1.2..1.6).contains(&per_invoice), "{per_invoice} payments per invoice");
+        assert!(
+            (1.2..1.6).contains(&per_invoice),
+            "{per_invoice} payments per invoice"
+        );
         assert_eq!(counts.accounts, 6);
     }
 
@@ -390,12 +491,18 @@ mod tests {
     fn paid_amounts_match_payments_exactly() {
         let data = generate("acme", SeedPlan::new(500));
         let mut paid = std::collections::HashMap::new();
-        for p in &data.tables[3].2 {
-            let (Value::Int(invoice), Value::Int(amount)) = (&p[1], &p[3]) else { panic!() };
+        for p in &data.tables[3].rows {
+            let (Value::Int(invoice), Value::Int(amount)) = (&p[1], &p[3]) else {
+                panic!()
+            };
             *paid.entry(*invoice).or_insert(0i64) += amount;
         }
-        for inv in &data.tables[2].2 {
-            let (Value::Int(id), Value::Int(total), Value::Int(recorded)) = (&inv[0], &inv[9], &inv[10]) else { panic!() };
+        for inv in &data.tables[2].rows {
+            let (Value::Int(id), Value::Int(total), Value::Int(recorded)) =
+                (&inv[0], &inv[9], &inv[10])
+            else {
+                panic!()
+            };
             assert_eq!(*recorded, paid.get(id).copied().unwrap_or(0));
             assert!(recorded <= total);
         }

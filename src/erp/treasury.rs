@@ -49,14 +49,25 @@ fn account_from_row(row: &Row) -> Result<TreasuryAccount, StoreError> {
     })
 }
 
-const ACCOUNT_SELECT: &str = "SELECT a.id, a.company_id, a.name, a.kind, a.iban, a.opening_balance_cents, \
+const ACCOUNT_SELECT: &str =
+    "SELECT a.id, a.company_id, a.name, a.kind, a.iban, a.opening_balance_cents, \
      (SELECT SUM(t.amount_cents) FROM treasury_transactions t WHERE t.account_id = a.id) \
      FROM treasury_accounts a WHERE ";
 
-pub async fn accounts_of_company(db: &TenantDb, company_id: i64) -> Result<Vec<TreasuryAccount>, AppError> {
+pub async fn accounts_of_company(
+    db: &TenantDb,
+    company_id: i64,
+) -> Result<Vec<TreasuryAccount>, AppError> {
     let mut sql = Sql::new(db.dialect());
-    sql.push(ACCOUNT_SELECT).push("a.company_id = ").bind(company_id).push(" ORDER BY a.kind, a.name, a.id");
-    db.query(&sql).await?.iter().map(|r| account_from_row(r).map_err(mapping)).collect()
+    sql.push(ACCOUNT_SELECT)
+        .push("a.company_id = ")
+        .bind(company_id)
+        .push(" ORDER BY a.kind, a.name, a.id");
+    db.query(&sql)
+        .await?
+        .iter()
+        .map(|r| account_from_row(r).map_err(mapping))
+        .collect()
 }
 
 pub async fn account(db: &TenantDb, id: i64) -> Result<Option<TreasuryAccount>, AppError> {

@@ -37,9 +37,12 @@ impl Default for QueryLimits {
 pub fn build(services: Services, limits: QueryLimits) -> AppSchema {
     // Registered first so that it wraps the others and sees the classified errors.
     let observe = observe::Observe(services.metrics.clone());
-    schema_builder(Schema::build(Query::default(), Mutation::default(), EmptySubscription).extension(observe), limits)
-        .data(services)
-        .finish()
+    schema_builder(
+        Schema::build(Query::default(), Mutation::default(), EmptySubscription).extension(observe),
+        limits,
+    )
+    .data(services)
+    .finish()
 }
 
 type Builder = async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>;

@@ -7,7 +7,10 @@ use std::{
 };
 
 use async_graphql::{
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest},
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+        NextRequest,
+    },
     parser::types::{ExecutableDocument, OperationType},
     Request, Response, ServerResult, Variables,
 };
@@ -41,11 +44,14 @@ struct ObserveRequest {
 }
 
 fn operation_of(document: &ExecutableDocument, name: Option<&str>) -> Operation {
-    let selected = document.operations.iter().find(|(op_name, _)| match (name, op_name) {
-        (Some(wanted), Some(n)) => wanted == n.as_str(),
-        (None, _) => true,
-        (Some(_), None) => false,
-    });
+    let selected = document
+        .operations
+        .iter()
+        .find(|(op_name, _)| match (name, op_name) {
+            (Some(wanted), Some(n)) => wanted == n.as_str(),
+            (None, _) => true,
+            (Some(_), None) => false,
+        });
     match selected.map(|(_, op)| op.node.ty) {
         Some(OperationType::Query) => Operation::Query,
         Some(OperationType::Mutation) => Operation::Mutation,
@@ -61,13 +67,21 @@ impl Extension for ObserveRequest {
         let response = next.run(ctx).await;
         let (tenant, operation) = {
             let state = self.state.lock().expect("observe lock");
-            (state.tenant.clone(), state.operation.unwrap_or(Operation::Unknown))
+            (
+                state.tenant.clone(),
+                state.operation.unwrap_or(Operation::Unknown),
+            )
         };
-        let codes = response.errors.iter().filter_map(|e| match e.extensions.as_ref()?.get("code")? {
-            async_graphql::Value::String(code) => Some(code.as_str()),
-            _ => None,
-        });
-        self.metrics.record_request(tenant.as_deref(), operation, started.elapsed(), codes);
+        let codes =
+            response
+                .errors
+                .iter()
+                .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
+                    async_graphql::Value::String(code) => Some(code.as_str()),
+                    _ => None,
+                });
+        self.metrics
+            .record_request(tenant.as_deref(), operation, started.elapsed(), codes);
         response
     }
 
@@ -114,6 +128,9 @@ mod tests {
         let doc = parse_query("query A { a } mutation B { b }").unwrap();
         assert_eq!(operation_of(&doc, Some("B")), Operation::Mutation);
         assert_eq!(operation_of(&doc, Some("A")), Operation::Query);
-        assert_eq!(operation_of(&parse_query("{ a }").unwrap(), None), Operation::Query);
+        assert_eq!(
+            operation_of(&parse_query("{ a }").unwrap(), None),
+            Operation::Query
+        );
     }
 }

@@ -56,15 +56,14 @@ impl Application {
     /// start, seeds the demo when asked, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let cache_ttl = Duration::from_secs(config.server.context_cache_secs);
-        let (services, key_source) =
-            Services::start(
-                &config.control,
-                &config.tokens,
-                cache_ttl,
-                config.server.pool_settings(),
-                config.server.metrics_tenant_labels,
-            )
-            .await?;
+        let (services, key_source) = Services::start(
+            &config.control,
+            &config.tokens,
+            cache_ttl,
+            config.server.pool_settings(),
+            config.server.metrics_tenant_labels,
+        )
+        .await?;
         match key_source {
             KeySource::Configured => {}
             KeySource::DevFileExisting | KeySource::DevFileGenerated => tracing::warn!(
@@ -74,7 +73,12 @@ impl Application {
         }
         services.tokens.keyring().ensure_platform_key().await?;
         if config.server.demo {
-            demo::bootstrap(&services, &config.control.data_dir, config.server.demo_invoices).await?;
+            demo::bootstrap(
+                &services,
+                &config.control.data_dir,
+                config.server.demo_invoices,
+            )
+            .await?;
         }
         // The timing-parity hash is built now, not on the first login.
         tokio::task::spawn_blocking(password::warm_up).await?;

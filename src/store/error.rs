@@ -6,7 +6,10 @@ pub enum StoreError {
     /// The database cannot be reached or will not take a session: counts against
     /// the tenant's circuit breaker.
     #[error("{reason}")]
-    Unavailable { reason: &'static str, detail: String },
+    Unavailable {
+        reason: &'static str,
+        detail: String,
+    },
     /// A call ran past its deadline.
     #[error("the database did not answer in time")]
     Timeout { detail: String },

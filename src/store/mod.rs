@@ -43,7 +43,10 @@ impl Connection {
     /// Starts a write transaction (Oracle sessions are always in one).
     pub async fn begin(&mut self) -> Result<(), StoreError> {
         match self {
-            Connection::Sqlite(session) => session.execute(&Sql::raw(Dialect::Sqlite, "BEGIN")).await.map(drop),
+            Connection::Sqlite(session) => session
+                .execute(&Sql::raw(Dialect::Sqlite, "BEGIN"))
+                .await
+                .map(drop),
             Connection::Oracle(_) => Ok(()),
         }
     }
@@ -58,7 +61,10 @@ impl Connection {
 
     pub async fn commit(&mut self) -> Result<(), StoreError> {
         match self {
-            Connection::Sqlite(session) => session.execute(&Sql::raw(Dialect::Sqlite, "COMMIT")).await.map(drop),
+            Connection::Sqlite(session) => session
+                .execute(&Sql::raw(Dialect::Sqlite, "COMMIT"))
+                .await
+                .map(drop),
             Connection::Oracle(session) => session.commit().await,
         }
     }

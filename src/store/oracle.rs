@@ -37,7 +37,9 @@ impl OracleSession {
         let connect_string = settings.connect_string.clone();
         let conn = tokio::task::spawn_blocking(move || {
             let mut connector = Connector::new(username, password.expose_secret(), connect_string);
-            connector.stmt_cache_size(STATEMENT_CACHE_SIZE).driver_name("tenantql");
+            connector
+                .stmt_cache_size(STATEMENT_CACHE_SIZE)
+                .driver_name("tenantql");
             let conn = connector.connect()?;
             conn.set_module("tenantql")?;
             conn.set_call_timeout(Some(CALL_TIMEOUT))?;
@@ -46,7 +48,9 @@ impl OracleSession {
         .await
         .map_err(|e| StoreError::Query(format!("blocking task failed: {e}")))?
         .map_err(|e| map_error(&e))?;
-        Ok(OracleSession { conn: Arc::new(conn) })
+        Ok(OracleSession {
+            conn: Arc::new(conn),
+        })
     }
 
     pub async fn query(&mut self, sql: &Sql, request_id: &str) -> Result<Vec<Row>, StoreError> {
@@ -78,7 +82,7 @@ impl OracleSession {
         tokio::task::spawn_blocking(move || -> Result<u64, oracle::Error> {
             let owned: Vec<Box<dyn ToSql>> = params.iter().map(to_sql).collect();
             let binds: Vec<&dyn ToSql> = owned.iter().map(|b| b.as_ref()).collect();
-            Ok(conn.execute(&text, &binds)?.row_count()?)
+            conn.execute(&text, &binds)?.row_count()
         })
         .await
         .map_err(|e| StoreError::Query(format!("blocking task failed: {e}")))?
@@ -194,34 +198,66 @@ mod tests {
             0,
             "DPI-1047: Cannot locate a 64-bit Oracle Client library: \"libclntsh.so: cannot open shared object file\"",
         );
-        assert_eq!(failure, OracleFailure::Unavailable("the Oracle client library is not installed on this server"));
+        assert_eq!(
+            failure,
+            OracleFailure::Unavailable("the Oracle client library is not installed on this server")
+        );
     }
 
     #[test]
     fn network_credentials_and_down_databases() {
         for code in [12541, 12514, 12505, 12170, 3113, 3114, 12154] {
-            assert!(matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("reached")), "{code}");
+            assert!(
+                matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("reached")),
+                "{code}"
+            );
         }
         for code in [1017, 28000, 28001] {
-            assert!(matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("credentials")), "{code}");
+            assert!(
+                matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("credentials")),
+                "{code}"
+            );
         }
         for code in [1033, 1034, 1089] {
-            assert!(matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("not open")), "{code}");
+            assert!(
+                matches!(classify(code, "ORA-x"), OracleFailure::Unavailable(r) if r.contains("not open")),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn timeouts_and_statement_errors() {
-        assert_eq!(classify(1013, "ORA-01013: user requested cancel"), OracleFailure::Timeout);
-        assert_eq!(classify(0, "DPI-1067: call timeout of 30000 ms exceeded"), OracleFailure::Timeout);
-        assert_eq!(classify(942, "ORA-00942: table or view does not exist"), OracleFailure::Statement);
-        assert_eq!(classify(1795, "ORA-01795: maximum number of expressions in a list is 1000"), OracleFailure::Statement);
+        assert_eq!(
+            classify(1013, "ORA-01013: user requested cancel"),
+            OracleFailure::Timeout
+        );
+        assert_eq!(
+            classify(0, "DPI-1067: call timeout of 30000 ms exceeded"),
+            OracleFailure::Timeout
+        );
+        assert_eq!(
+            classify(942, "ORA-00942: table or view does not exist"),
+            OracleFailure::Statement
+        );
+        assert_eq!(
+            classify(
+                1795,
+                "ORA-01795: maximum number of expressions in a list is 1000"
+            ),
+            OracleFailure::Statement
+        );
     }
 
     #[test]
     fn reasons_never_carry_driver_text() {
-        let failure = classify(12541, "ORA-12541: TNS:no listener at secret-host.internal:1521");
-        let OracleFailure::Unavailable(reason) = failure else { panic!() };
+        let failure = classify(
+            12541,
+            "ORA-12541: TNS:no listener at secret-host.internal:1521",
+        );
+        let OracleFailure::Unavailable(reason) = failure else {
+            panic!()
+        };
         assert!(!reason.contains("secret-host"));
     }
 

@@ -53,7 +53,11 @@ impl Sql {
 
     /// `column IN (…)`, split into OR-ed lists of at most the dialect's maximum;
     /// an empty set renders a condition that is false.
-    pub fn in_list<V: Into<Value>>(&mut self, column: &str, values: impl IntoIterator<Item = V>) -> &mut Self {
+    pub fn in_list<V: Into<Value>>(
+        &mut self,
+        column: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> &mut Self {
         let values: Vec<Value> = values.into_iter().map(Into::into).collect();
         if values.is_empty() {
             return self.push("1 = 0");
@@ -83,7 +87,12 @@ impl Sql {
 
     /// One statement inserting many rows: a VALUES list for SQLite, `INSERT ALL`
     /// for Oracle (which has no multi-row VALUES before 23ai).
-    pub fn insert_rows(dialect: Dialect, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Sql {
+    pub fn insert_rows(
+        dialect: Dialect,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Sql {
         let mut sql = Sql::new(dialect);
         let column_list = columns.join(", ");
         let values = |sql: &mut Sql, row: &[Value]| {
@@ -98,7 +107,11 @@ impl Sql {
         };
         match dialect {
             Dialect::Sqlite => {
-                sql.push("INSERT INTO ").push(table).push(" (").push(&column_list).push(") VALUES ");
+                sql.push("INSERT INTO ")
+                    .push(table)
+                    .push(" (")
+                    .push(&column_list)
+                    .push(") VALUES ");
                 for (i, row) in rows.iter().enumerate() {
                     if i > 0 {
                         sql.push(", ");
@@ -109,7 +122,11 @@ impl Sql {
             Dialect::Oracle => {
                 sql.push("INSERT ALL");
                 for row in rows {
-                    sql.push(" INTO ").push(table).push(" (").push(&column_list).push(") VALUES ");
+                    sql.push(" INTO ")
+                        .push(table)
+                        .push(" (")
+                        .push(&column_list)
+                        .push(") VALUES ");
                     values(&mut sql, row);
                 }
                 sql.push(" SELECT 1 FROM DUAL");
@@ -132,18 +149,36 @@ mod tests {
     #[test]
     fn placeholders_per_dialect() {
         let mut sqlite = Sql::new(Dialect::Sqlite);
-        sqlite.push("SELECT id FROM invoices WHERE company_id = ").bind(3).push(" AND kind = ").bind("sale");
-        assert_eq!(sqlite.text(), "SELECT id FROM invoices WHERE company_id = ?1 AND kind = ?2");
+        sqlite
+            .push("SELECT id FROM invoices WHERE company_id = ")
+            .bind(3)
+            .push(" AND kind = ")
+            .bind("sale");
+        assert_eq!(
+            sqlite.text(),
+            "SELECT id FROM invoices WHERE company_id = ?1 AND kind = ?2"
+        );
         let mut oracle = Sql::new(Dialect::Oracle);
-        oracle.push("SELECT id FROM invoices WHERE company_id = ").bind(3).push(" AND kind = ").bind("sale");
-        assert_eq!(oracle.text(), "SELECT id FROM invoices WHERE company_id = :1 AND kind = :2");
-        assert_eq!(oracle.params(), &[Value::Int(3), Value::Text("sale".into())]);
+        oracle
+            .push("SELECT id FROM invoices WHERE company_id = ")
+            .bind(3)
+            .push(" AND kind = ")
+            .bind("sale");
+        assert_eq!(
+            oracle.text(),
+            "SELECT id FROM invoices WHERE company_id = :1 AND kind = :2"
+        );
+        assert_eq!(
+            oracle.params(),
+            &[Value::Int(3), Value::Text("sale".into())]
+        );
     }
 
     #[test]
     fn oracle_in_lists_are_chunked_at_1000() {
         let mut sql = Sql::new(Dialect::Oracle);
-        sql.push("SELECT id FROM partners WHERE ").in_list("id", 1..=2500i64);
+        sql.push("SELECT id FROM partners WHERE ")
+            .in_list("id", 1..=2500i64);
         let text = sql.text();
         assert_eq!(text.matches(" IN (").count(), 3);
         assert!(text.starts_with("SELECT id FROM partners WHERE (id IN (:1, :2"));
@@ -167,9 +202,15 @@ mod tests {
 
     #[test]
     fn multi_row_inserts() {
-        let rows = vec![vec![Value::Int(1), Value::from("a")], vec![Value::Int(2), Value::Null]];
+        let rows = vec![
+            vec![Value::Int(1), Value::from("a")],
+            vec![Value::Int(2), Value::Null],
+        ];
         let sqlite = Sql::insert_rows(Dialect::Sqlite, "t", &["id", "name"], &rows);
-        assert_eq!(sqlite.text(), "INSERT INTO t (id, name) VALUES (?1, ?2), (?3, ?4)");
+        assert_eq!(
+            sqlite.text(),
+            "INSERT INTO t (id, name) VALUES (?1, ?2), (?3, ?4)"
+        );
         let oracle = Sql::insert_rows(Dialect::Oracle, "t", &["id", "name"], &rows);
         assert_eq!(
             oracle.text(),
@@ -181,7 +222,9 @@ mod tests {
     #[test]
     fn row_limits_and_months() {
         let mut oracle = Sql::new(Dialect::Oracle);
-        oracle.push("SELECT id FROM invoices ORDER BY issue_date DESC, id DESC").limit(101);
+        oracle
+            .push("SELECT id FROM invoices ORDER BY issue_date DESC, id DESC")
+            .limit(101);
         assert_eq!(
             oracle.text(),
             "SELECT id FROM invoices ORDER BY issue_date DESC, id DESC FETCH FIRST 101 ROWS ONLY"
@@ -189,7 +232,13 @@ mod tests {
         let mut sqlite = Sql::new(Dialect::Sqlite);
         sqlite.push("SELECT id FROM invoices").limit(5);
         assert_eq!(sqlite.text(), "SELECT id FROM invoices LIMIT 5");
-        assert_eq!(Dialect::Oracle.month_of("issue_date"), "TO_CHAR(issue_date, 'YYYY-MM')");
-        assert_eq!(Dialect::Sqlite.month_of("issue_date"), "substr(issue_date, 1, 7)");
+        assert_eq!(
+            Dialect::Oracle.month_of("issue_date"),
+            "TO_CHAR(issue_date, 'YYYY-MM')"
+        );
+        assert_eq!(
+            Dialect::Sqlite.month_of("issue_date"),
+            "substr(issue_date, 1, 7)"
+        );
     }
 }

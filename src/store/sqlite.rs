@@ -17,7 +17,8 @@ pub struct SqliteSession {
 
 fn options(path: &str) -> Result<SqliteConnectOptions, StoreError> {
     let options = if path.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(path).map_err(|e| StoreError::unavailable("the store's location is invalid", e))?
+        SqliteConnectOptions::from_str(path)
+            .map_err(|e| StoreError::unavailable("the store's location is invalid", e))?
     } else {
         SqliteConnectOptions::new().filename(Path::new(path))
     };
@@ -40,7 +41,9 @@ impl SqliteSession {
     /// Opens (creating if needed) for writing: used by the demo seeder.
     pub async fn create(path: &str) -> Result<Self, StoreError> {
         if let Some(parent) = Path::new(path).parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::unavailable("the store's directory cannot be created", e))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::unavailable("the store's directory cannot be created", e)
+            })?;
         }
         let conn = options(path)?
             .create_if_missing(true)
@@ -69,7 +72,10 @@ impl SqliteSession {
     }
 
     pub async fn execute_script(&mut self, script: &str) -> Result<(), StoreError> {
-        sqlx::raw_sql(script).execute(&mut self.conn).await.map_err(map_error)?;
+        sqlx::raw_sql(script)
+            .execute(&mut self.conn)
+            .await
+            .map_err(map_error)?;
         Ok(())
     }
 
@@ -96,7 +102,9 @@ fn bind_all(sql: &Sql) -> SqliteQuery<'_> {
 fn map_error(err: sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::Io(e) => StoreError::unavailable("the tenant's store cannot be read", e),
-        sqlx::Error::PoolTimedOut => StoreError::Timeout { detail: err.to_string() },
+        sqlx::Error::PoolTimedOut => StoreError::Timeout {
+            detail: err.to_string(),
+        },
         other => StoreError::Query(other.to_string()),
     }
 }
@@ -104,17 +112,27 @@ fn map_error(err: sqlx::Error) -> StoreError {
 fn convert_row(row: &SqliteRow) -> Result<Row, StoreError> {
     let mut values = Vec::with_capacity(row.columns().len());
     for (i, _) in row.columns().iter().enumerate() {
-        let raw = row.try_get_raw(i).map_err(|e| StoreError::Mapping(e.to_string()))?;
+        let raw = row
+            .try_get_raw(i)
+            .map_err(|e| StoreError::Mapping(e.to_string()))?;
         let value = if raw.is_null() {
             Value::Null
         } else {
             match raw.type_info().name() {
-                "INTEGER" | "BOOLEAN" => Value::Int(row.try_get::<i64, _>(i).map_err(|e| StoreError::Mapping(e.to_string()))?),
+                "INTEGER" | "BOOLEAN" => Value::Int(
+                    row.try_get::<i64, _>(i)
+                        .map_err(|e| StoreError::Mapping(e.to_string()))?,
+                ),
                 "REAL" => {
-                    let f: f64 = row.try_get(i).map_err(|e| StoreError::Mapping(e.to_string()))?;
+                    let f: f64 = row
+                        .try_get(i)
+                        .map_err(|e| StoreError::Mapping(e.to_string()))?;
                     Value::Text(f.to_string())
                 }
-                _ => Value::Text(row.try_get::<String, _>(i).map_err(|e| StoreError::Mapping(e.to_string()))?),
+                _ => Value::Text(
+                    row.try_get::<String, _>(i)
+                        .map_err(|e| StoreError::Mapping(e.to_string()))?,
+                ),
             }
         };
         values.push(value);

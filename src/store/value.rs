@@ -53,7 +53,10 @@ impl Row {
     pub fn int(&self, index: usize) -> Result<i64, StoreError> {
         match self.at(index)? {
             Value::Int(v) => Ok(*v),
-            Value::Text(t) => t.trim().parse().map_err(|_| mismatch(index, "integer", &Value::Text(t.clone()))),
+            Value::Text(t) => t
+                .trim()
+                .parse()
+                .map_err(|_| mismatch(index, "integer", &Value::Text(t.clone()))),
             other => Err(mismatch(index, "integer", other)),
         }
     }
@@ -105,7 +108,10 @@ mod tests {
             Value::Text("42".into()),
         ]);
         assert_eq!(row.int(0).unwrap(), 7);
-        assert_eq!(row.date(1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+        assert_eq!(
+            row.date(1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+        );
         assert_eq!(row.int_or_zero(2).unwrap(), 0);
         assert_eq!(row.opt_text(2).unwrap(), None);
         assert_eq!(row.int(3).unwrap(), 42);

@@ -33,10 +33,17 @@ pub enum BreakerState {
 
 #[derive(Debug)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant, backoff: Duration },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+        backoff: Duration,
+    },
     /// A probe is in flight; everyone else still fails fast.
-    HalfOpen { backoff: Duration },
+    HalfOpen {
+        backoff: Duration,
+    },
 }
 
 #[derive(Debug)]
@@ -79,7 +86,9 @@ impl Breaker {
                     *state = State::HalfOpen { backoff };
                     Ok(())
                 } else {
-                    Err(OpenCircuit { retry_in: until - now })
+                    Err(OpenCircuit {
+                        retry_in: until - now,
+                    })
                 }
             }
             State::HalfOpen { .. } => Err(OpenCircuit {
@@ -101,8 +110,12 @@ impl Breaker {
             backoff,
         };
         *state = match *state {
-            State::Closed { failures } if failures + 1 >= settings.failure_threshold => open(settings.base_backoff),
-            State::Closed { failures } => State::Closed { failures: failures + 1 },
+            State::Closed { failures } if failures + 1 >= settings.failure_threshold => {
+                open(settings.base_backoff)
+            }
+            State::Closed { failures } => State::Closed {
+                failures: failures + 1,
+            },
             State::HalfOpen { backoff } => open((backoff * 2).min(settings.max_backoff)),
             // Failures of requests admitted before it opened change nothing.
             State::Open { until, backoff } => State::Open { until, backoff },

@@ -19,7 +19,9 @@ use std::{
     time::Duration,
 };
 
-use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult, TimeoutType};
+use deadpool::managed::{
+    self, Metrics, Object, PoolError, RecycleError, RecycleResult, TimeoutType,
+};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -73,7 +75,9 @@ impl managed::Manager for StoreManager {
     async fn create(&self) -> Result<Connection, StoreError> {
         match &self.target {
             StoreTarget::Sqlite { path } => SqliteSession::open(path).await.map(Connection::Sqlite),
-            StoreTarget::Oracle(settings) => OracleSession::open(settings).await.map(Connection::Oracle),
+            StoreTarget::Oracle(settings) => {
+                OracleSession::open(settings).await.map(Connection::Oracle)
+            }
         }
     }
 
@@ -159,7 +163,8 @@ impl PoolManager {
             let stop = CancellationToken::new();
             let token = stop.clone();
             let weak = weak.clone();
-            let every = (settings.idle_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
+            let every =
+                (settings.idle_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
             tokio::spawn(async move {
                 loop {
                     tokio::select! {
@@ -239,7 +244,12 @@ impl PoolManager {
             ),
             BackendKind::Oracle => {
                 let password = tenants::open_db_password(&self.control.sealer, &row)
-                    .map_err(|e| AppError::internal(anyhow::anyhow!("opening {}'s database password: {e}", row.slug)))?
+                    .map_err(|e| {
+                        AppError::internal(anyhow::anyhow!(
+                            "opening {}'s database password: {e}",
+                            row.slug
+                        ))
+                    })?
                     .unwrap_or_else(|| secrecy::SecretString::from(String::new()));
                 (
                     StoreTarget::Oracle(OracleSettings {
@@ -259,7 +269,9 @@ impl PoolManager {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .map_err(|e| AppError::internal(anyhow::anyhow!("building {}'s pool: {e}", row.slug)))?;
+            .map_err(|e| {
+                AppError::internal(anyhow::anyhow!("building {}'s pool: {e}", row.slug))
+            })?;
         let warm_up = (row.pool_min_idle > 0).then(|| {
             let pool = pool.clone();
             let warm = row.pool_min_idle as usize;
@@ -283,7 +295,10 @@ impl PoolManager {
     }
 
     /// Borrows a session from the tenant's pool, minding the breaker.
-    pub async fn acquire(&self, tenant: &TenantRef) -> Result<(PooledConnection, Dialect), AppError> {
+    pub async fn acquire(
+        &self,
+        tenant: &TenantRef,
+    ) -> Result<(PooledConnection, Dialect), AppError> {
         let slot = self.slot(tenant);
         if let Err(open) = slot.breaker.admit() {
             return Err(AppError::TenantUnavailable {
@@ -314,7 +329,10 @@ impl PoolManager {
             Err(err) => {
                 let store_error = match err {
                     PoolError::Backend(e) => e,
-                    PoolError::Timeout(_) => StoreError::unavailable("the tenant's database did not open a session in time", "create timeout"),
+                    PoolError::Timeout(_) => StoreError::unavailable(
+                        "the tenant's database did not open a session in time",
+                        "create timeout",
+                    ),
                     other => StoreError::Query(other.to_string()),
                 };
                 Err(self.failed(tenant, store_error))
@@ -340,11 +358,19 @@ impl PoolManager {
     }
 
     pub fn count_round_trip(&self, tenant: &TenantRef) {
-        self.slot(tenant).counters.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.slot(tenant)
+            .counters
+            .round_trips
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Drops pools unused for the idle TTL; work still holding one finishes on it.
     pub fn evict_idle(&self) -> usize {
+        self.evict_idle_at(Instant::now())
+    }
+
+    /// `evict_idle` as if it were `now` (tests move the clock this way).
+    pub fn evict_idle_at(&self, now: Instant) -> usize {
         let ttl = self.settings.idle_ttl;
         let slots: Vec<(String, Arc<Slot>)> = self
             .slots
@@ -356,9 +382,9 @@ impl PoolManager {
         let mut evicted = 0;
         for (tenant_id, slot) in slots {
             let mut current = slot.current.write().expect("pool slot lock");
-            let idle = current
-                .as_ref()
-                .is_some_and(|p| p.last_used.lock().expect("last used lock").elapsed() >= ttl);
+            let idle = current.as_ref().is_some_and(|p| {
+                now.saturating_duration_since(*p.last_used.lock().expect("last used lock")) >= ttl
+            });
             if idle {
                 *current = None;
                 evicted += 1;
@@ -369,7 +395,12 @@ impl PoolManager {
     }
 
     pub fn stats(&self, tenant_id: &str) -> Option<PoolStats> {
-        let slot = self.slots.lock().expect("pool slots lock").get(tenant_id).cloned()?;
+        let slot = self
+            .slots
+            .lock()
+            .expect("pool slots lock")
+            .get(tenant_id)
+            .cloned()?;
         Some(Self::stats_of(tenant_id, &slot))
     }
 
@@ -381,7 +412,10 @@ impl PoolManager {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        slots.iter().map(|(id, slot)| Self::stats_of(id, slot)).collect()
+        slots
+            .iter()
+            .map(|(id, slot)| Self::stats_of(id, slot))
+            .collect()
     }
 
     fn stats_of(tenant_id: &str, slot: &Slot) -> PoolStats {
@@ -394,7 +428,10 @@ impl PoolManager {
             tenant_id: tenant_id.to_string(),
             tenant_slug: slot.slug.clone(),
             open: current.is_some(),
-            config_version: current.as_ref().map(|p| p.config_version).unwrap_or_default(),
+            config_version: current
+                .as_ref()
+                .map(|p| p.config_version)
+                .unwrap_or_default(),
             max_size,
             size,
             idle,
@@ -404,7 +441,12 @@ impl PoolManager {
             timeouts: slot.counters.timeouts.load(Ordering::Relaxed),
             round_trips: slot.counters.round_trips.load(Ordering::Relaxed),
             breaker: slot.breaker.state(),
-            last_error: slot.counters.last_error.lock().expect("last error lock").clone(),
+            last_error: slot
+                .counters
+                .last_error
+                .lock()
+                .expect("last error lock")
+                .clone(),
         }
     }
 }

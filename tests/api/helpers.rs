@@ -14,7 +14,7 @@ use tenantql::{
         tenants::{NewTenant, PoolLimits},
     },
     state::Services,
-    tenancy::registry,
+    tenancy::{pools::PoolStats, registry, TenantRef},
     Application,
 };
 use tokio_util::sync::CancellationToken;
@@ -246,6 +246,58 @@ impl TestApp {
             .expect("token minted")
             .issued
             .token
+    }
+
+    /// The demo tenants (acme, globex) and users, with `invoices` generated
+    /// invoices per tenant in SQLite stores under the test's data dir.
+    pub async fn spawn_demo(invoices: usize) -> TestApp {
+        Self::spawn_demo_with(invoices, |_| {}).await
+    }
+
+    pub async fn spawn_demo_with(invoices: usize, configure: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_with(ControlDb::Sqlite, |c| {
+            c.server.demo = true;
+            c.server.demo_invoices = invoices;
+            configure(c);
+        })
+        .await
+    }
+
+    /// The tenant as a verified request would see it (for library-level checks).
+    pub async fn tenant_ref(&self, slug: &str) -> TenantRef {
+        let t = tenantql::control::tenants::get_by_slug(&self.services.control.db, slug)
+            .await
+            .expect("tenant exists");
+        TenantRef {
+            id: t.id,
+            slug: t.slug,
+            display_name: t.display_name,
+            backend: t.backend,
+            config_version: t.config_version,
+        }
+    }
+
+    pub async fn pool_stats(&self, slug: &str) -> Option<PoolStats> {
+        let tenant = self.tenant_ref(slug).await;
+        self.services.pools.stats(&tenant.id)
+    }
+
+    /// The tenant's companies as (id, name), through the API.
+    pub async fn companies(&self, token: &str) -> Vec<(String, String)> {
+        let answer = self
+            .gql("{ companies { id name } }", json!({}), Some(token))
+            .await;
+        answer.assert_ok()["companies"]
+            .as_array()
+            .expect("companies")
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().to_string(),
+                    c["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
     }
 
     /// Stops the server and waits for it to finish.

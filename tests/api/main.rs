@@ -4,7 +4,11 @@ mod helpers;
 
 mod cli;
 mod control_plane;
+mod erp;
 mod http;
 mod login;
+mod metrics;
+mod oracle;
+mod pools;
 mod schema_file;
 mod tokens;

@@ -29,7 +29,9 @@ impl DashboardNode {
         let scope = scope(ctx)?;
         let totals = self
             .totals
-            .get_or_try_init(|| erp::dashboard::totals(&scope.db, self.company_id, self.year, scope.today))
+            .get_or_try_init(|| {
+                erp::dashboard::totals(&scope.db, self.company_id, self.year, scope.today)
+            })
             .await?;
         Ok(*totals)
     }
@@ -51,7 +53,12 @@ pub struct CustomerTotal {
 #[Object]
 impl CustomerTotal {
     async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<PartnerNode> {
-        let partner = scope(ctx)?.loaders.partners.load_one(self.partner_id).await.map_err(shared)?;
+        let partner = scope(ctx)?
+            .loaders
+            .partners
+            .load_one(self.partner_id)
+            .await
+            .map_err(shared)?;
         Ok(PartnerNode(partner.ok_or(AppError::NotFound("partner"))?))
     }
 
@@ -95,22 +102,27 @@ impl DashboardNode {
     /// Bank and cash balances at the end of the year (or today, for the current year).
     async fn cash(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
         let scope = scope(ctx)?;
-        let year_end = NaiveDate::from_ymd_opt(self.year, 12, 31).ok_or(AppError::bad_input("year", "invalid year"))?;
-        Ok(Money(erp::dashboard::cash(&scope.db, self.company_id, year_end.min(scope.today)).await?))
+        let year_end = NaiveDate::from_ymd_opt(self.year, 12, 31)
+            .ok_or(AppError::bad_input("year", "invalid year"))?;
+        Ok(Money(
+            erp::dashboard::cash(&scope.db, self.company_id, year_end.min(scope.today)).await?,
+        ))
     }
 
     /// Twelve months, January first.
     async fn monthly(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MonthTotals>> {
         let scope = scope(ctx)?;
-        Ok(erp::dashboard::monthly(&scope.db, self.company_id, self.year)
-            .await?
-            .into_iter()
-            .map(|m| MonthTotals {
-                month: m.month as i32,
-                revenue: Money(m.revenue),
-                expenses: Money(m.expenses),
-            })
-            .collect())
+        Ok(
+            erp::dashboard::monthly(&scope.db, self.company_id, self.year)
+                .await?
+                .into_iter()
+                .map(|m| MonthTotals {
+                    month: m.month as i32,
+                    revenue: Money(m.revenue),
+                    expenses: Money(m.expenses),
+                })
+                .collect(),
+        )
     }
 
     /// Customers with the highest invoiced totals in the year.
@@ -123,13 +135,15 @@ impl DashboardNode {
         if !(1..=100).contains(&limit) {
             return Err(AppError::bad_input("limit", "limit must be between 1 and 100").into());
         }
-        Ok(erp::dashboard::top_customers(&scope.db, self.company_id, self.year, limit as usize)
-            .await?
-            .into_iter()
-            .map(|c| CustomerTotal {
-                partner_id: c.partner_id,
-                total: Money(c.total),
-            })
-            .collect())
+        Ok(
+            erp::dashboard::top_customers(&scope.db, self.company_id, self.year, limit as usize)
+                .await?
+                .into_iter()
+                .map(|c| CustomerTotal {
+                    partner_id: c.partner_id,
+                    total: Money(c.total),
+                })
+                .collect(),
+        )
     }
 }

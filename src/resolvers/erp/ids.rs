@@ -52,7 +52,10 @@ pub struct IdCodec {
 
 impl IdCodec {
     pub fn for_tenant(tenant_id: &str) -> Self {
-        let digest = Sha256::new().chain_update(b"tenantql id tag\0").chain_update(tenant_id).finalize();
+        let digest = Sha256::new()
+            .chain_update(b"tenantql id tag\0")
+            .chain_update(tenant_id)
+            .finalize();
         IdCodec {
             tag: digest[..6].iter().map(|b| format!("{b:02x}")).collect(),
         }
@@ -64,7 +67,9 @@ impl IdCodec {
 
     pub fn decode(&self, kind: Kind, id: &ID) -> Result<i64, AppError> {
         let not_found = || AppError::NotFound(kind.noun());
-        let bytes = URL_SAFE_NO_PAD.decode(id.as_str()).map_err(|_| not_found())?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(id.as_str())
+            .map_err(|_| not_found())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| not_found())?;
         let mut parts = text.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
@@ -86,9 +91,20 @@ mod tests {
         let globex = IdCodec::for_tenant("tenant-globex");
         let id = acme.encode(Kind::Invoice, 42);
         assert_eq!(acme.decode(Kind::Invoice, &id).unwrap(), 42);
-        assert_eq!(globex.decode(Kind::Invoice, &id).unwrap_err().code(), "NOT_FOUND");
-        assert_eq!(acme.decode(Kind::Partner, &id).unwrap_err().code(), "NOT_FOUND");
-        assert_eq!(acme.decode(Kind::Invoice, &ID("42".into())).unwrap_err().code(), "NOT_FOUND");
+        assert_eq!(
+            globex.decode(Kind::Invoice, &id).unwrap_err().code(),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            acme.decode(Kind::Partner, &id).unwrap_err().code(),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            acme.decode(Kind::Invoice, &ID("42".into()))
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
         assert!(!id.as_str().contains("42"), "opaque");
     }
 }

@@ -65,7 +65,10 @@ impl InvoiceFilter {
         Ok(erp::invoices::InvoiceFilter {
             status: self.status.map(Into::into),
             kind: self.kind.map(Into::into),
-            partner_id: self.partner_id.map(|id| ids.decode(Kind::Partner, &id)).transpose()?,
+            partner_id: self
+                .partner_id
+                .map(|id| ids.decode(Kind::Partner, &id))
+                .transpose()?,
             issued_from: self.issued_from.map(|d| d.0),
             issued_to: self.issued_to.map(|d| d.0),
             min_total: self.min_total.map(|m| m.0),
@@ -135,19 +138,38 @@ impl InvoiceNode {
     }
 
     async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<PartnerNode> {
-        let partner = scope(ctx)?.loaders.partners.load_one(self.0.partner_id).await.map_err(shared)?;
+        let partner = scope(ctx)?
+            .loaders
+            .partners
+            .load_one(self.0.partner_id)
+            .await
+            .map_err(shared)?;
         Ok(PartnerNode(partner.ok_or(AppError::NotFound("partner"))?))
     }
 
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<CompanyNode> {
-        let company = scope(ctx)?.loaders.companies.load_one(self.0.company_id).await.map_err(shared)?;
+        let company = scope(ctx)?
+            .loaders
+            .companies
+            .load_one(self.0.company_id)
+            .await
+            .map_err(shared)?;
         Ok(CompanyNode(company.ok_or(AppError::NotFound("company"))?))
     }
 
     /// Payments against this invoice, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PaymentNode>> {
-        let payments = scope(ctx)?.loaders.payments.load_one(self.0.id).await.map_err(shared)?;
-        Ok(payments.unwrap_or_default().into_iter().map(PaymentNode).collect())
+        let payments = scope(ctx)?
+            .loaders
+            .payments
+            .load_one(self.0.id)
+            .await
+            .map_err(shared)?;
+        Ok(payments
+            .unwrap_or_default()
+            .into_iter()
+            .map(PaymentNode)
+            .collect())
     }
 }
 

@@ -15,10 +15,10 @@ use async_graphql::{
 use chrono::NaiveDate;
 
 pub use ids::{IdCodec, Kind};
-pub use loaders::Loaders;
+pub use loaders::{InvoiceRelations, Loaders};
 pub use scalars::{Date, Money};
 
-use crate::{error::AppError, erp, erp::keyset, tenancy::TenantDb};
+use crate::{erp, erp::keyset, error::AppError, tenancy::TenantDb};
 
 /// Everything a request needs to read its tenant's ERP data. Built per request,
 /// only for a caller whose token names a tenant.
@@ -63,7 +63,10 @@ fn connection<T, N: OutputType>(
     node: impl Fn(T) -> N,
 ) -> Connection<String, N> {
     let mut page = Connection::new(false, has_next);
-    page.edges = rows.into_iter().map(|row| Edge::new(cursor(&row), node(row))).collect();
+    page.edges = rows
+        .into_iter()
+        .map(|row| Edge::new(cursor(&row), node(row)))
+        .collect();
     page
 }
 
@@ -73,16 +76,34 @@ pub struct ErpQuery;
 #[Object]
 impl ErpQuery {
     /// The tenant's companies.
-    async fn companies(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<parties::CompanyNode>> {
+    async fn companies(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<parties::CompanyNode>> {
         let scope = scope(ctx)?;
-        Ok(erp::companies::list(&scope.db).await?.into_iter().map(parties::CompanyNode).collect())
+        Ok(erp::companies::list(&scope.db)
+            .await?
+            .into_iter()
+            .map(parties::CompanyNode)
+            .collect())
     }
 
-    async fn company(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<parties::CompanyNode> {
+    async fn company(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<parties::CompanyNode> {
         let scope = scope(ctx)?;
         let row = scope.ids.decode(Kind::Company, &id)?;
-        let company = scope.loaders.companies.load_one(row).await.map_err(shared)?;
-        Ok(parties::CompanyNode(company.ok_or(AppError::NotFound("company"))?))
+        let company = scope
+            .loaders
+            .companies
+            .load_one(row)
+            .await
+            .map_err(shared)?;
+        Ok(parties::CompanyNode(
+            company.ok_or(AppError::NotFound("company"))?,
+        ))
     }
 
     /// Partners by name. `kind` CUSTOMER or SUPPLIER includes partners that are both.
@@ -95,15 +116,27 @@ impl ErpQuery {
     ) -> async_graphql::Result<Connection<String, parties::PartnerNode>> {
         let scope = scope(ctx)?;
         let first = keyset::page_size(first)?;
-        let (rows, has_next) = erp::partners::page(&scope.db, kind.map(Into::into), after.as_deref(), first).await?;
-        Ok(connection(rows, has_next, erp::partners::Partner::cursor, parties::PartnerNode))
+        let (rows, has_next) =
+            erp::partners::page(&scope.db, kind.map(Into::into), after.as_deref(), first).await?;
+        Ok(connection(
+            rows,
+            has_next,
+            erp::partners::Partner::cursor,
+            parties::PartnerNode,
+        ))
     }
 
-    async fn partner(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<parties::PartnerNode> {
+    async fn partner(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<parties::PartnerNode> {
         let scope = scope(ctx)?;
         let row = scope.ids.decode(Kind::Partner, &id)?;
         let partner = scope.loaders.partners.load_one(row).await.map_err(shared)?;
-        Ok(parties::PartnerNode(partner.ok_or(AppError::NotFound("partner"))?))
+        Ok(parties::PartnerNode(
+            partner.ok_or(AppError::NotFound("partner"))?,
+        ))
     }
 
     /// A company's invoices, newest first (issue date, then id), at most 100 a page.
@@ -118,29 +151,72 @@ impl ErpQuery {
         let scope = scope(ctx)?;
         let company = scope.ids.decode(Kind::Company, &company_id)?;
         let first = keyset::page_size(first)?;
-        let filter = filter.map(|f| f.into_domain(&scope.ids)).transpose()?.unwrap_or_default();
-        let (rows, has_next) =
-            erp::invoices::page(&scope.db, company, &filter, scope.today, after.as_deref(), first).await?;
-        Ok(connection(rows, has_next, erp::invoices::Invoice::cursor, invoices::InvoiceNode))
+        let filter = filter
+            .map(|f| f.into_domain(&scope.ids))
+            .transpose()?
+            .unwrap_or_default();
+        let (rows, has_next) = erp::invoices::page(
+            &scope.db,
+            company,
+            &filter,
+            scope.today,
+            after.as_deref(),
+            first,
+        )
+        .await?;
+        let node = ctx.look_ahead().field("edges").field("node");
+        let wanted = InvoiceRelations {
+            partner: node.field("partner").exists(),
+            company: node.field("company").exists(),
+            payments: node.field("payments").exists(),
+        };
+        scope
+            .loaders
+            .prefetch(&rows, wanted)
+            .await
+            .map_err(shared)?;
+        Ok(connection(
+            rows,
+            has_next,
+            erp::invoices::Invoice::cursor,
+            invoices::InvoiceNode,
+        ))
     }
 
-    async fn invoice(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<invoices::InvoiceNode> {
+    async fn invoice(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<invoices::InvoiceNode> {
         let scope = scope(ctx)?;
         let row = scope.ids.decode(Kind::Invoice, &id)?;
         let invoice = erp::invoices::by_id(&scope.db, row).await?;
-        Ok(invoices::InvoiceNode(invoice.ok_or(AppError::NotFound("invoice"))?))
+        Ok(invoices::InvoiceNode(
+            invoice.ok_or(AppError::NotFound("invoice"))?,
+        ))
     }
 
-    async fn treasury_account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<treasury::AccountNode> {
+    async fn treasury_account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<treasury::AccountNode> {
         let scope = scope(ctx)?;
         let row = scope.ids.decode(Kind::Account, &id)?;
         let account = erp::treasury::account(&scope.db, row).await?;
-        Ok(treasury::AccountNode(account.ok_or(AppError::NotFound("treasury account"))?))
+        Ok(treasury::AccountNode(
+            account.ok_or(AppError::NotFound("treasury account"))?,
+        ))
     }
 
     /// Revenue, expenses, receivables, payables, overdue, cash, the monthly series
     /// and the top customers of one company for one calendar year.
-    async fn dashboard(&self, ctx: &Context<'_>, company_id: ID, year: i32) -> async_graphql::Result<dashboard::DashboardNode> {
+    async fn dashboard(
+        &self,
+        ctx: &Context<'_>,
+        company_id: ID,
+        year: i32,
+    ) -> async_graphql::Result<dashboard::DashboardNode> {
         let scope = scope(ctx)?;
         let company = scope.ids.decode(Kind::Company, &company_id)?;
         erp::dashboard::year_bounds(year)?;

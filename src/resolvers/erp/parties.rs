@@ -26,7 +26,10 @@ impl CompanyNode {
     }
 
     /// Bank and cash accounts with their current balances.
-    async fn treasury_accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccountNode>> {
+    async fn treasury_accounts(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<AccountNode>> {
         let scope = scope(ctx)?;
         Ok(erp::treasury::accounts_of_company(&scope.db, self.0.id)
             .await?

@@ -12,9 +12,11 @@ pub struct Money(pub Cents);
 impl ScalarType for Money {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => Cents::parse(text)
-                .map(Money)
-                .ok_or_else(|| InputValueError::custom("Money is a decimal string with at most two decimals, e.g. \"1234.50\"")),
+            Value::String(text) => Cents::parse(text).map(Money).ok_or_else(|| {
+                InputValueError::custom(
+                    "Money is a decimal string with at most two decimals, e.g. \"1234.50\"",
+                )
+            }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

@@ -63,7 +63,12 @@ impl AccountNode {
             first,
         )
         .await?;
-        Ok(connection(rows, has_next, TreasuryTransaction::cursor, TransactionNode))
+        Ok(connection(
+            rows,
+            has_next,
+            TreasuryTransaction::cursor,
+            TransactionNode,
+        ))
     }
 }
 
