@@ -307,11 +307,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(slug) => Some(tenants::get_by_slug(&services.control.db, slug).await?.id),
                 None => None,
             };
-            let kid = services
-                .tokens
-                .keyring()
-                .rotate(tenant_id.as_deref())
-                .await?;
+            let kid = services.tokens.rotate(tenant_id.as_deref()).await?;
             eprintln!("new signing key {kid}; tokens signed by the old key no longer verify");
             Ok(())
         }

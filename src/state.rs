@@ -37,7 +37,7 @@ impl Services {
     ) -> Result<(Self, KeySource), StartupError> {
         let (control, key_source) = ControlPlane::open(control_cfg).await?;
         let keyring = Arc::new(Keyring::new(control.clone(), cache_ttl));
-        let tokens = Arc::new(TokenService::new(keyring, token_cfg.clone()));
+        let tokens = Arc::new(TokenService::new(keyring, token_cfg.clone(), cache_ttl));
         let contexts = Arc::new(ContextResolver::new(control.clone(), cache_ttl));
         let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
         let pools = PoolManager::start(control.clone(), pool_settings);

@@ -33,6 +33,8 @@ CREATE TABLE invoices (
 );
 CREATE INDEX invoices_company_issue ON invoices (company_id, issue_date DESC, id DESC);
 CREATE INDEX invoices_partner ON invoices (partner_id);
+-- Covers the dashboard's per-year sums, so they never touch the table.
+CREATE INDEX invoices_company_year ON invoices (company_id, issue_date, kind, net_cents, total_cents, paid_cents, due_date, partner_id);
 
 CREATE TABLE payments (
     id           NUMBER(18)    PRIMARY KEY,
@@ -61,3 +63,5 @@ CREATE TABLE treasury_transactions (
     payment_id   NUMBER(18)     REFERENCES payments (id)
 );
 CREATE INDEX treasury_tx_account_date ON treasury_transactions (account_id, tx_date DESC, id DESC);
+-- Covers balances as of a date.
+CREATE INDEX treasury_tx_balance ON treasury_transactions (account_id, tx_date, amount_cents);

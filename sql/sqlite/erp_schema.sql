@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS invoices (
 );
 CREATE INDEX IF NOT EXISTS invoices_company_issue ON invoices (company_id, issue_date DESC, id DESC);
 CREATE INDEX IF NOT EXISTS invoices_partner ON invoices (partner_id);
+-- Covers the dashboard's per-year sums, so they never touch the table.
+CREATE INDEX IF NOT EXISTS invoices_company_year ON invoices (company_id, issue_date, kind, net_cents, total_cents, paid_cents, due_date, partner_id);
 
 CREATE TABLE IF NOT EXISTS payments (
     id           INTEGER PRIMARY KEY,
@@ -59,3 +61,5 @@ CREATE TABLE IF NOT EXISTS treasury_transactions (
     payment_id   INTEGER REFERENCES payments (id)
 );
 CREATE INDEX IF NOT EXISTS treasury_tx_account_date ON treasury_transactions (account_id, tx_date DESC, id DESC);
+-- Covers balances as of a date.
+CREATE INDEX IF NOT EXISTS treasury_tx_balance ON treasury_transactions (account_id, tx_date, amount_cents);

@@ -250,7 +250,8 @@ impl Keyring {
     }
 
     /// Replaces the owner's keys with a fresh one; every token they signed ends now.
-    pub async fn rotate(&self, tenant_id: Option<&str>) -> Result<String, AppError> {
+    /// Call through `TokenService::rotate`, which also forgets verified tokens.
+    pub(crate) async fn rotate(&self, tenant_id: Option<&str>) -> Result<String, AppError> {
         use sea_orm::TransactionTrait;
         let txn = self.control.db.begin().await?;
         delete_all(&txn, tenant_id).await?;

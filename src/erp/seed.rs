@@ -420,7 +420,10 @@ pub async fn seed_sqlite(path: &str, slug: &str, plan: SeedPlan) -> Result<SeedC
     let mut session = SqliteSession::create(path).await?;
     session.execute_script(SQLITE_SCHEMA).await?;
     let mut conn = Connection::Sqlite(session);
-    write(&mut conn, &generate(slug, plan)).await
+    let counts = write(&mut conn, &generate(slug, plan)).await?;
+    // Fresh statistics, so the planner knows which index covers which query.
+    conn.execute(&Sql::raw(crate::store::Dialect::Sqlite, "ANALYZE")).await?;
+    Ok(counts)
 }
 
 /// The dataset as a SQL*Plus script of plain INSERTs (see `sql/oracle/erp_seed.sql`).

@@ -1,49 +1,34 @@
 //! Requests without a token may only sign in.
 //!
-//! Checked on the parsed document before validation or execution, for every
-//! operation in it, following fragments: an anonymous caller learns nothing but
+//! Checked on the parsed document before anything runs, for every operation in
+//! it, following fragments: an anonymous caller learns nothing but
 //! UNAUTHENTICATED, not even the schema.
-use std::sync::Arc;
-
 use async_graphql::{
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
-    ServerResult, Variables,
+    parser::{
+        parse_query,
+        types::{ExecutableDocument, Selection, SelectionSet},
+    },
+    Request, ServerError,
 };
 
-use crate::{error::AppError, tenancy::TenantContext};
+use crate::error::AppError;
 
 /// Root fields an anonymous request may select.
 const PUBLIC_FIELDS: &[&str] = &["login", "__typename"];
 /// Fragments nest at most this deep before the document is refused (cycles are
-/// rejected later by validation, which runs after this check).
+/// rejected later by validation).
 const MAX_FRAGMENT_DEPTH: usize = 16;
 
-pub struct AnonymousGate;
-
-impl ExtensionFactory for AnonymousGate {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AnonymousGate)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for AnonymousGate {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        if ctx.data_opt::<TenantContext>().is_none() && !only_public_fields(&document) {
-            return Err(AppError::Unauthenticated(
-                "sign in first: without a bearer token only `login` may be called",
-            )
-            .to_server_error());
-        }
-        Ok(document)
+/// For a request without a token: refuses it unless every operation in it selects
+/// only `login`. A document that does not parse is let through: execution
+/// answers with the syntax error and runs nothing.
+pub fn refuse_unless_public(request: &Request) -> Result<(), ServerError> {
+    match parse_query(&request.query) {
+        Ok(document) if !only_public_fields(&document) => Err(AppError::Unauthenticated(
+            "sign in first: without a bearer token only `login` may be called",
+        )
+        .to_server_error()),
+        _ => Ok(()),
     }
 }
 

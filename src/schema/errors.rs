@@ -1,61 +1,21 @@
 //! The one place GraphQL errors get their `extensions.code` and request id.
 //!
 //! Resolvers return `AppError` through `?`; async-graphql keeps it as the error's
-//! source, and this extension reads it back: the client gets the stable code and
+//! source, and `classify_errors` reads it back after execution: the client gets the stable code and
 //! the public message, the log gets the full cause under the request id. Errors
 //! the library raises itself (syntax, validation, limits, input coercion) carry
 //! no source and are the client's to fix: `BAD_USER_INPUT`.
-use std::{
-    any::TypeId,
-    sync::{Arc, OnceLock},
-};
+use std::sync::Arc;
 
-use async_graphql::{
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest},
-    Request, Response, ServerError, ServerResult, Value,
-};
+use async_graphql::{Response, ServerError, Value};
 
 use crate::{error::AppError, request_id::RequestId};
 
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesForRequest::default())
-    }
-}
-
-/// One per request: remembers the request id, which the `request` hook cannot
-/// see in the request data (it is not attached yet at that point).
-#[derive(Default)]
-struct ErrorCodesForRequest {
-    request_id: OnceLock<RequestId>,
-}
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodesForRequest {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            classify(error, self.request_id.get());
-        }
-        response
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Some(id) = request
-            .data
-            .get(&TypeId::of::<RequestId>())
-            .and_then(|d| d.downcast_ref::<RequestId>())
-        {
-            let _ = self.request_id.set(id.clone());
-        }
-        next.run(ctx, request).await
+/// Gives every error of a finished response its `extensions.code` (and the
+/// request id), replacing internal messages with "internal error".
+pub fn classify_errors(response: &mut Response, request_id: Option<&RequestId>) {
+    for error in &mut response.errors {
+        classify(error, request_id);
     }
 }
 
@@ -140,12 +100,11 @@ mod tests {
     }
 
     async fn run(query: &str) -> async_graphql::Response {
-        let schema = Schema::build(Failing, EmptyMutation, EmptySubscription)
-            .extension(ErrorCodes)
-            .finish();
-        schema
-            .execute(Request::new(query).data(RequestId::from_client("test-request-1").unwrap()))
-            .await
+        let schema = Schema::build(Failing, EmptyMutation, EmptySubscription).finish();
+        let id = RequestId::from_client("test-request-1").unwrap();
+        let mut response = schema.execute(Request::new(query)).await;
+        classify_errors(&mut response, Some(&id));
+        response
     }
 
     #[tokio::test]

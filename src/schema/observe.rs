@@ -1,136 +1,107 @@
-//! Records every GraphQL request in the metrics: tenant, operation type, latency
-//! and the codes of its errors (as the client sees them).
-use std::{
-    any::TypeId,
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+//! Which kind of operation a request runs, for the metrics — read lexically from
+//! the document (a full parse would cost more than the rest of the bookkeeping).
+use crate::metrics::Operation;
 
-use async_graphql::{
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-        NextRequest,
-    },
-    parser::types::{ExecutableDocument, OperationType},
-    Request, Response, ServerResult, Variables,
-};
-
-use crate::{
-    metrics::{Metrics, Operation},
-    tenancy::TenantContext,
-};
-
-pub struct Observe(pub Arc<Metrics>);
-
-impl ExtensionFactory for Observe {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ObserveRequest {
-            metrics: self.0.clone(),
-            state: Mutex::new(Observed::default()),
-        })
-    }
-}
-
-#[derive(Default)]
-struct Observed {
-    tenant: Option<String>,
-    operation_name: Option<String>,
-    operation: Option<Operation>,
-}
-
-struct ObserveRequest {
-    metrics: Arc<Metrics>,
-    state: Mutex<Observed>,
-}
-
-fn operation_of(document: &ExecutableDocument, name: Option<&str>) -> Operation {
-    let selected = document
-        .operations
-        .iter()
-        .find(|(op_name, _)| match (name, op_name) {
-            (Some(wanted), Some(n)) => wanted == n.as_str(),
-            (None, _) => true,
-            (Some(_), None) => false,
-        });
-    match selected.map(|(_, op)| op.node.ty) {
-        Some(OperationType::Query) => Operation::Query,
-        Some(OperationType::Mutation) => Operation::Mutation,
-        Some(OperationType::Subscription) => Operation::Subscription,
-        None => Operation::Unknown,
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for ObserveRequest {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let response = next.run(ctx).await;
-        let (tenant, operation) = {
-            let state = self.state.lock().expect("observe lock");
-            (
-                state.tenant.clone(),
-                state.operation.unwrap_or(Operation::Unknown),
-            )
-        };
-        let codes =
-            response
-                .errors
-                .iter()
-                .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
-                    async_graphql::Value::String(code) => Some(code.as_str()),
-                    _ => None,
-                });
-        self.metrics
-            .record_request(tenant.as_deref(), operation, started.elapsed(), codes);
-        response
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        {
-            let mut state = self.state.lock().expect("observe lock");
-            state.operation_name = request.operation_name.clone();
-            state.tenant = request
-                .data
-                .get(&TypeId::of::<TenantContext>())
-                .and_then(|d| d.downcast_ref::<TenantContext>())
-                .and_then(|c| c.tenant.as_ref())
-                .map(|t| t.slug.clone());
+/// The type of the operation `operation_name` selects (or of the only one).
+/// Strings, block strings and comments are skipped; only top-level tokens count.
+pub fn operation_kind(query: &str, operation_name: Option<&str>) -> Operation {
+    let bytes = query.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    let mut pending: Option<Operation> = None;
+    let mut found: Option<Operation> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                if query[i..].starts_with("\"\"\"") {
+                    i += 3;
+                    while i < bytes.len() && !query[i..].starts_with("\"\"\"") {
+                        i += 1;
+                    }
+                    i += 2;
+                } else {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        if bytes[i] == b'\\' {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                }
+            }
+            b'{' => {
+                if depth == 0 {
+                    let kind = pending.take().unwrap_or(Operation::Query);
+                    if operation_name.is_none() && found.is_none() {
+                        found = Some(kind);
+                    }
+                }
+                depth += 1;
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            b'(' | b'[' if depth == 0 => {
+                // Variable definitions: skip to the matching close.
+                let close = if b == b'(' { b')' } else { b']' };
+                while i < bytes.len() && bytes[i] != close {
+                    i += 1;
+                }
+            }
+            _ if depth == 0 && (b.is_ascii_alphabetic() || b == b'_') => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                let word = &query[start..i];
+                match word {
+                    "query" => pending = Some(Operation::Query),
+                    "mutation" => pending = Some(Operation::Mutation),
+                    "subscription" => pending = Some(Operation::Subscription),
+                    "fragment" => pending = None,
+                    name => {
+                        if let (Some(kind), Some(wanted)) = (pending, operation_name) {
+                            if name == wanted {
+                                return kind;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => {}
         }
-        next.run(ctx, request).await
+        i += 1;
     }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let mut state = self.state.lock().expect("observe lock");
-        state.operation = Some(operation_of(&document, state.operation_name.as_deref()));
-        Ok(document)
-    }
+    found.unwrap_or(Operation::Unknown)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_graphql::parser::parse_query;
 
     #[test]
-    fn picks_the_named_operation() {
-        let doc = parse_query("query A { a } mutation B { b }").unwrap();
-        assert_eq!(operation_of(&doc, Some("B")), Operation::Mutation);
-        assert_eq!(operation_of(&doc, Some("A")), Operation::Query);
+    fn reads_the_operation_type() {
+        assert_eq!(operation_kind("{ me { email } }", None), Operation::Query);
+        assert_eq!(operation_kind("  # c\n mutation { login }", None), Operation::Mutation);
         assert_eq!(
-            operation_of(&parse_query("{ a }").unwrap(), None),
+            operation_kind("query A($x: [Int!]) { a } mutation B { b }", Some("B")),
+            Operation::Mutation
+        );
+        assert_eq!(operation_kind("query A { a } mutation B { b }", Some("A")), Operation::Query);
+        assert_eq!(
+            operation_kind("fragment F on Query { a } subscription S { s }", None),
+            Operation::Subscription
+        );
+        assert_eq!(
+            operation_kind("query Q($s: String = \"mutation {\") { a }", None),
             Operation::Query
         );
+        assert_eq!(operation_kind("not graphql", None), Operation::Unknown);
+        assert_eq!(operation_kind("query A { a }", Some("Missing")), Operation::Unknown);
     }
 }

@@ -155,8 +155,7 @@ async fn execute(
     request_id: RequestId,
     media: ResponseMedia,
 ) -> Response {
-    let request = schema::with_request_data(request, caller.0, &state.services, request_id);
-    let response = state.schema.execute(request).await;
+    let response = schema::execute(&state.schema, &state.services, request, caller.0, request_id).await;
     // A request error (nothing executed: syntax, validation, or an anonymous call)
     // has errors without a path and no data.
     let request_error = response.data == async_graphql::Value::Null

@@ -26,6 +26,9 @@ fn options(path: &str) -> Result<SqliteConnectOptions, StoreError> {
         .create_if_missing(false)
         .busy_timeout(Duration::from_secs(5))
         .statement_cache_capacity(256)
+        // sqlx hands rows from its worker thread through a channel; a page (101
+        // rows) must fit, or every page costs extra thread switches.
+        .row_buffer_size(1024)
         .disable_statement_logging())
 }
 
@@ -95,7 +98,7 @@ fn bind_all(sql: &Sql) -> SqliteQuery<'_> {
             Value::Null => query.bind(None::<i64>),
             Value::Int(v) => query.bind(*v),
             Value::Text(t) => query.bind(t.as_str()),
-            Value::Date(d) => query.bind(d.format("%Y-%m-%d").to_string()),
+            Value::Date(d) => query.bind(d.to_string()),
         })
 }
 

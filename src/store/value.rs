@@ -88,7 +88,11 @@ impl Row {
     pub fn date(&self, index: usize) -> Result<NaiveDate, StoreError> {
         match self.at(index)? {
             Value::Date(d) => Ok(*d),
-            Value::Text(t) => NaiveDate::parse_from_str(t.get(..10).unwrap_or(t), "%Y-%m-%d")
+            // FromStr is the ISO 8601 parser: no format string to interpret per value.
+            Value::Text(t) => t
+                .get(..10)
+                .unwrap_or(t)
+                .parse::<NaiveDate>()
                 .map_err(|_| mismatch(index, "date", &Value::Text(t.clone()))),
             other => Err(mismatch(index, "date", other)),
         }

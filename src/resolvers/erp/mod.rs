@@ -170,11 +170,7 @@ impl ErpQuery {
             company: node.field("company").exists(),
             payments: node.field("payments").exists(),
         };
-        scope
-            .loaders
-            .prefetch(&rows, wanted)
-            .await
-            .map_err(shared)?;
+        scope.loaders.prefetch(&scope.db, &rows, wanted).await?;
         Ok(connection(
             rows,
             has_next,

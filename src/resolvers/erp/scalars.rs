@@ -42,6 +42,7 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
+        // NaiveDate's Display is ISO 8601 (YYYY-MM-DD), without strftime parsing.
+        Value::String(self.0.to_string())
     }
 }

@@ -1,0 +1,451 @@
+//! Load benchmark: the release server on generated ERP data, driven over loopback
+//! by virtual users with the two documents SPAs send all day.
+//!
+//!     cargo bench --bench load -- [options]
+//!
+//! Phases, each run over N tenants and again over one tenant (same total load),
+//! so multi-tenant overhead comes out as a ratio taken in one run:
+//! - realistic: `--users` virtual users per tenant, each waiting `--think-ms`
+//!   between requests (3 invoice pages following endCursor, then a dashboard);
+//! - saturation: `--connections` workers without think time, first the invoice
+//!   page alone, then the dashboard alone.
+//!
+//! The server runs pinned to `--server-cpu` (taskset) and this process to
+//! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
+//! end. Data is generated once per (tenants, invoices) under target/loadbench.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tenantql::{
+    config::Config,
+    control::{
+        entities::{membership::MemberRole, tenant::BackendKind},
+        tenants::{NewTenant, PoolLimits},
+    },
+    state::Services,
+    tenancy::registry,
+};
+
+const INVOICE_PAGE: &str = r#"query InvoicePage($companyId: ID!, $after: String) {
+  invoices(companyId: $companyId, first: 100, after: $after) {
+    edges { cursor node { id number kind issueDate dueDate total balance status
+      partner { id name taxId } company { id name } payments { id date amount } } }
+    pageInfo { hasNextPage endCursor } } }"#;
+
+const DASHBOARD: &str = r#"query Dashboard($companyId: ID!, $year: Int!) {
+  dashboard(companyId: $companyId, year: $year) { revenue expenses receivables payables overdue
+    monthly { month revenue expenses } topCustomers(limit: 5) { partner { id name } total } } }"#;
+
+const PASSWORD: &str = "bench-password-1";
+
+#[derive(Debug, Clone)]
+struct Options {
+    tenants: usize,
+    users: usize,
+    invoices: usize,
+    seconds: u64,
+    think_ms: u64,
+    connections: usize,
+    server_cpu: Option<usize>,
+    phases: Vec<String>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        tenants: 3,
+        users: 100,
+        invoices: 20_000,
+        seconds: 30,
+        think_ms: 1000,
+        connections: 32,
+        server_cpu: Some(0),
+        phases: vec!["realistic".into(), "saturation".into()],
+    };
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--tenants" => o.tenants = value.parse().expect("--tenants N"),
+            "--users" => o.users = value.parse().expect("--users N"),
+            "--invoices" => o.invoices = value.parse().expect("--invoices N"),
+            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
+            "--think-ms" => o.think_ms = value.parse().expect("--think-ms N"),
+            "--connections" => o.connections = value.parse().expect("--connections N"),
+            "--server-cpu" => o.server_cpu = if value == "none" { None } else { Some(value.parse().expect("--server-cpu N|none")) },
+            "--phases" => o.phases = value.split(',').map(str::to_string).collect(),
+            other => panic!("unknown option {other}; see the doc comment of benches/load.rs"),
+        }
+        i += 2;
+    }
+    o
+}
+
+/// Creates tenants t1..tN with generated data and a member each, once.
+async fn prepare(dir: &Path, o: &Options) -> Services {
+    let fresh = !dir.join("control.db").exists();
+    let config = Config::with_data_dir(dir);
+    let (services, _) = Services::start(&config.control, &config.tokens, Duration::from_secs(5), Default::default(), 50)
+        .await
+        .expect("control plane");
+    if fresh {
+        services.tokens.keyring().ensure_platform_key().await.unwrap();
+        for t in 1..=o.tenants {
+            let slug = format!("t{t}");
+            registry::add_tenant(
+                &services.control,
+                NewTenant {
+                    slug: slug.clone(),
+                    display_name: format!("Tenant {t}"),
+                    backend: BackendKind::Sqlite,
+                    connect_string: dir.join(format!("tenants/{slug}.db")).display().to_string(),
+                    db_username: None,
+                    db_password: None,
+                    pool: PoolLimits { max_size: 8, ..PoolLimits::default() },
+                },
+            )
+            .await
+            .unwrap();
+            let email = format!("bench@{slug}.test");
+            registry::add_user(&services.control, &email, SecretString::from(PASSWORD.to_string()), false).await.unwrap();
+            registry::grant(&services.control, &email, &slug, MemberRole::Member).await.unwrap();
+            let counts = tenantql::demo::seed_tenant(&services, &slug, o.invoices).await.unwrap();
+            eprintln!("seeded {slug}: {} invoices, {} payments", counts.invoices, counts.payments);
+        }
+    }
+    services
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_server(dir: &Path, o: &Options) -> Server {
+    // Cargo builds the server binary (bench profile = release) before the bench.
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_tenantql"));
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut command = match o.server_cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(&binary);
+            c
+        }
+        None => Command::new(&binary),
+    };
+    let child = command
+        .args(["serve", "--listen", &addr])
+        .env("TENANTQL_DATA_DIR", dir)
+        .env("TENANTQL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let server = Server { child, addr };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("http://{}/ready", server.addr)).send().await {
+            if r.status().is_success() {
+                return server;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not become ready");
+}
+
+fn pin_self_away_from(cpu: Option<usize>) {
+    let Some(cpu) = cpu else { return };
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if cpus < 2 {
+        return;
+    }
+    let others: Vec<String> = (0..cpus).filter(|c| *c != cpu).map(|c| c.to_string()).collect();
+    let _ = Command::new("taskset")
+        .args(["-a", "-p", "-c", &others.join(","), &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+}
+
+#[derive(Clone)]
+struct Target {
+    slug: String,
+    token: String,
+    company_ids: Vec<String>,
+}
+
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    errors: u64,
+}
+
+type Results = BTreeMap<(String, &'static str), Samples>;
+
+struct Driver {
+    client: reqwest::Client,
+    url: String,
+    results: tokio::sync::Mutex<Results>,
+}
+
+impl Driver {
+    /// Sends one document; returns the response data when it succeeded.
+    async fn send(&self, slug: &str, name: &'static str, token: &str, query: &str, variables: Value) -> Option<Value> {
+        let started = Instant::now();
+        let outcome = self
+            .client
+            .post(&self.url)
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await;
+        let body: Option<Value> = match outcome {
+            Ok(r) if r.status().is_success() => r.json().await.ok(),
+            _ => None,
+        };
+        let elapsed = started.elapsed();
+        let ok = body.as_ref().is_some_and(|b| b.get("errors").is_none());
+        let mut results = self.results.lock().await;
+        let entry = results.entry((slug.to_string(), name)).or_default();
+        if ok {
+            entry.latencies.push(elapsed);
+            body.map(|mut b| b["data"].take())
+        } else {
+            entry.errors += 1;
+            None
+        }
+    }
+}
+
+/// A virtual user: 3 invoice pages (following endCursor), then a dashboard, with
+/// think time after each, until the deadline.
+async fn virtual_user(driver: Arc<Driver>, target: Target, seed: usize, users: usize, think: Duration, deadline: Instant) {
+    // Users arrive spread over one think time, as real ones do, not all at once.
+    tokio::time::sleep(think.mul_f64(seed as f64 / users.max(1) as f64)).await;
+    let mut n = seed;
+    while Instant::now() < deadline {
+        let company = &target.company_ids[n % target.company_ids.len()];
+        let mut after = Value::Null;
+        for _ in 0..3 {
+            let data = driver
+                .send(&target.slug, "invoice page", &target.token, INVOICE_PAGE, json!({ "companyId": company, "after": after }))
+                .await;
+            after = data.map(|d| d["invoices"]["pageInfo"]["endCursor"].clone()).unwrap_or(Value::Null);
+            tokio::time::sleep(think).await;
+            if Instant::now() >= deadline {
+                return;
+            }
+        }
+        let year = if n % 2 == 0 { 2025 } else { 2026 };
+        driver
+            .send(&target.slug, "dashboard", &target.token, DASHBOARD, json!({ "companyId": company, "year": year }))
+            .await;
+        tokio::time::sleep(think).await;
+        n += 1;
+    }
+}
+
+/// A saturation worker: one document back to back until the deadline.
+async fn worker(driver: Arc<Driver>, targets: Vec<Target>, seed: usize, dashboard: bool, deadline: Instant) {
+    let mut n = seed;
+    while Instant::now() < deadline {
+        let target = &targets[n % targets.len()];
+        let company = &target.company_ids[n % target.company_ids.len()];
+        if dashboard {
+            driver
+                .send(&target.slug, "dashboard", &target.token, DASHBOARD, json!({ "companyId": company, "year": 2025 }))
+                .await;
+        } else {
+            let after = Value::Null;
+            driver
+                .send(&target.slug, "invoice page", &target.token, INVOICE_PAGE, json!({ "companyId": company, "after": after }))
+                .await;
+        }
+        n += 1;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+/// Prints one phase; returns (requests/s, p95 ms) per query name over all tenants.
+fn report(phase: &str, results: Results, seconds: f64) -> BTreeMap<&'static str, (f64, f64)> {
+    println!("\n### {phase}\n");
+    println!("| tenant | query | requests | req/s | p50 ms | p95 ms | p99 ms | errors |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let mut all: BTreeMap<&'static str, Samples> = BTreeMap::new();
+    for ((slug, name), mut s) in results {
+        s.latencies.sort();
+        println!(
+            "| {slug} | {name} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
+            s.latencies.len(),
+            s.latencies.len() as f64 / seconds,
+            percentile(&s.latencies, 0.50),
+            percentile(&s.latencies, 0.95),
+            percentile(&s.latencies, 0.99),
+            s.errors
+        );
+        let total = all.entry(name).or_default();
+        total.latencies.extend(s.latencies);
+        total.errors += s.errors;
+    }
+    let mut summary = BTreeMap::new();
+    for (name, mut s) in all {
+        s.latencies.sort();
+        let rps = s.latencies.len() as f64 / seconds;
+        let p95 = percentile(&s.latencies, 0.95);
+        println!(
+            "| **all** | {name} | {} | {rps:.1} | {:.2} | {p95:.2} | {:.2} | {} |",
+            s.latencies.len(),
+            percentile(&s.latencies, 0.50),
+            percentile(&s.latencies, 0.99),
+            s.errors
+        );
+        summary.insert(name, (rps, p95));
+    }
+    summary
+}
+
+async fn run_phase(
+    url: &str,
+    phase: &str,
+    targets: &[Target],
+    o: &Options,
+    spawn: impl Fn(Arc<Driver>, Instant) -> Vec<tokio::task::JoinHandle<()>>,
+) -> BTreeMap<&'static str, (f64, f64)> {
+    let driver = Arc::new(Driver {
+        client: reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap(),
+        url: url.to_string(),
+        results: tokio::sync::Mutex::new(BTreeMap::new()),
+    });
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    for task in spawn(driver.clone(), deadline) {
+        task.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let results = std::mem::take(&mut *driver.results.lock().await);
+    let _ = targets;
+    report(phase, results, seconds)
+}
+
+fn main() {
+    let o = options();
+    pin_self_away_from(o.server_cpu);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/loadbench/{}x{}", o.tenants, o.invoices));
+        std::fs::create_dir_all(&dir).unwrap();
+        let services = prepare(&dir, &o).await;
+        let server = start_server(&dir, &o).await;
+        let url = format!("http://{}/graphql", server.addr);
+        let client = reqwest::Client::new();
+        let mut targets = Vec::new();
+        for t in 1..=o.tenants {
+            let slug = format!("t{t}");
+            let token = services
+                .sessions
+                .mint(&format!("bench@{slug}.test"), Some(&slug), Duration::from_secs(3600))
+                .await
+                .unwrap()
+                .issued
+                .token;
+            let companies: Value = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({ "query": "{ companies { id } }" }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let company_ids = companies["data"]["companies"]
+                .as_array()
+                .expect("companies")
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string())
+                .collect();
+            targets.push(Target { slug, token, company_ids });
+        }
+        println!(
+            "# tenantql load benchmark\n\n{} tenants x {} invoices each, {} s per phase, server pinned to CPU {:?}, think time {} ms",
+            o.tenants, o.invoices, o.seconds, o.server_cpu, o.think_ms
+        );
+        let think = Duration::from_millis(o.think_ms);
+        let mut ratios = Vec::new();
+        if o.phases.iter().any(|p| p == "realistic") {
+            let users = o.users;
+            let multi = run_phase(&url, &format!("realistic: {} tenants x {users} users", targets.len()), &targets, &o, |driver, deadline| {
+                targets
+                    .iter()
+                    .flat_map(|t| (0..users).map(move |u| (t.clone(), u)))
+                    .map(|(t, u)| tokio::spawn(virtual_user(driver.clone(), t, u, users, think, deadline)))
+                    .collect()
+            })
+            .await;
+            let single_users = users * targets.len();
+            let single = run_phase(&url, &format!("realistic: 1 tenant x {single_users} users"), &targets[..1], &o, |driver, deadline| {
+                (0..single_users)
+                    .map(|u| tokio::spawn(virtual_user(driver.clone(), targets[0].clone(), u, single_users, think, deadline)))
+                    .collect()
+            })
+            .await;
+            for (name, (_, p95)) in &multi {
+                if let Some((_, single_p95)) = single.get(name) {
+                    ratios.push(format!("realistic {name}: p95 {p95:.2} ms over {} tenants vs {single_p95:.2} ms on one = {:.3}", targets.len(), p95 / single_p95));
+                }
+            }
+        }
+        if o.phases.iter().any(|p| p == "saturation") {
+            for dashboard in [false, true] {
+                let what = if dashboard { "dashboard" } else { "invoice page" };
+                let connections = o.connections;
+                let multi = run_phase(&url, &format!("saturation ({what}): {connections} connections over {} tenants", targets.len()), &targets, &o, |driver, deadline| {
+                    (0..connections)
+                        .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, dashboard, deadline)))
+                        .collect()
+                })
+                .await;
+                let single = run_phase(&url, &format!("saturation ({what}): {connections} connections, 1 tenant"), &targets[..1], &o, |driver, deadline| {
+                    (0..connections)
+                        .map(|c| tokio::spawn(worker(driver.clone(), targets[..1].to_vec(), c, dashboard, deadline)))
+                        .collect()
+                })
+                .await;
+                if let (Some((rps, _)), Some((single_rps, _))) = (multi.get(what), single.get(what)) {
+                    ratios.push(format!("saturation {what}: {rps:.0} req/s over {} tenants vs {single_rps:.0} on one = {:.3}", targets.len(), rps / single_rps));
+                }
+            }
+        }
+        println!("\n### multi-tenant / single-tenant\n");
+        for r in ratios {
+            println!("- {r}");
+        }
+        drop(server);
+    });
+}
