@@ -55,6 +55,7 @@ struct Options {
     connections: usize,
     server_cpu: Option<usize>,
     phases: Vec<String>,
+    pool_max: i32,
 }
 
 fn options() -> Options {
@@ -67,8 +68,12 @@ fn options() -> Options {
         connections: 32,
         server_cpu: Some(0),
         phases: vec!["realistic".into(), "saturation".into()],
+        pool_max: 2,
     };
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
@@ -79,8 +84,15 @@ fn options() -> Options {
             "--seconds" => o.seconds = value.parse().expect("--seconds N"),
             "--think-ms" => o.think_ms = value.parse().expect("--think-ms N"),
             "--connections" => o.connections = value.parse().expect("--connections N"),
-            "--server-cpu" => o.server_cpu = if value == "none" { None } else { Some(value.parse().expect("--server-cpu N|none")) },
+            "--server-cpu" => {
+                o.server_cpu = if value == "none" {
+                    None
+                } else {
+                    Some(value.parse().expect("--server-cpu N|none"))
+                }
+            }
             "--phases" => o.phases = value.split(',').map(str::to_string).collect(),
+            "--pool-max" => o.pool_max = value.parse().expect("--pool-max N"),
             other => panic!("unknown option {other}; see the doc comment of benches/load.rs"),
         }
         i += 2;
@@ -92,11 +104,22 @@ fn options() -> Options {
 async fn prepare(dir: &Path, o: &Options) -> Services {
     let fresh = !dir.join("control.db").exists();
     let config = Config::with_data_dir(dir);
-    let (services, _) = Services::start(&config.control, &config.tokens, Duration::from_secs(5), Default::default(), 50)
-        .await
-        .expect("control plane");
+    let (services, _) = Services::start(
+        &config.control,
+        &config.tokens,
+        Duration::from_secs(5),
+        Default::default(),
+        50,
+    )
+    .await
+    .expect("control plane");
     if fresh {
-        services.tokens.keyring().ensure_platform_key().await.unwrap();
+        services
+            .tokens
+            .keyring()
+            .ensure_platform_key()
+            .await
+            .unwrap();
         for t in 1..=o.tenants {
             let slug = format!("t{t}");
             registry::add_tenant(
@@ -108,19 +131,85 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
                     connect_string: dir.join(format!("tenants/{slug}.db")).display().to_string(),
                     db_username: None,
                     db_password: None,
-                    pool: PoolLimits { max_size: 8, ..PoolLimits::default() },
+                    pool: PoolLimits::default(),
                 },
             )
             .await
             .unwrap();
             let email = format!("bench@{slug}.test");
-            registry::add_user(&services.control, &email, SecretString::from(PASSWORD.to_string()), false).await.unwrap();
-            registry::grant(&services.control, &email, &slug, MemberRole::Member).await.unwrap();
-            let counts = tenantql::demo::seed_tenant(&services, &slug, o.invoices).await.unwrap();
-            eprintln!("seeded {slug}: {} invoices, {} payments", counts.invoices, counts.payments);
+            registry::add_user(
+                &services.control,
+                &email,
+                SecretString::from(PASSWORD.to_string()),
+                false,
+            )
+            .await
+            .unwrap();
+            registry::grant(&services.control, &email, &slug, MemberRole::Member)
+                .await
+                .unwrap();
+            let counts = tenantql::demo::seed_tenant(&services, &slug, o.invoices)
+                .await
+                .unwrap();
+            eprintln!(
+                "seeded {slug}: {} invoices, {} payments",
+                counts.invoices, counts.payments
+            );
         }
     }
+    // Pool limits are the operator's per-tenant setting; apply this run's.
+    for t in 1..=o.tenants {
+        set_pool_max(&services, &format!("t{t}"), o.pool_max).await;
+    }
     services
+}
+
+/// Changes a tenant's pool limit; a running server replaces the pool once its
+/// tenant-context cache (5 s) has expired.
+async fn set_pool_max(services: &Services, slug: &str, max: i32) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let row = tenantql::control::tenants::get_by_slug(&services.control.db, slug)
+        .await
+        .unwrap();
+    if row.pool_max_size == max {
+        return;
+    }
+    let version = row.config_version;
+    let mut active: tenantql::control::entities::tenant::ActiveModel = row.into();
+    active.pool_max_size = Set(max);
+    active.config_version = Set(version + 1);
+    active.update(&services.control.db).await.unwrap();
+}
+
+/// Before a single-tenant phase: t1 gets the connections all tenants had, so both
+/// runs have the same total load and the same total database capacity.
+async fn give_t1_all_connections(services: &Services, url: &str, targets: &[Target], o: &Options) {
+    set_pool_max(services, "t1", o.pool_max * o.tenants as i32).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let warm = Options {
+        seconds: 2,
+        ..o.clone()
+    };
+    run_phase(
+        url,
+        "warm-up t1 (not measured)",
+        &targets[..1],
+        &warm,
+        |driver, deadline| {
+            (0..8)
+                .map(|c| {
+                    tokio::spawn(worker(
+                        driver.clone(),
+                        targets[..1].to_vec(),
+                        c,
+                        false,
+                        deadline,
+                    ))
+                })
+                .collect()
+        },
+    )
+    .await;
 }
 
 struct Server {
@@ -130,13 +219,20 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start_server(dir: &Path, o: &Options) -> Server {
@@ -163,7 +259,11 @@ async fn start_server(dir: &Path, o: &Options) -> Server {
     let server = Server { child, addr };
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = client.get(format!("http://{}/ready", server.addr)).send().await {
+        if let Ok(r) = client
+            .get(format!("http://{}/ready", server.addr))
+            .send()
+            .await
+        {
             if r.status().is_success() {
                 return server;
             }
@@ -175,13 +275,24 @@ async fn start_server(dir: &Path, o: &Options) -> Server {
 
 fn pin_self_away_from(cpu: Option<usize>) {
     let Some(cpu) = cpu else { return };
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if cpus < 2 {
         return;
     }
-    let others: Vec<String> = (0..cpus).filter(|c| *c != cpu).map(|c| c.to_string()).collect();
+    let others: Vec<String> = (0..cpus)
+        .filter(|c| *c != cpu)
+        .map(|c| c.to_string())
+        .collect();
     let _ = Command::new("taskset")
-        .args(["-a", "-p", "-c", &others.join(","), &std::process::id().to_string()])
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &others.join(","),
+            &std::process::id().to_string(),
+        ])
         .stdout(Stdio::null())
         .status();
 }
@@ -209,7 +320,14 @@ struct Driver {
 
 impl Driver {
     /// Sends one document; returns the response data when it succeeded.
-    async fn send(&self, slug: &str, name: &'static str, token: &str, query: &str, variables: Value) -> Option<Value> {
+    async fn send(
+        &self,
+        slug: &str,
+        name: &'static str,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> Option<Value> {
         let started = Instant::now();
         let outcome = self
             .client
@@ -238,7 +356,14 @@ impl Driver {
 
 /// A virtual user: 3 invoice pages (following endCursor), then a dashboard, with
 /// think time after each, until the deadline.
-async fn virtual_user(driver: Arc<Driver>, target: Target, seed: usize, users: usize, think: Duration, deadline: Instant) {
+async fn virtual_user(
+    driver: Arc<Driver>,
+    target: Target,
+    seed: usize,
+    users: usize,
+    think: Duration,
+    deadline: Instant,
+) {
     // Users arrive spread over one think time, as real ones do, not all at once.
     tokio::time::sleep(think.mul_f64(seed as f64 / users.max(1) as f64)).await;
     let mut n = seed;
@@ -247,9 +372,17 @@ async fn virtual_user(driver: Arc<Driver>, target: Target, seed: usize, users: u
         let mut after = Value::Null;
         for _ in 0..3 {
             let data = driver
-                .send(&target.slug, "invoice page", &target.token, INVOICE_PAGE, json!({ "companyId": company, "after": after }))
+                .send(
+                    &target.slug,
+                    "invoice page",
+                    &target.token,
+                    INVOICE_PAGE,
+                    json!({ "companyId": company, "after": after }),
+                )
                 .await;
-            after = data.map(|d| d["invoices"]["pageInfo"]["endCursor"].clone()).unwrap_or(Value::Null);
+            after = data
+                .map(|d| d["invoices"]["pageInfo"]["endCursor"].clone())
+                .unwrap_or(Value::Null);
             tokio::time::sleep(think).await;
             if Instant::now() >= deadline {
                 return;
@@ -257,7 +390,13 @@ async fn virtual_user(driver: Arc<Driver>, target: Target, seed: usize, users: u
         }
         let year = if n % 2 == 0 { 2025 } else { 2026 };
         driver
-            .send(&target.slug, "dashboard", &target.token, DASHBOARD, json!({ "companyId": company, "year": year }))
+            .send(
+                &target.slug,
+                "dashboard",
+                &target.token,
+                DASHBOARD,
+                json!({ "companyId": company, "year": year }),
+            )
             .await;
         tokio::time::sleep(think).await;
         n += 1;
@@ -265,19 +404,37 @@ async fn virtual_user(driver: Arc<Driver>, target: Target, seed: usize, users: u
 }
 
 /// A saturation worker: one document back to back until the deadline.
-async fn worker(driver: Arc<Driver>, targets: Vec<Target>, seed: usize, dashboard: bool, deadline: Instant) {
+async fn worker(
+    driver: Arc<Driver>,
+    targets: Vec<Target>,
+    seed: usize,
+    dashboard: bool,
+    deadline: Instant,
+) {
     let mut n = seed;
     while Instant::now() < deadline {
         let target = &targets[n % targets.len()];
         let company = &target.company_ids[n % target.company_ids.len()];
         if dashboard {
             driver
-                .send(&target.slug, "dashboard", &target.token, DASHBOARD, json!({ "companyId": company, "year": 2025 }))
+                .send(
+                    &target.slug,
+                    "dashboard",
+                    &target.token,
+                    DASHBOARD,
+                    json!({ "companyId": company, "year": 2025 }),
+                )
                 .await;
         } else {
             let after = Value::Null;
             driver
-                .send(&target.slug, "invoice page", &target.token, INVOICE_PAGE, json!({ "companyId": company, "after": after }))
+                .send(
+                    &target.slug,
+                    "invoice page",
+                    &target.token,
+                    INVOICE_PAGE,
+                    json!({ "companyId": company, "after": after }),
+                )
                 .await;
         }
         n += 1;
@@ -338,7 +495,10 @@ async fn run_phase(
     spawn: impl Fn(Arc<Driver>, Instant) -> Vec<tokio::task::JoinHandle<()>>,
 ) -> BTreeMap<&'static str, (f64, f64)> {
     let driver = Arc::new(Driver {
-        client: reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap(),
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .build()
+            .unwrap(),
         url: url.to_string(),
         results: tokio::sync::Mutex::new(BTreeMap::new()),
     });
@@ -356,7 +516,10 @@ async fn run_phase(
 fn main() {
     let o = options();
     pin_self_away_from(o.server_cpu);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/loadbench/{}x{}", o.tenants, o.invoices));
         std::fs::create_dir_all(&dir).unwrap();
@@ -393,11 +556,19 @@ fn main() {
             targets.push(Target { slug, token, company_ids });
         }
         println!(
-            "# tenantql load benchmark\n\n{} tenants x {} invoices each, {} s per phase, server pinned to CPU {:?}, think time {} ms",
-            o.tenants, o.invoices, o.seconds, o.server_cpu, o.think_ms
+            "# tenantql load benchmark\n\n{} tenants x {} invoices each, {} s per phase, server pinned to CPU {:?}, think time {} ms, pool max {} per tenant",
+            o.tenants, o.invoices, o.seconds, o.server_cpu, o.think_ms, o.pool_max
         );
         let think = Duration::from_millis(o.think_ms);
         let mut ratios = Vec::new();
+        // Unmeasured warm-up over every tenant: pools open, page caches fill.
+        let warm = Options { seconds: 3, ..o.clone() };
+        run_phase(&url, "warm-up (not measured)", &targets, &warm, |driver, deadline| {
+            (0..o.connections.min(16))
+                .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, c % 2 == 0, deadline)))
+                .collect()
+        })
+        .await;
         if o.phases.iter().any(|p| p == "realistic") {
             let users = o.users;
             let multi = run_phase(&url, &format!("realistic: {} tenants x {users} users", targets.len()), &targets, &o, |driver, deadline| {
@@ -409,6 +580,7 @@ fn main() {
             })
             .await;
             let single_users = users * targets.len();
+            give_t1_all_connections(&services, &url, &targets, &o).await;
             let single = run_phase(&url, &format!("realistic: 1 tenant x {single_users} users"), &targets[..1], &o, |driver, deadline| {
                 (0..single_users)
                     .map(|u| tokio::spawn(virtual_user(driver.clone(), targets[0].clone(), u, single_users, think, deadline)))
@@ -423,6 +595,8 @@ fn main() {
         }
         if o.phases.iter().any(|p| p == "saturation") {
             for dashboard in [false, true] {
+                set_pool_max(&services, "t1", o.pool_max).await;
+                tokio::time::sleep(Duration::from_secs(6)).await;
                 let what = if dashboard { "dashboard" } else { "invoice page" };
                 let connections = o.connections;
                 let multi = run_phase(&url, &format!("saturation ({what}): {connections} connections over {} tenants", targets.len()), &targets, &o, |driver, deadline| {
@@ -431,6 +605,7 @@ fn main() {
                         .collect()
                 })
                 .await;
+                give_t1_all_connections(&services, &url, &targets, &o).await;
                 let single = run_phase(&url, &format!("saturation ({what}): {connections} connections, 1 tenant"), &targets[..1], &o, |driver, deadline| {
                     (0..connections)
                         .map(|c| tokio::spawn(worker(driver.clone(), targets[..1].to_vec(), c, dashboard, deadline)))

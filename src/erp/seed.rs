@@ -422,7 +422,8 @@ pub async fn seed_sqlite(path: &str, slug: &str, plan: SeedPlan) -> Result<SeedC
     let mut conn = Connection::Sqlite(session);
     let counts = write(&mut conn, &generate(slug, plan)).await?;
     // Fresh statistics, so the planner knows which index covers which query.
-    conn.execute(&Sql::raw(crate::store::Dialect::Sqlite, "ANALYZE")).await?;
+    conn.execute(&Sql::raw(crate::store::Dialect::Sqlite, "ANALYZE"))
+        .await?;
     Ok(counts)
 }
 

@@ -80,12 +80,14 @@ pub async fn execute(
         }
     };
     classify_errors(&mut response, Some(&request_id));
-    let codes = response.errors.iter().filter_map(|e| {
-        match e.extensions.as_ref()?.get("code")? {
-            async_graphql::Value::String(code) => Some(code.as_str()),
-            _ => None,
-        }
-    });
+    let codes =
+        response
+            .errors
+            .iter()
+            .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
+                async_graphql::Value::String(code) => Some(code.as_str()),
+                _ => None,
+            });
     services
         .metrics
         .record_request(tenant.as_deref(), operation, started.elapsed(), codes);

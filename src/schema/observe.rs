@@ -9,6 +9,7 @@ pub fn operation_kind(query: &str, operation_name: Option<&str>) -> Operation {
     let mut depth = 0usize;
     let mut i = 0;
     let mut pending: Option<Operation> = None;
+    let mut in_fragment = false;
     let mut found: Option<Operation> = None;
     while i < bytes.len() {
         let b = bytes[i];
@@ -36,7 +37,7 @@ pub fn operation_kind(query: &str, operation_name: Option<&str>) -> Operation {
                 }
             }
             b'{' => {
-                if depth == 0 {
+                if depth == 0 && !std::mem::take(&mut in_fragment) {
                     let kind = pending.take().unwrap_or(Operation::Query);
                     if operation_name.is_none() && found.is_none() {
                         found = Some(kind);
@@ -62,7 +63,10 @@ pub fn operation_kind(query: &str, operation_name: Option<&str>) -> Operation {
                     "query" => pending = Some(Operation::Query),
                     "mutation" => pending = Some(Operation::Mutation),
                     "subscription" => pending = Some(Operation::Subscription),
-                    "fragment" => pending = None,
+                    "fragment" => {
+                        pending = None;
+                        in_fragment = true;
+                    }
                     name => {
                         if let (Some(kind), Some(wanted)) = (pending, operation_name) {
                             if name == wanted {
@@ -87,12 +91,18 @@ mod tests {
     #[test]
     fn reads_the_operation_type() {
         assert_eq!(operation_kind("{ me { email } }", None), Operation::Query);
-        assert_eq!(operation_kind("  # c\n mutation { login }", None), Operation::Mutation);
+        assert_eq!(
+            operation_kind("  # c\n mutation { login }", None),
+            Operation::Mutation
+        );
         assert_eq!(
             operation_kind("query A($x: [Int!]) { a } mutation B { b }", Some("B")),
             Operation::Mutation
         );
-        assert_eq!(operation_kind("query A { a } mutation B { b }", Some("A")), Operation::Query);
+        assert_eq!(
+            operation_kind("query A { a } mutation B { b }", Some("A")),
+            Operation::Query
+        );
         assert_eq!(
             operation_kind("fragment F on Query { a } subscription S { s }", None),
             Operation::Subscription
@@ -102,6 +112,9 @@ mod tests {
             Operation::Query
         );
         assert_eq!(operation_kind("not graphql", None), Operation::Unknown);
-        assert_eq!(operation_kind("query A { a }", Some("Missing")), Operation::Unknown);
+        assert_eq!(
+            operation_kind("query A { a }", Some("Missing")),
+            Operation::Unknown
+        );
     }
 }

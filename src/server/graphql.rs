@@ -155,7 +155,14 @@ async fn execute(
     request_id: RequestId,
     media: ResponseMedia,
 ) -> Response {
-    let response = schema::execute(&state.schema, &state.services, request, caller.0, request_id).await;
+    let response = schema::execute(
+        &state.schema,
+        &state.services,
+        request,
+        caller.0,
+        request_id,
+    )
+    .await;
     // A request error (nothing executed: syntax, validation, or an anonymous call)
     // has errors without a path and no data.
     let request_error = response.data == async_graphql::Value::Null

@@ -89,7 +89,12 @@ impl Loaders {
 
     /// Loads the selected relations of a page of invoices: one query each,
     /// concurrently, straight into the loaders' caches (no batching delay).
-    pub async fn prefetch(&self, db: &TenantDb, invoices: &[Invoice], wanted: InvoiceRelations) -> Result<(), AppError> {
+    pub async fn prefetch(
+        &self,
+        db: &TenantDb,
+        invoices: &[Invoice],
+        wanted: InvoiceRelations,
+    ) -> Result<(), AppError> {
         let distinct = |ids: Vec<i64>| -> Vec<i64> {
             let mut ids = ids;
             ids.sort_unstable();
@@ -101,19 +106,25 @@ impl Loaders {
         let invoice_ids: Vec<i64> = invoices.iter().map(|i| i.id).collect();
         let partners = async {
             if wanted.partner {
-                self.partners.feed_many(partners::by_ids(db, &partner_ids).await?).await;
+                self.partners
+                    .feed_many(partners::by_ids(db, &partner_ids).await?)
+                    .await;
             }
             Ok::<_, AppError>(())
         };
         let companies = async {
             if wanted.company {
-                self.companies.feed_many(companies::by_ids(db, &company_ids).await?).await;
+                self.companies
+                    .feed_many(companies::by_ids(db, &company_ids).await?)
+                    .await;
             }
             Ok(())
         };
         let payments = async {
             if wanted.payments {
-                self.payments.feed_many(payments::by_invoice_ids(db, &invoice_ids).await?).await;
+                self.payments
+                    .feed_many(payments::by_invoice_ids(db, &invoice_ids).await?)
+                    .await;
             }
             Ok(())
         };
