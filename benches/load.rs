@@ -354,6 +354,25 @@ impl Driver {
     }
 }
 
+/// The benchmark's invoice page for one company, after a cursor (or from the top).
+async fn invoice_page(
+    driver: &Driver,
+    target: &Target,
+    company: &str,
+    after: Value,
+) -> Option<Value> {
+    let variables = json!({ "companyId": company, "after": after });
+    driver
+        .send(
+            &target.slug,
+            "invoice page",
+            &target.token,
+            INVOICE_PAGE,
+            variables,
+        )
+        .await
+}
+
 /// A virtual user: 3 invoice pages (following endCursor), then a dashboard, with
 /// think time after each, until the deadline.
 async fn virtual_user(
@@ -371,15 +390,7 @@ async fn virtual_user(
         let company = &target.company_ids[n % target.company_ids.len()];
         let mut after = Value::Null;
         for _ in 0..3 {
-            let data = driver
-                .send(
-                    &target.slug,
-                    "invoice page",
-                    &target.token,
-                    INVOICE_PAGE,
-                    json!({ "companyId": company, "after": after }),
-                )
-                .await;
+            let data = invoice_page(&driver, &target, company, after).await;
             after = data
                 .map(|d| d["invoices"]["pageInfo"]["endCursor"].clone())
                 .unwrap_or(Value::Null);
@@ -426,16 +437,7 @@ async fn worker(
                 )
                 .await;
         } else {
-            let after = Value::Null;
-            driver
-                .send(
-                    &target.slug,
-                    "invoice page",
-                    &target.token,
-                    INVOICE_PAGE,
-                    json!({ "companyId": company, "after": after }),
-                )
-                .await;
+            invoice_page(&driver, target, company, Value::Null).await;
         }
         n += 1;
     }

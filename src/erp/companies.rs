@@ -1,7 +1,6 @@
 //! Companies of the tenant (legal entities whose books tenantql reports on).
 use std::collections::HashMap;
 
-use super::mapping;
 use crate::{
     error::AppError,
     store::{Row, Sql, StoreError},
@@ -32,11 +31,7 @@ pub async fn list(db: &TenantDb) -> Result<Vec<Company>, AppError> {
     sql.push("SELECT ")
         .push(COLUMNS)
         .push(" FROM companies ORDER BY name, id");
-    db.query(&sql)
-        .await?
-        .iter()
-        .map(|r| from_row(r).map_err(mapping))
-        .collect()
+    super::fetch(db, &sql, from_row).await
 }
 
 pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Company>, AppError> {
@@ -45,9 +40,6 @@ pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Company>,
         .push(COLUMNS)
         .push(" FROM companies WHERE ")
         .in_list("id", ids.iter().copied());
-    db.query(&sql)
-        .await?
-        .iter()
-        .map(|r| from_row(r).map(|c| (c.id, c)).map_err(mapping))
-        .collect()
+    let rows = super::fetch(db, &sql, from_row).await?;
+    Ok(rows.into_iter().map(|c| (c.id, c)).collect())
 }

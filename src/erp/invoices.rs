@@ -1,7 +1,7 @@
 //! Invoices: sales and purchases, with what has been paid and what is still due.
 use chrono::NaiveDate;
 
-use super::{keyset, mapping, Cents};
+use super::{keyset, Cents};
 use crate::{
     error::AppError,
     store::{Row, Sql, StoreError},
@@ -162,12 +162,7 @@ pub async fn page(
     }
     sql.push(" ORDER BY issue_date DESC, id DESC")
         .limit(first + 1);
-    let rows = db
-        .query(&sql)
-        .await?
-        .iter()
-        .map(|r| from_row(r).map_err(mapping))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = super::fetch(db, &sql, from_row).await?;
     Ok(keyset::split_page(rows, first))
 }
 
@@ -177,9 +172,5 @@ pub async fn by_id(db: &TenantDb, id: i64) -> Result<Option<Invoice>, AppError> 
         .push(COLUMNS)
         .push(" FROM invoices WHERE id = ")
         .bind(id);
-    db.query(&sql)
-        .await?
-        .first()
-        .map(|r| from_row(r).map_err(mapping))
-        .transpose()
+    Ok(super::fetch(db, &sql, from_row).await?.pop())
 }

@@ -1,7 +1,7 @@
 //! Business partners: customers and suppliers.
 use std::collections::HashMap;
 
-use super::{keyset, mapping};
+use super::keyset;
 use crate::{
     error::AppError,
     store::{Row, Sql, StoreError},
@@ -69,11 +69,8 @@ pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Partner>,
         .push(COLUMNS)
         .push(" FROM partners WHERE ")
         .in_list("id", ids.iter().copied());
-    db.query(&sql)
-        .await?
-        .iter()
-        .map(|r| from_row(r).map(|p| (p.id, p)).map_err(mapping))
-        .collect()
+    let rows = super::fetch(db, &sql, from_row).await?;
+    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
 }
 
 /// A page of partners by name; `kind` matches partners of that kind or of both.
@@ -106,11 +103,6 @@ pub async fn page(
             .push("))");
     }
     sql.push(" ORDER BY name, id").limit(first + 1);
-    let rows = db
-        .query(&sql)
-        .await?
-        .iter()
-        .map(|r| from_row(r).map_err(mapping))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = super::fetch(db, &sql, from_row).await?;
     Ok(keyset::split_page(rows, first))
 }

@@ -1,7 +1,7 @@
 //! Treasury: bank and cash accounts, their transactions and balances.
 use chrono::NaiveDate;
 
-use super::{keyset, mapping, Cents};
+use super::{keyset, Cents};
 use crate::{
     error::AppError,
     store::{Row, Sql, StoreError},
@@ -63,21 +63,13 @@ pub async fn accounts_of_company(
         .push("a.company_id = ")
         .bind(company_id)
         .push(" ORDER BY a.kind, a.name, a.id");
-    db.query(&sql)
-        .await?
-        .iter()
-        .map(|r| account_from_row(r).map_err(mapping))
-        .collect()
+    super::fetch(db, &sql, account_from_row).await
 }
 
 pub async fn account(db: &TenantDb, id: i64) -> Result<Option<TreasuryAccount>, AppError> {
     let mut sql = Sql::new(db.dialect());
     sql.push(ACCOUNT_SELECT).push("a.id = ").bind(id);
-    db.query(&sql)
-        .await?
-        .first()
-        .map(|r| account_from_row(r).map_err(mapping))
-        .transpose()
+    Ok(super::fetch(db, &sql, account_from_row).await?.pop())
 }
 
 /// One page of an account's transactions, newest first, optionally within dates.
@@ -102,20 +94,15 @@ pub async fn transactions(
         keyset::push_after_date_id(&mut sql, "tx_date", cursor)?;
     }
     sql.push(" ORDER BY tx_date DESC, id DESC").limit(first + 1);
-    let rows = db
-        .query(&sql)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(TreasuryTransaction {
-                id: r.int(0)?,
-                account_id: r.int(1)?,
-                date: r.date(2)?,
-                amount: Cents(r.int(3)?),
-                description: r.text(4)?,
-            })
+    let rows = super::fetch(db, &sql, |r| {
+        Ok(TreasuryTransaction {
+            id: r.int(0)?,
+            account_id: r.int(1)?,
+            date: r.date(2)?,
+            amount: Cents(r.int(3)?),
+            description: r.text(4)?,
         })
-        .collect::<Result<Vec<_>, StoreError>>()
-        .map_err(mapping)?;
+    })
+    .await?;
     Ok(keyset::split_page(rows, first))
 }

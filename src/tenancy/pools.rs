@@ -369,16 +369,20 @@ impl PoolManager {
         self.evict_idle_at(Instant::now())
     }
 
-    /// `evict_idle` as if it were `now` (tests move the clock this way).
-    pub fn evict_idle_at(&self, now: Instant) -> usize {
-        let ttl = self.settings.idle_ttl;
-        let slots: Vec<(String, Arc<Slot>)> = self
-            .slots
+    /// The slots as they are now, so no lock is held while working on them.
+    fn snapshot(&self) -> Vec<(String, Arc<Slot>)> {
+        self.slots
             .lock()
             .expect("pool slots lock")
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+            .collect()
+    }
+
+    /// `evict_idle` as if it were `now` (tests move the clock this way).
+    pub fn evict_idle_at(&self, now: Instant) -> usize {
+        let ttl = self.settings.idle_ttl;
+        let slots = self.snapshot();
         let mut evicted = 0;
         for (tenant_id, slot) in slots {
             let mut current = slot.current.write().expect("pool slot lock");
@@ -405,13 +409,7 @@ impl PoolManager {
     }
 
     pub fn all_stats(&self) -> Vec<PoolStats> {
-        let slots: Vec<(String, Arc<Slot>)> = self
-            .slots
-            .lock()
-            .expect("pool slots lock")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let slots = self.snapshot();
         slots
             .iter()
             .map(|(id, slot)| Self::stats_of(id, slot))
