@@ -187,6 +187,19 @@ impl Metrics {
         }
     }
 
+    /// A request refused before GraphQL ran (a token that does not verify, or
+    /// whose user, membership or tenant no longer qualifies): counted as an error
+    /// with no tenant, since a refused token names none we trust.
+    pub fn record_refused(&self, code: &str) {
+        let mut series = self.series.lock().expect("metrics lock");
+        let entry = series.entry(NO_TENANT.to_string()).or_default();
+        let index = CODES
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(CODES.len() - 1);
+        entry.errors[index] += 1;
+    }
+
     /// The busiest tenants, which keep their own label.
     fn top_tenants(&self, series: &HashMap<String, TenantSeries>) -> Vec<String> {
         let mut by_requests: Vec<(&String, u64)> = series

@@ -21,6 +21,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller(None));
         };
         let reject = |err: AppError| {
+            state.services.metrics.record_refused(err.code());
             let media = ResponseMedia::negotiate(&parts.headers).unwrap_or(ResponseMedia::Json);
             error_response(&err, parts.extensions.get::<RequestId>(), media)
         };

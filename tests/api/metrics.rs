@@ -23,6 +23,8 @@ async fn metrics_count_requests_errors_round_trips_and_pools() {
     assert_eq!(missing.code(), "NOT_FOUND");
     app.login("bob@globex.test", "wrong password", Some("globex"))
         .await;
+    app.gql("{ me { email } }", json!({}), Some("not-a-token"))
+        .await;
 
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert!(response.headers()["content-type"]
@@ -34,7 +36,7 @@ async fn metrics_count_requests_errors_round_trips_and_pools() {
         "tenantql_graphql_requests_total{operation=\"query\",tenant=\"acme\"} 3",
         "tenantql_graphql_requests_total{operation=\"mutation\",tenant=\"none\"} 1",
         "tenantql_graphql_errors_total{code=\"NOT_FOUND\",tenant=\"acme\"} 1",
-        "tenantql_graphql_errors_total{code=\"UNAUTHENTICATED\",tenant=\"none\"} 1",
+        "tenantql_graphql_errors_total{code=\"UNAUTHENTICATED\",tenant=\"none\"} 2",
         "tenantql_db_round_trips_total{tenant=\"acme\"} 2",
         "tenantql_pools_created_total{tenant=\"acme\"} 1",
         "tenantql_pool_max_size{tenant=\"acme\"} 10",
