@@ -373,6 +373,20 @@ async fn invoice_page(
         .await
 }
 
+/// The benchmark's dashboard for one company and year.
+async fn dashboard(driver: &Driver, target: &Target, company: &str, year: i32) -> Option<Value> {
+    let variables = json!({ "companyId": company, "year": year });
+    driver
+        .send(
+            &target.slug,
+            "dashboard",
+            &target.token,
+            DASHBOARD,
+            variables,
+        )
+        .await
+}
+
 /// A virtual user: 3 invoice pages (following endCursor), then a dashboard, with
 /// think time after each, until the deadline.
 async fn virtual_user(
@@ -400,15 +414,7 @@ async fn virtual_user(
             }
         }
         let year = if n % 2 == 0 { 2025 } else { 2026 };
-        driver
-            .send(
-                &target.slug,
-                "dashboard",
-                &target.token,
-                DASHBOARD,
-                json!({ "companyId": company, "year": year }),
-            )
-            .await;
+        dashboard(&driver, &target, company, year).await;
         tokio::time::sleep(think).await;
         n += 1;
     }
@@ -419,23 +425,15 @@ async fn worker(
     driver: Arc<Driver>,
     targets: Vec<Target>,
     seed: usize,
-    dashboard: bool,
+    dashboards: bool,
     deadline: Instant,
 ) {
     let mut n = seed;
     while Instant::now() < deadline {
         let target = &targets[n % targets.len()];
         let company = &target.company_ids[n % target.company_ids.len()];
-        if dashboard {
-            driver
-                .send(
-                    &target.slug,
-                    "dashboard",
-                    &target.token,
-                    DASHBOARD,
-                    json!({ "companyId": company, "year": 2025 }),
-                )
-                .await;
+        if dashboards {
+            dashboard(&driver, target, company, 2025).await;
         } else {
             invoice_page(&driver, target, company, Value::Null).await;
         }

@@ -31,7 +31,7 @@ impl TenantDb {
 
     /// Runs one statement: one round trip on one borrowed session.
     pub async fn query(&self, sql: &Sql) -> Result<Vec<Row>, AppError> {
-        let (mut conn, _) = self.pools.acquire(&self.tenant).await?;
+        let mut conn = self.pools.acquire(&self.tenant).await?;
         self.pools.count_round_trip(&self.tenant);
         conn.query(sql, self.request_id.as_str())
             .await

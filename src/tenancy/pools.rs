@@ -35,7 +35,7 @@ use crate::{
     store::{
         oracle::{OracleSession, OracleSettings},
         sqlite::SqliteSession,
-        Connection, Dialect, StoreError,
+        Connection, StoreError,
     },
 };
 
@@ -98,7 +98,6 @@ pub type PooledConnection = Object<StoreManager>;
 /// One generation of a tenant's pool.
 pub struct TenantPool {
     pub config_version: i64,
-    pub dialect: Dialect,
     pool: Pool,
     last_used: Mutex<Instant>,
     _warm_up: Option<AbortOnDrop>,
@@ -235,13 +234,10 @@ impl PoolManager {
         let row = tenants::find_by_id(&self.control.db, &tenant.id)
             .await?
             .ok_or(AppError::NotFound("tenant"))?;
-        let (target, dialect) = match row.backend {
-            BackendKind::Sqlite => (
-                StoreTarget::Sqlite {
-                    path: row.connect_string.clone(),
-                },
-                Dialect::Sqlite,
-            ),
+        let target = match row.backend {
+            BackendKind::Sqlite => StoreTarget::Sqlite {
+                path: row.connect_string.clone(),
+            },
             BackendKind::Oracle => {
                 let password = tenants::open_db_password(&self.control.sealer, &row)
                     .map_err(|e| {
@@ -251,14 +247,11 @@ impl PoolManager {
                         ))
                     })?
                     .unwrap_or_else(|| secrecy::SecretString::from(String::new()));
-                (
-                    StoreTarget::Oracle(OracleSettings {
-                        connect_string: row.connect_string.clone(),
-                        username: row.db_username.clone().unwrap_or_default(),
-                        password,
-                    }),
-                    Dialect::Oracle,
-                )
+                StoreTarget::Oracle(OracleSettings {
+                    connect_string: row.connect_string.clone(),
+                    username: row.db_username.clone().unwrap_or_default(),
+                    password,
+                })
             }
         };
         let acquire_timeout = Duration::from_millis(row.pool_acquire_timeout_ms.max(1) as u64);
@@ -287,7 +280,6 @@ impl PoolManager {
         });
         Ok(TenantPool {
             config_version: row.config_version.max(tenant.config_version),
-            dialect,
             pool,
             last_used: Mutex::new(Instant::now()),
             _warm_up: warm_up,
@@ -295,10 +287,7 @@ impl PoolManager {
     }
 
     /// Borrows a session from the tenant's pool, minding the breaker.
-    pub async fn acquire(
-        &self,
-        tenant: &TenantRef,
-    ) -> Result<(PooledConnection, Dialect), AppError> {
+    pub async fn acquire(&self, tenant: &TenantRef) -> Result<PooledConnection, AppError> {
         let slot = self.slot(tenant);
         if let Err(open) = slot.breaker.admit() {
             return Err(AppError::TenantUnavailable {
@@ -320,7 +309,7 @@ impl PoolManager {
         match pool.pool.get().await {
             Ok(conn) => {
                 slot.breaker.record_success();
-                Ok((conn, pool.dialect))
+                Ok(conn)
             }
             Err(PoolError::Timeout(TimeoutType::Wait)) => {
                 slot.counters.timeouts.fetch_add(1, Ordering::Relaxed);

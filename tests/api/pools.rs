@@ -54,7 +54,7 @@ async fn an_exhausted_pool_times_out_for_its_tenant_only() {
     let bob = app.token("bob@globex.test", Some("globex")).await;
     let acme = app.tenant_ref("acme").await;
 
-    let (held, _) = app.services.pools.acquire(&acme).await.unwrap();
+    let held = app.services.pools.acquire(&acme).await.unwrap();
     let started = std::time::Instant::now();
     let refused = app.gql(COMPANIES, json!({}), Some(&alice)).await;
     assert_eq!(refused.code(), "POOL_TIMEOUT", "{:#}", refused.body);
@@ -110,7 +110,7 @@ async fn a_config_change_replaces_the_pool_and_in_flight_work_finishes_on_the_ol
         .await
         .assert_ok();
     let before = app.tenant_ref("acme").await;
-    let (mut old_session, _) = app.services.pools.acquire(&before).await.unwrap();
+    let mut old_session = app.services.pools.acquire(&before).await.unwrap();
 
     set_pool(&app, "acme", 3, 2000).await;
     app.gql(COMPANIES, json!({}), Some(&alice))
