@@ -68,7 +68,7 @@ fn options() -> Options {
         connections: 32,
         server_cpu: Some(0),
         phases: vec!["realistic".into(), "saturation".into()],
-        pool_max: 2,
+        pool_max: 4,
     };
     let args: Vec<String> = std::env::args()
         .skip(1)
