@@ -186,29 +186,19 @@ async fn set_pool_max(services: &Services, slug: &str, max: i32) {
 async fn give_t1_all_connections(services: &Services, url: &str, targets: &[Target], o: &Options) {
     set_pool_max(services, "t1", o.pool_max * o.tenants as i32).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let warm = Options {
-        seconds: 2,
-        ..o.clone()
-    };
-    run_phase(
-        url,
-        "warm-up t1 (not measured)",
-        &targets[..1],
-        &warm,
-        |driver, deadline| {
-            (0..8)
-                .map(|c| {
-                    tokio::spawn(worker(
-                        driver.clone(),
-                        targets[..1].to_vec(),
-                        c,
-                        false,
-                        deadline,
-                    ))
-                })
-                .collect()
-        },
-    )
+    run_phase(url, "warm-up t1 (not measured)", 2, |driver, deadline| {
+        (0..8)
+            .map(|c| {
+                tokio::spawn(worker(
+                    driver.clone(),
+                    targets[..1].to_vec(),
+                    c,
+                    false,
+                    deadline,
+                ))
+            })
+            .collect()
+    })
     .await;
 }
 
@@ -490,8 +480,7 @@ fn report(phase: &str, results: Results, seconds: f64) -> BTreeMap<&'static str,
 async fn run_phase(
     url: &str,
     phase: &str,
-    targets: &[Target],
-    o: &Options,
+    seconds: u64,
     spawn: impl Fn(Arc<Driver>, Instant) -> Vec<tokio::task::JoinHandle<()>>,
 ) -> BTreeMap<&'static str, (f64, f64)> {
     let driver = Arc::new(Driver {
@@ -503,13 +492,12 @@ async fn run_phase(
         results: tokio::sync::Mutex::new(BTreeMap::new()),
     });
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(o.seconds);
+    let deadline = started + Duration::from_secs(seconds);
     for task in spawn(driver.clone(), deadline) {
         task.await.unwrap();
     }
     let seconds = started.elapsed().as_secs_f64();
     let results = std::mem::take(&mut *driver.results.lock().await);
-    let _ = targets;
     report(phase, results, seconds)
 }
 
@@ -562,8 +550,7 @@ fn main() {
         let think = Duration::from_millis(o.think_ms);
         let mut ratios = Vec::new();
         // Unmeasured warm-up over every tenant: pools open, page caches fill.
-        let warm = Options { seconds: 3, ..o.clone() };
-        run_phase(&url, "warm-up (not measured)", &targets, &warm, |driver, deadline| {
+        run_phase(&url, "warm-up (not measured)", 3, |driver, deadline| {
             (0..o.connections.min(16))
                 .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, c % 2 == 0, deadline)))
                 .collect()
@@ -571,7 +558,7 @@ fn main() {
         .await;
         if o.phases.iter().any(|p| p == "realistic") {
             let users = o.users;
-            let multi = run_phase(&url, &format!("realistic: {} tenants x {users} users", targets.len()), &targets, &o, |driver, deadline| {
+            let multi = run_phase(&url, &format!("realistic: {} tenants x {users} users", targets.len()), o.seconds, |driver, deadline| {
                 targets
                     .iter()
                     .flat_map(|t| (0..users).map(move |u| (t.clone(), u)))
@@ -581,7 +568,7 @@ fn main() {
             .await;
             let single_users = users * targets.len();
             give_t1_all_connections(&services, &url, &targets, &o).await;
-            let single = run_phase(&url, &format!("realistic: 1 tenant x {single_users} users"), &targets[..1], &o, |driver, deadline| {
+            let single = run_phase(&url, &format!("realistic: 1 tenant x {single_users} users"), o.seconds, |driver, deadline| {
                 (0..single_users)
                     .map(|u| tokio::spawn(virtual_user(driver.clone(), targets[0].clone(), u, single_users, think, deadline)))
                     .collect()
@@ -599,14 +586,14 @@ fn main() {
                 tokio::time::sleep(Duration::from_secs(6)).await;
                 let what = if dashboard { "dashboard" } else { "invoice page" };
                 let connections = o.connections;
-                let multi = run_phase(&url, &format!("saturation ({what}): {connections} connections over {} tenants", targets.len()), &targets, &o, |driver, deadline| {
+                let multi = run_phase(&url, &format!("saturation ({what}): {connections} connections over {} tenants", targets.len()), o.seconds, |driver, deadline| {
                     (0..connections)
                         .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, dashboard, deadline)))
                         .collect()
                 })
                 .await;
                 give_t1_all_connections(&services, &url, &targets, &o).await;
-                let single = run_phase(&url, &format!("saturation ({what}): {connections} connections, 1 tenant"), &targets[..1], &o, |driver, deadline| {
+                let single = run_phase(&url, &format!("saturation ({what}): {connections} connections, 1 tenant"), o.seconds, |driver, deadline| {
                     (0..connections)
                         .map(|c| tokio::spawn(worker(driver.clone(), targets[..1].to_vec(), c, dashboard, deadline)))
                         .collect()

@@ -125,9 +125,10 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
-    /// Seconds a verified tenant context (tenant active, user enabled and a member)
-    /// is reused before the control plane is asked again: the longest a suspension,
-    /// disabled user or revoked membership can lag. 0 disables the cache; at most 30.
+    /// Seconds a verified token, tenant context (tenant active, user enabled and a
+    /// member) and signing key are reused before being checked again: the longest a
+    /// suspension, disabled user, revoked membership or another process's key
+    /// rotation can lag. 0 disables the caches; at most 30.
     #[arg(long, env = "TENANTQL_CONTEXT_CACHE_SECS", default_value_t = DEFAULT_CONTEXT_CACHE_SECS,
           value_parser = clap::value_parser!(u64).range(0..=MAX_CONTEXT_CACHE_SECS))]
     pub context_cache_secs: u64,

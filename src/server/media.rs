@@ -1,5 +1,4 @@
 //! GraphQL-over-HTTP media types and the error responses the HTTP edge writes.
-use async_graphql::ServerError;
 use axum::{
     body::Body,
     http::{header, HeaderMap, HeaderValue, StatusCode},
@@ -74,18 +73,6 @@ pub fn json_response(status: StatusCode, media: ResponseMedia, body: Vec<u8>) ->
     response
 }
 
-/// The GraphQL-shaped error for `err`, as one client-visible error entry.
-pub fn server_error(err: &AppError, request_id: Option<&RequestId>) -> ServerError {
-    let mut error = err.to_server_error();
-    if let Some(id) = request_id {
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("requestId", id.as_str());
-    }
-    error
-}
-
 /// A request refused before GraphQL ran: `{"errors": [...]}` with the error's status.
 pub fn error_response(
     err: &AppError,
@@ -97,7 +84,10 @@ pub fn error_response(
     } else {
         tracing::info!(code = err.code(), reason = %err, "request refused");
     }
-    let body = serde_json::json!({ "errors": [server_error(err, request_id)] });
+    // The same shaping as errors from GraphQL: code, field, request id.
+    let mut shaped = async_graphql::Response::from_errors(vec![err.to_server_error()]);
+    crate::schema::classify_errors(&mut shaped, request_id);
+    let body = serde_json::json!({ "errors": shaped.errors });
     let mut response = json_response(err.status(), media, body.to_string().into_bytes());
     if matches!(err, AppError::Unauthenticated(_)) {
         response.headers_mut().insert(

@@ -28,8 +28,4 @@ impl StoreError {
             detail: detail.to_string(),
         }
     }
-
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
-    }
 }

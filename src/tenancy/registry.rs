@@ -37,6 +37,7 @@ pub async fn add_user(
     password: SecretString,
     is_platform_admin: bool,
 ) -> Result<user::Model, AppError> {
+    // Refuse a malformed email before paying for an argon2 hash.
     users::normalize_email(email)?;
     let hash = password::hash(password).await?;
     users::insert(&control.db, email, hash, is_platform_admin).await

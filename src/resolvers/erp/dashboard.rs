@@ -1,7 +1,6 @@
 //! The dashboard of one company and year. Each part is loaded only if selected;
 //! the five totals share one query.
 use async_graphql::{Context, Object, SimpleObject};
-use chrono::NaiveDate;
 use tokio::sync::OnceCell;
 
 use super::{parties::PartnerNode, scope, shared, Money};
@@ -102,8 +101,7 @@ impl DashboardNode {
     /// Bank and cash balances at the end of the year (or today, for the current year).
     async fn cash(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
         let scope = scope(ctx)?;
-        let year_end = NaiveDate::from_ymd_opt(self.year, 12, 31)
-            .ok_or(AppError::bad_input("year", "invalid year"))?;
+        let (_, year_end) = erp::dashboard::year_bounds(self.year)?;
         Ok(Money(
             erp::dashboard::cash(&scope.db, self.company_id, year_end.min(scope.today)).await?,
         ))
