@@ -24,6 +24,7 @@ use std::{
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tenantql::{
+    audit::Actor,
     config::Config,
     control::{
         entities::{membership::MemberRole, tenant::BackendKind},
@@ -104,15 +105,9 @@ fn options() -> Options {
 async fn prepare(dir: &Path, o: &Options) -> Services {
     let fresh = !dir.join("control.db").exists();
     let config = Config::with_data_dir(dir);
-    let (services, _) = Services::start(
-        &config.control,
-        &config.tokens,
-        Duration::from_secs(5),
-        Default::default(),
-        50,
-    )
-    .await
-    .expect("control plane");
+    let (services, _) = Services::start(&config.control, &config.tokens, Default::default())
+        .await
+        .expect("control plane");
     if fresh {
         services
             .tokens
@@ -121,9 +116,10 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
             .await
             .unwrap();
         for t in 1..=o.tenants {
-            let slug = format!("t{t}");
+            let slug = format!("t{t:03}");
             registry::add_tenant(
-                &services.control,
+                &services,
+                &Actor::cli(),
                 NewTenant {
                     slug: slug.clone(),
                     display_name: format!("Tenant {t}"),
@@ -138,14 +134,15 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
             .unwrap();
             let email = format!("bench@{slug}.test");
             registry::add_user(
-                &services.control,
+                &services,
+                &Actor::cli(),
                 &email,
                 SecretString::from(PASSWORD.to_string()),
                 false,
             )
             .await
             .unwrap();
-            registry::grant(&services.control, &email, &slug, MemberRole::Member)
+            registry::grant(&services, &Actor::cli(), &email, &slug, MemberRole::Member)
                 .await
                 .unwrap();
             let counts = tenantql::demo::seed_tenant(&services, &slug, o.invoices)
@@ -159,7 +156,7 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
     }
     // Pool limits are the operator's per-tenant setting; apply this run's.
     for t in 1..=o.tenants {
-        set_pool_max(&services, &format!("t{t}"), o.pool_max).await;
+        set_pool_max(&services, &format!("t{t:03}"), o.pool_max).await;
     }
     services
 }
@@ -184,7 +181,7 @@ async fn set_pool_max(services: &Services, slug: &str, max: i32) {
 /// Before a single-tenant phase: t1 gets the connections all tenants had, so both
 /// runs have the same total load and the same total database capacity.
 async fn give_t1_all_connections(services: &Services, url: &str, targets: &[Target], o: &Options) {
-    set_pool_max(services, "t1", o.pool_max * o.tenants as i32).await;
+    set_pool_max(services, "t001", o.pool_max * o.tenants as i32).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     run_phase(url, "warm-up t1 (not measured)", 2, |driver, deadline| {
         (0..8)
@@ -517,7 +514,7 @@ fn main() {
         let client = reqwest::Client::new();
         let mut targets = Vec::new();
         for t in 1..=o.tenants {
-            let slug = format!("t{t}");
+            let slug = format!("t{t:03}");
             let token = services
                 .sessions
                 .mint(&format!("bench@{slug}.test"), Some(&slug), Duration::from_secs(3600))
@@ -582,7 +579,7 @@ fn main() {
         }
         if o.phases.iter().any(|p| p == "saturation") {
             for dashboard in [false, true] {
-                set_pool_max(&services, "t1", o.pool_max).await;
+                set_pool_max(&services, "t001", o.pool_max).await;
                 tokio::time::sleep(Duration::from_secs(6)).await;
                 let what = if dashboard { "dashboard" } else { "invoice page" };
                 let connections = o.connections;

@@ -10,15 +10,16 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::{Config, ControlPlaneConfig, ServerConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS},
+    audit::Actor,
+    config::{Config, ControlPlaneConfig, ServerConfig, TokenConfig},
     control::{
         entities::{membership::MemberRole, tenant::BackendKind, tenant::TenantStatus},
         tenants,
-        tenants::{NewTenant, PoolLimits},
+        tenants::{NewTenant, PoolLimits, TenantChanges},
     },
     demo, schema,
     server::Application,
-    state::Services,
+    state::{ServiceSettings, Services},
     telemetry::LogConfig,
     tenancy::registry,
 };
@@ -84,6 +85,19 @@ pub enum Command {
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Delete audit rows older than the given age (the prune itself is audited).
+    Prune {
+        /// Age: a number with d, h, m or s, e.g. 90d.
+        #[arg(long, value_parser = parse_age)]
+        older_than: Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,10 +159,40 @@ pub enum TenantCommand {
     List,
     /// Show one tenant (secrets are never shown).
     Show { slug: String },
+    /// Change a tenant's name, connection or pool limits. A connection or pool
+    /// change bumps its config version: every server replaces its pool.
+    Update {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        connect: Option<String>,
+        /// Database user; an empty value removes it.
+        #[arg(long)]
+        db_user: Option<String>,
+        #[arg(long)]
+        pool_max: Option<u32>,
+        #[arg(long)]
+        pool_min_idle: Option<u32>,
+        #[arg(long)]
+        acquire_timeout_ms: Option<u32>,
+    },
     /// Suspend a tenant: its members' requests answer TENANT_SUSPENDED.
     Suspend { slug: String },
     /// Re-activate a suspended tenant.
     Activate { slug: String },
+    /// Soft-delete a tenant: its tokens end, its row stays for the audit trail,
+    /// its slug is never reused.
+    Delete {
+        slug: String,
+        /// Repeat the slug to confirm.
+        #[arg(long)]
+        confirm: String,
+    },
+    /// Store a new database password, read from standard input (first line).
+    RotateCredentials { slug: String },
+    /// Open one session to the tenant's database and run a trivial statement.
+    TestConnection { slug: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,8 +222,21 @@ pub enum KeyCommand {
     },
 }
 
+/// An age for pruning: `90d`, `12h`, `30m`, `3600s` (no upper bound, unlike a TTL).
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
 /// `3600`, `90s`, `15m`, `12h`, `7d`.
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl.is_zero() {
+        return Err("a token lifetime must be positive".into());
+    }
+    Ok(ttl)
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
@@ -188,17 +245,16 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration like 3600, 15m, 12h or 7d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("unknown unit `{unit}`: use s, m, h or d")),
     };
-    if secs == 0 {
-        return Err("a token lifetime must be positive".into());
-    }
-    Ok(Duration::from_secs(secs))
+    n.checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 fn read_secret_line(what: &str) -> anyhow::Result<SecretString> {
@@ -220,14 +276,8 @@ fn read_secret_line(what: &str) -> anyhow::Result<SecretString> {
 }
 
 async fn services(cli: &Cli) -> anyhow::Result<Services> {
-    let (services, _) = Services::start(
-        &cli.control,
-        &cli.tokens,
-        Duration::from_secs(DEFAULT_CONTEXT_CACHE_SECS),
-        Default::default(),
-        crate::metrics::DEFAULT_TENANT_LABELS,
-    )
-    .await?;
+    let (services, _) =
+        Services::start(&cli.control, &cli.tokens, ServiceSettings::default()).await?;
     Ok(services)
 }
 
@@ -257,12 +307,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             role,
         } => {
-            registry::grant(&services(&cli).await?.control, email, tenant, *role).await?;
+            registry::grant(&services(&cli).await?, &Actor::cli(), email, tenant, *role).await?;
             eprintln!("{email} is now {role:?} of {tenant}");
             Ok(())
         }
         Command::Revoke { email, tenant } => {
-            if registry::revoke(&services(&cli).await?.control, email, tenant).await? {
+            if registry::revoke(&services(&cli).await?, &Actor::cli(), email, tenant).await? {
                 eprintln!("{email} is no longer a member of {tenant}");
             } else {
                 eprintln!("{email} was not a member of {tenant}");
@@ -303,12 +353,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Key(KeyCommand::Rotate { tenant, .. }) => {
             let services = services(&cli).await?;
-            let tenant_id = match tenant {
-                Some(slug) => Some(tenants::get_by_slug(&services.control.db, slug).await?.id),
-                None => None,
-            };
-            let kid = services.tokens.rotate(tenant_id.as_deref()).await?;
+            let kid =
+                registry::rotate_signing_key(&services, &Actor::cli(), tenant.as_deref()).await?;
             eprintln!("new signing key {kid}; tokens signed by the old key no longer verify");
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Prune { older_than }) => {
+            let services = services(&cli).await?;
+            let pruned = registry::prune_audit(&services, &Actor::cli(), *older_than).await?;
+            eprintln!("pruned {pruned} audit rows");
             Ok(())
         }
     }
@@ -356,6 +409,7 @@ async fn tenant_command(
     command: &TenantCommand,
 ) -> anyhow::Result<()> {
     let control = &services.control;
+    let actor = Actor::cli();
     match command {
         TenantCommand::Add {
             slug,
@@ -385,7 +439,8 @@ async fn tenant_command(
                 None
             };
             let tenant = registry::add_tenant(
-                control,
+                services,
+                &actor,
                 NewTenant {
                     slug: slug.clone(),
                     display_name: name.clone().unwrap_or_else(|| slug.clone()),
@@ -442,35 +497,83 @@ async fn tenant_command(
             println!("config version:  {}", t.config_version);
             println!("created:         {}", t.created_at.to_rfc3339());
         }
+        TenantCommand::Update {
+            slug,
+            name,
+            connect,
+            db_user,
+            pool_max,
+            pool_min_idle,
+            acquire_timeout_ms,
+        } => {
+            let current = tenants::get_by_slug(&control.db, slug).await?;
+            let limits = PoolLimits::of(&current);
+            let pool =
+                (pool_max.is_some() || pool_min_idle.is_some() || acquire_timeout_ms.is_some())
+                    .then(|| PoolLimits {
+                        max_size: pool_max.unwrap_or(limits.max_size),
+                        min_idle: pool_min_idle.unwrap_or(limits.min_idle),
+                        acquire_timeout_ms: acquire_timeout_ms.unwrap_or(limits.acquire_timeout_ms),
+                    });
+            let changes = TenantChanges {
+                display_name: name.clone(),
+                connect_string: connect.clone(),
+                db_username: db_user.clone(),
+                pool,
+            };
+            let tenant = registry::update_tenant(services, &actor, slug, changes).await?;
+            eprintln!("updated {slug} (config version {})", tenant.config_version);
+        }
         TenantCommand::Suspend { slug } => {
-            registry::set_tenant_status(control, slug, TenantStatus::Suspended).await?;
+            registry::set_tenant_status(services, &actor, slug, TenantStatus::Suspended).await?;
             eprintln!("suspended {slug}");
         }
         TenantCommand::Activate { slug } => {
-            registry::set_tenant_status(control, slug, TenantStatus::Active).await?;
+            registry::set_tenant_status(services, &actor, slug, TenantStatus::Active).await?;
             eprintln!("activated {slug}");
+        }
+        TenantCommand::Delete { slug, confirm } => {
+            registry::delete_tenant(services, &actor, slug, confirm).await?;
+            eprintln!("deleted {slug}; its tokens no longer verify");
+        }
+        TenantCommand::RotateCredentials { slug } => {
+            let password = read_secret_line("new database password")?;
+            let tenant = registry::rotate_credentials(services, &actor, slug, &password).await?;
+            eprintln!(
+                "stored a new database password for {slug} (config version {})",
+                tenant.config_version
+            );
+        }
+        TenantCommand::TestConnection { slug } => {
+            let probe = registry::test_connection(services, &actor, slug).await?;
+            let ms = probe.latency.as_secs_f64() * 1000.0;
+            match probe.reason {
+                None => println!("{slug}: reachable in {ms:.1} ms"),
+                Some(reason) => bail!("{slug}: not reachable after {ms:.1} ms: {reason}"),
+            }
         }
     }
     Ok(())
 }
 
 async fn user_command(services: &Services, command: &UserCommand) -> anyhow::Result<()> {
-    let control = &services.control;
+    let actor = Actor::cli();
     match command {
         UserCommand::Add {
             email,
             platform_admin,
         } => {
             let password = read_secret_line("password")?;
-            let user = registry::add_user(control, email, password, *platform_admin).await?;
+            let user =
+                registry::add_user(services, &actor, email, password, *platform_admin).await?;
             eprintln!("added user {} ({})", user.email, user.id);
         }
         UserCommand::Disable { email } => {
-            registry::set_user_disabled(control, email, true).await?;
+            registry::set_user_disabled(services, &actor, email, true).await?;
             eprintln!("disabled {email}");
         }
         UserCommand::Enable { email } => {
-            registry::set_user_disabled(control, email, false).await?;
+            registry::set_user_disabled(services, &actor, email, false).await?;
             eprintln!("enabled {email}");
         }
     }
@@ -481,6 +584,7 @@ fn status_name(status: TenantStatus) -> &'static str {
     match status {
         TenantStatus::Active => "active",
         TenantStatus::Suspended => "suspended",
+        TenantStatus::Deleted => "deleted",
     }
 }
 
@@ -510,5 +614,8 @@ mod tests {
         assert!(parse_ttl("0").is_err());
         assert!(parse_ttl("5w").is_err());
         assert!(parse_ttl("abc").is_err());
+        assert_eq!(parse_age("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        assert!(parse_age("99999999999999999d").is_err());
     }
 }

@@ -1,5 +1,8 @@
 //! Settings, parsed once in `main` (flags and `TENANTQL_*` variables, see `--help`)
 //! and passed down through application state. Nothing below reads the environment.
+//!
+//! This module depends on nothing else in the crate: the server turns these flat
+//! settings into each module's own settings type when it builds the services.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
@@ -21,6 +24,13 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
 pub const DEFAULT_POOL_IDLE_TTL_SECS: u64 = 3600;
 pub const DEFAULT_POOL_BREAKER_BACKOFF_MS: u64 = 1000;
 pub const DEFAULT_DEMO_INVOICES: usize = 20_000;
+pub const DEFAULT_METRICS_TENANT_LABELS: usize = 50;
+pub const DEFAULT_QUERY_ALIAS_LIMIT: usize = 50;
+pub const DEFAULT_QUERY_ROOT_FIELD_LIMIT: usize = 20;
+pub const DEFAULT_QUERY_DIRECTIVE_LIMIT: usize = 4;
+pub const DEFAULT_QUERY_TOKEN_LIMIT: usize = 5000;
+pub const DEFAULT_BATCH_LIMIT: usize = 10;
+pub const DEFAULT_AUDIT_QUEUE_CAPACITY: usize = 100_000;
 
 /// Where the control plane lives and how its secrets are sealed: needed by every
 /// command that touches tenants, users or keys.
@@ -111,6 +121,18 @@ impl TokenConfig {
     }
 }
 
+/// Who may run introspection (`__schema`, `__type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Introspection {
+    /// Any caller with a valid token (GraphiQL after pasting a token).
+    #[default]
+    SignedIn,
+    /// Also callers without a token.
+    Public,
+    /// Nobody.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     #[default]
@@ -145,6 +167,45 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_QUERY_COMPLEXITY_LIMIT", default_value_t = DEFAULT_QUERY_COMPLEXITY_LIMIT)]
     pub query_complexity_limit: usize,
 
+    /// Most aliases one document may use (every field renamed with `alias:`).
+    #[arg(long, env = "TENANTQL_QUERY_ALIAS_LIMIT", default_value_t = DEFAULT_QUERY_ALIAS_LIMIT)]
+    pub query_alias_limit: usize,
+
+    /// Most fields one operation may select at its root.
+    #[arg(long, env = "TENANTQL_QUERY_ROOT_FIELD_LIMIT", default_value_t = DEFAULT_QUERY_ROOT_FIELD_LIMIT)]
+    pub query_root_field_limit: usize,
+
+    /// Most directives on one field, fragment or operation.
+    #[arg(long, env = "TENANTQL_QUERY_DIRECTIVE_LIMIT", default_value_t = DEFAULT_QUERY_DIRECTIVE_LIMIT)]
+    pub query_directive_limit: usize,
+
+    /// Most lexical tokens one document may have; counted before it is parsed.
+    #[arg(long, env = "TENANTQL_QUERY_TOKEN_LIMIT", default_value_t = DEFAULT_QUERY_TOKEN_LIMIT)]
+    pub query_token_limit: usize,
+
+    /// Most operations in one batched POST (a JSON array of requests).
+    #[arg(long, env = "TENANTQL_BATCH_LIMIT", default_value_t = DEFAULT_BATCH_LIMIT)]
+    pub batch_limit: usize,
+
+    /// Who may run introspection queries.
+    #[arg(long, env = "TENANTQL_INTROSPECTION", value_enum, default_value_t = Introspection::SignedIn)]
+    pub introspection: Introspection,
+
+    /// Write an audit row for every GraphQL operation and refused request (admin
+    /// changes are always audited, in the same transaction as the change).
+    #[arg(long, env = "TENANTQL_AUDIT_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub audit_requests: bool,
+
+    /// Request rows that may wait for the audit writer; beyond it rows are dropped
+    /// and counted in /metrics (requests never wait for the audit log).
+    #[arg(long, env = "TENANTQL_AUDIT_QUEUE_CAPACITY", default_value_t = DEFAULT_AUDIT_QUEUE_CAPACITY)]
+    pub audit_queue_capacity: usize,
+
+    /// Delete audit rows older than this many days, checked hourly; 0 keeps them
+    /// (prune by hand with `tenantql audit prune`).
+    #[arg(long, env = "TENANTQL_AUDIT_RETENTION_DAYS", default_value_t = 0)]
+    pub audit_retention_days: u32,
+
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "TENANTQL_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
@@ -166,25 +227,12 @@ pub struct ServerConfig {
 
     /// Tenants that get their own label in /metrics (the busiest); the rest are
     /// summed under `tenant="other"`.
-    #[arg(long, env = "TENANTQL_METRICS_TENANT_LABELS", default_value_t = crate::metrics::DEFAULT_TENANT_LABELS)]
+    #[arg(long, env = "TENANTQL_METRICS_TENANT_LABELS", default_value_t = DEFAULT_METRICS_TENANT_LABELS)]
     pub metrics_tenant_labels: usize,
 
     /// Invoices generated per demo tenant by `--demo`.
     #[arg(long, env = "TENANTQL_DEMO_INVOICES", default_value_t = DEFAULT_DEMO_INVOICES)]
     pub demo_invoices: usize,
-}
-
-impl ServerConfig {
-    pub fn pool_settings(&self) -> crate::tenancy::pools::PoolSettings {
-        let defaults = crate::tenancy::pools::PoolSettings::default();
-        crate::tenancy::pools::PoolSettings {
-            idle_ttl: Duration::from_secs(self.pool_idle_ttl_secs.max(1)),
-            breaker: crate::tenancy::breaker::BreakerSettings {
-                base_backoff: Duration::from_millis(self.pool_breaker_backoff_ms.max(1)),
-                ..defaults.breaker
-            },
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -202,7 +250,16 @@ impl Default for ServerConfig {
             pool_breaker_backoff_ms: DEFAULT_POOL_BREAKER_BACKOFF_MS,
             demo: false,
             demo_invoices: DEFAULT_DEMO_INVOICES,
-            metrics_tenant_labels: crate::metrics::DEFAULT_TENANT_LABELS,
+            metrics_tenant_labels: DEFAULT_METRICS_TENANT_LABELS,
+            query_alias_limit: DEFAULT_QUERY_ALIAS_LIMIT,
+            query_root_field_limit: DEFAULT_QUERY_ROOT_FIELD_LIMIT,
+            query_directive_limit: DEFAULT_QUERY_DIRECTIVE_LIMIT,
+            query_token_limit: DEFAULT_QUERY_TOKEN_LIMIT,
+            batch_limit: DEFAULT_BATCH_LIMIT,
+            introspection: Introspection::SignedIn,
+            audit_requests: true,
+            audit_queue_capacity: DEFAULT_AUDIT_QUEUE_CAPACITY,
+            audit_retention_days: 0,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use secrecy::SecretString;
 
 use crate::{
+    audit::Actor,
     control::{
         entities::{membership::MemberRole, tenant::BackendKind},
         tenants::{self, NewTenant, PoolLimits},
@@ -102,12 +103,16 @@ pub async fn seed_tenant(
 }
 
 async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyhow::Result<()> {
-    let control = &services.control;
+    let actor = Actor {
+        email: Some("demo-bootstrap".into()),
+        ..Actor::cli()
+    };
     let stores = data_dir.join("tenants");
     std::fs::create_dir_all(&stores)?;
     for (slug, name) in DEMO_TENANTS {
         registry::add_tenant(
-            control,
+            services,
+            &actor,
             NewTenant {
                 slug: slug.to_string(),
                 display_name: name.to_string(),
@@ -122,14 +127,15 @@ async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyho
     }
     for (email, platform_admin, grants) in DEMO_USERS {
         registry::add_user(
-            control,
+            services,
+            &actor,
             email,
             SecretString::from(DEMO_PASSWORD.to_string()),
             *platform_admin,
         )
         .await?;
         for (slug, role) in grants.iter() {
-            registry::grant(control, email, slug, *role).await?;
+            registry::grant(services, &actor, email, slug, *role).await?;
         }
     }
     tracing::info!("demo: created tenants acme and globex and four users");

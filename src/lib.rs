@@ -2,6 +2,7 @@
 //!
 //! A request travels `server` → `auth` → `tenancy` → `schema` → `resolvers`;
 //! the control plane (`control`) holds tenants, users, memberships and keys.
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -14,7 +14,6 @@ use std::{
 
 use crate::tenancy::pools::PoolStats;
 
-pub const DEFAULT_TENANT_LABELS: usize = 50;
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -53,7 +52,7 @@ impl Operation {
         Operation::Unknown,
     ];
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Operation::Query => "query",
             Operation::Mutation => "mutation",
@@ -390,7 +389,7 @@ mod tests {
 
     #[test]
     fn ten_thousand_tenants_stay_within_the_label_budget() {
-        let metrics = Metrics::new(DEFAULT_TENANT_LABELS);
+        let metrics = Metrics::new(crate::config::DEFAULT_METRICS_TENANT_LABELS);
         for i in 0..10_000 {
             metrics.record_request(
                 Some(&format!("t{i}")),
@@ -406,7 +405,7 @@ mod tests {
             .filter_map(|rest| rest.split('"').next())
             .collect();
         assert!(
-            tenants.len() <= DEFAULT_TENANT_LABELS + 1,
+            tenants.len() <= crate::config::DEFAULT_METRICS_TENANT_LABELS + 1,
             "{} label values",
             tenants.len()
         );

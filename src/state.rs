@@ -4,8 +4,11 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
+    audit::{AuditSettings, AuditSink},
     auth::{keys::Keyring, sessions::Sessions, TokenService},
-    config::{ControlPlaneConfig, TokenConfig},
+    config::{
+        ControlPlaneConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS, DEFAULT_METRICS_TENANT_LABELS,
+    },
     control::{ControlPlane, StartupError},
     metrics::Metrics,
     tenancy::{
@@ -15,6 +18,27 @@ use crate::{
     },
 };
 
+/// How the services behave; the server derives these from its configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceSettings {
+    /// How stale a cached key, verified token or tenant context may be.
+    pub cache_ttl: Duration,
+    pub pools: PoolSettings,
+    pub metrics_tenant_labels: usize,
+    pub audit: AuditSettings,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            cache_ttl: Duration::from_secs(DEFAULT_CONTEXT_CACHE_SECS),
+            pools: PoolSettings::default(),
+            metrics_tenant_labels: DEFAULT_METRICS_TENANT_LABELS,
+            audit: AuditSettings::default(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Services {
     pub control: ControlPlane,
@@ -23,24 +47,24 @@ pub struct Services {
     pub sessions: Arc<Sessions>,
     pub pools: Arc<PoolManager>,
     pub metrics: Arc<Metrics>,
+    pub audit: Arc<AuditSink>,
 }
 
 impl Services {
-    /// Opens (and migrates) the control plane and wires the auth services over it.
-    /// `cache_ttl` bounds how stale a cached key or tenant context may be.
+    /// Opens (and migrates) the control plane and wires the services over it.
     pub async fn start(
         control_cfg: &ControlPlaneConfig,
         token_cfg: &TokenConfig,
-        cache_ttl: Duration,
-        pool_settings: PoolSettings,
-        metrics_tenant_labels: usize,
+        settings: ServiceSettings,
     ) -> Result<(Self, KeySource), StartupError> {
         let (control, key_source) = ControlPlane::open(control_cfg).await?;
+        let cache_ttl = settings.cache_ttl;
         let keyring = Arc::new(Keyring::new(control.clone(), cache_ttl));
         let tokens = Arc::new(TokenService::new(keyring, token_cfg.clone(), cache_ttl));
         let contexts = Arc::new(ContextResolver::new(control.clone(), cache_ttl));
         let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
-        let pools = PoolManager::start(control.clone(), pool_settings);
+        let pools = PoolManager::start(control.clone(), settings.pools);
+        let audit = AuditSink::start(control.db.clone(), settings.audit);
         Ok((
             Services {
                 control,
@@ -48,9 +72,18 @@ impl Services {
                 contexts,
                 sessions,
                 pools,
-                metrics: Arc::new(Metrics::new(metrics_tenant_labels)),
+                metrics: Arc::new(Metrics::new(settings.metrics_tenant_labels)),
+                audit,
             },
             key_source,
         ))
+    }
+
+    /// Forgets every cached answer about tenants, members and keys in this
+    /// process, after an admin change: the change applies here at once (other
+    /// instances see it within the cache lifetime).
+    pub fn forget_cached_answers(&self) {
+        self.contexts.forget_all();
+        self.tokens.forget_verified();
     }
 }

@@ -3,12 +3,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_control_plane;
+mod m20261129_000002_admin_and_audit;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_control_plane::Migration)]
+        vec![
+            Box::new(m20261123_000001_control_plane::Migration),
+            Box::new(m20261129_000002_admin_and_audit::Migration),
+        ]
     }
 }

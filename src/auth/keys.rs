@@ -252,8 +252,7 @@ impl Keyring {
     /// Replaces the owner's keys with a fresh one; every token they signed ends now.
     /// Call through `TokenService::rotate`, which also forgets verified tokens.
     pub(crate) async fn rotate(&self, tenant_id: Option<&str>) -> Result<String, AppError> {
-        use sea_orm::TransactionTrait;
-        let txn = self.control.db.begin().await?;
+        let txn = self.control.begin_change().await?;
         delete_all(&txn, tenant_id).await?;
         let key = create(&txn, &self.control.sealer, tenant_id).await?;
         txn.commit().await?;

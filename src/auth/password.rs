@@ -79,9 +79,17 @@ pub async fn verify(stored: Option<String>, password: SecretString) -> Result<bo
 fn verify_blocking(stored: &str, candidate: &[u8]) -> bool {
     match PasswordHash::new(stored) {
         Ok(parsed) => hasher().verify_password(candidate, &parsed).is_ok(),
-        Err(_) => false,
+        // An invited user who has not chosen a password yet (`UNUSABLE`): spend
+        // the same time as a real check.
+        Err(_) => {
+            let _ = verify_blocking(dummy_hash(), candidate);
+            false
+        }
     }
 }
+
+/// The stored hash of a user who has no password yet: no candidate matches it.
+pub const UNUSABLE: &str = "!unset";
 
 /// Builds the dummy hash ahead of the first login so that login does not pay for it.
 pub fn warm_up() {

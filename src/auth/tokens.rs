@@ -136,8 +136,13 @@ impl TokenService {
     /// stop working in this process at once.
     pub async fn rotate(&self, tenant_id: Option<&str>) -> Result<String, AppError> {
         let kid = self.keyring.rotate(tenant_id).await?;
-        self.verified.lock().expect("verified tokens lock").clear();
+        self.forget_verified();
         Ok(kid)
+    }
+
+    /// Forgets every verified token, so the next use of each is checked again.
+    pub fn forget_verified(&self) {
+        self.verified.lock().expect("verified tokens lock").clear();
     }
 
     /// Verified claims, or `Unauthenticated` saying briefly what was wrong.

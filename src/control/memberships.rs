@@ -74,3 +74,31 @@ pub async fn list_for_user(
         .filter_map(|(m, t)| t.map(|t| (m, t)))
         .collect())
 }
+
+/// The tenant's members with their user rows, ordered by email.
+pub async fn list_for_tenant(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+) -> Result<Vec<(membership::Model, super::entities::user::Model)>, AppError> {
+    use super::entities::user;
+    let rows = membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(tenant_id))
+        .find_also_related(user::Entity)
+        .order_by_asc(user::Column::Email)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, u)| u.map(|u| (m, u)))
+        .collect())
+}
+
+/// How many admins the tenant has.
+pub async fn count_admins(db: &impl ConnectionTrait, tenant_id: &str) -> Result<u64, AppError> {
+    use sea_orm::PaginatorTrait;
+    Ok(membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(tenant_id))
+        .filter(membership::Column::Role.eq(MemberRole::Admin))
+        .count(db)
+        .await?)
+}

@@ -2,6 +2,7 @@
 //! kept with sea-orm in SQLite (default) or PostgreSQL.
 pub mod entities;
 pub mod memberships;
+pub mod password_tokens;
 pub mod tenants;
 pub mod users;
 
@@ -9,8 +10,8 @@ use std::{sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
-    EntityTrait, SqlErr,
+    ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, TransactionTrait,
 };
 
 use crate::{
@@ -130,6 +131,19 @@ impl ControlPlane {
                 Err(other) => Err(StartupError::KeyCheckDamaged(other)),
             },
         }
+    }
+
+    /// A transaction for a change. On SQLite it takes the write lock first (as
+    /// `BEGIN IMMEDIATE` would): a transaction that read first and wrote later
+    /// fails at once with "database is locked" when the audit writer committed in
+    /// between, while one that starts by writing waits its turn.
+    pub async fn begin_change(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.db.begin().await?;
+        if self.db.get_database_backend() == DatabaseBackend::Sqlite {
+            txn.execute_unprepared("UPDATE control_meta SET value = value WHERE 1 = 0")
+                .await?;
+        }
+        Ok(txn)
     }
 
     /// Readiness: the control plane answers a trivial query.

@@ -1,8 +1,8 @@
 //! Tenant rows: validation of what an operator may store, and the queries over them.
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use secrecy::SecretString;
 
@@ -43,6 +43,14 @@ impl Default for PoolLimits {
 }
 
 impl PoolLimits {
+    pub fn of(tenant: &tenant::Model) -> Self {
+        PoolLimits {
+            max_size: tenant.pool_max_size.max(0) as u32,
+            min_idle: tenant.pool_min_idle.max(0) as u32,
+            acquire_timeout_ms: tenant.pool_acquire_timeout_ms.max(0) as u32,
+        }
+    }
+
     fn validate(&self) -> Result<(), AppError> {
         if !(1..=1000).contains(&self.max_size) {
             return Err(AppError::bad_input(
@@ -78,22 +86,89 @@ pub struct NewTenant {
     pub pool: PoolLimits,
 }
 
+/// Words that would read as part of the product rather than a client's name, or
+/// collide with paths and labels tenantql uses.
+const RESERVED_SLUGS: &[&str] = &[
+    "admin",
+    "administrator",
+    "api",
+    "app",
+    "assets",
+    "audit",
+    "auth",
+    "billing",
+    "default",
+    "demo",
+    "graphiql",
+    "graphql",
+    "health",
+    "help",
+    "internal",
+    "login",
+    "logout",
+    "metrics",
+    "none",
+    "null",
+    "other",
+    "platform",
+    "public",
+    "ready",
+    "root",
+    "static",
+    "status",
+    "support",
+    "system",
+    "tenant",
+    "tenantql",
+    "tenants",
+    "test",
+    "undefined",
+    "www",
+];
+
 /// Slugs appear in tokens, URLs and metrics labels: keep them short and plain.
 pub fn validate_slug(slug: &str) -> Result<(), AppError> {
-    let ok = (2..=63).contains(&slug.len())
+    let shape = (3..=40).contains(&slug.len())
         && slug.starts_with(|c: char| c.is_ascii_lowercase())
         && slug
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !slug.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::bad_input(
+        && !slug.ends_with('-')
+        && !slug.contains("--");
+    if !shape {
+        return Err(AppError::bad_input(
             "slug",
-            "a tenant slug is 2-63 characters of a-z, 0-9 and '-', starting with a letter",
-        ))
+            "a tenant slug is 3-40 characters of a-z, 0-9 and single '-', starting with a letter and not ending with '-'",
+        ));
     }
+    if RESERVED_SLUGS.contains(&slug) {
+        return Err(AppError::bad_input(
+            "slug",
+            format!("`{slug}` is reserved; choose another slug"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_display_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            "name",
+            "a display name is 1-200 printable characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn validate_connect_string(connect: &str) -> Result<(), AppError> {
+    if connect.trim().is_empty() || connect.len() > 1000 {
+        return Err(AppError::bad_input(
+            "connectString",
+            "a connect string is required (at most 1000 characters)",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn insert(
@@ -103,19 +178,8 @@ pub async fn insert(
 ) -> Result<tenant::Model, AppError> {
     validate_slug(&new.slug)?;
     new.pool.validate()?;
-    let display_name = new.display_name.trim();
-    if display_name.is_empty() || display_name.len() > 200 {
-        return Err(AppError::bad_input(
-            "displayName",
-            "display name must be 1-200 characters",
-        ));
-    }
-    if new.connect_string.trim().is_empty() {
-        return Err(AppError::bad_input(
-            "connectString",
-            "a connect string is required",
-        ));
-    }
+    let display_name = validate_display_name(&new.display_name)?;
+    validate_connect_string(&new.connect_string)?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = Utc::now();
     let password = new
@@ -126,7 +190,7 @@ pub async fn insert(
     tenant::ActiveModel {
         id: Set(id.clone()),
         slug: Set(new.slug),
-        display_name: Set(display_name.to_string()),
+        display_name: Set(display_name),
         status: Set(TenantStatus::Active),
         backend: Set(new.backend),
         connect_string: Set(new.connect_string),
@@ -142,6 +206,7 @@ pub async fn insert(
         config_version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        deleted_at: Set(None),
     }
     .insert(db)
     .await
@@ -161,7 +226,18 @@ pub fn open_db_password(
         .transpose()
 }
 
+/// A tenant that has not been deleted: what sign-in and requests may act for.
 pub async fn find_by_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<tenant::Model>, AppError> {
+    Ok(find_any_by_slug(db, slug)
+        .await?
+        .filter(|t| t.status != TenantStatus::Deleted))
+}
+
+/// Any tenant row, deleted ones included (operators and the audit trail see them).
+pub async fn find_any_by_slug(
     db: &impl ConnectionTrait,
     slug: &str,
 ) -> Result<Option<tenant::Model>, AppError> {
@@ -178,28 +254,172 @@ pub async fn find_by_id(
     Ok(tenant::Entity::find_by_id(id).one(db).await?)
 }
 
+/// A tenant that has not been deleted, or NOT_FOUND.
 pub async fn get_by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<tenant::Model, AppError> {
     find_by_slug(db, slug)
         .await?
         .ok_or(AppError::NotFound("tenant"))
 }
 
+/// Every tenant that has not been deleted, by slug.
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<tenant::Model>, AppError> {
     Ok(tenant::Entity::find()
+        .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
         .order_by_asc(tenant::Column::Slug)
         .all(db)
         .await?)
 }
 
+/// Which tenants an operator lists.
+#[derive(Debug, Clone, Default)]
+pub struct TenantFilter {
+    /// `None`: every status but deleted.
+    pub status: Option<TenantStatus>,
+    pub backend: Option<BackendKind>,
+    /// Part of the slug or display name.
+    pub search: Option<String>,
+}
+
+/// One page of tenants by slug, after the slug `after`, fetching one row more than
+/// `first` to tell whether another page follows.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    filter: &TenantFilter,
+    first: usize,
+    after: Option<&str>,
+) -> Result<(Vec<tenant::Model>, bool), AppError> {
+    use tenant::Column;
+    let mut query = tenant::Entity::find();
+    query = match filter.status {
+        Some(status) => query.filter(Column::Status.eq(status)),
+        None => query.filter(Column::Status.ne(TenantStatus::Deleted)),
+    };
+    if let Some(backend) = filter.backend {
+        query = query.filter(Column::Backend.eq(backend));
+    }
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        query = query.filter(
+            Condition::any()
+                .add(Column::Slug.contains(search.to_lowercase()))
+                .add(Column::DisplayName.contains(search)),
+        );
+    }
+    if let Some(after) = after {
+        query = query.filter(Column::Slug.gt(after));
+    }
+    let mut rows = query
+        .order_by_asc(Column::Slug)
+        .limit(first as u64 + 1)
+        .all(db)
+        .await?;
+    let has_next = rows.len() > first;
+    rows.truncate(first);
+    Ok((rows, has_next))
+}
+
+/// What an operator may change about a tenant; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TenantChanges {
+    pub display_name: Option<String>,
+    pub connect_string: Option<String>,
+    pub db_username: Option<String>,
+    pub pool: Option<PoolLimits>,
+}
+
+impl TenantChanges {
+    /// The names of the settings this changes, for the audit row.
+    pub fn changed_fields(&self) -> Vec<&'static str> {
+        [
+            ("name", self.display_name.is_some()),
+            ("connectString", self.connect_string.is_some()),
+            ("dbUser", self.db_username.is_some()),
+            ("pool", self.pool.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// Applies `changes`; a change to how the database is reached bumps the
+/// tenant's `config_version`, so every instance replaces its pool.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    tenant: tenant::Model,
+    changes: TenantChanges,
+) -> Result<tenant::Model, AppError> {
+    let reconnects =
+        changes.connect_string.is_some() || changes.db_username.is_some() || changes.pool.is_some();
+    let version = tenant.config_version;
+    let mut active: tenant::ActiveModel = tenant.into();
+    if let Some(name) = &changes.display_name {
+        active.display_name = Set(validate_display_name(name)?);
+    }
+    if let Some(connect) = changes.connect_string {
+        validate_connect_string(&connect)?;
+        active.connect_string = Set(connect);
+    }
+    if let Some(user) = changes.db_username {
+        let user = user.trim().to_string();
+        active.db_username = Set((!user.is_empty()).then_some(user));
+    }
+    if let Some(pool) = changes.pool {
+        pool.validate()?;
+        active.pool_max_size = Set(pool.max_size as i32);
+        active.pool_min_idle = Set(pool.min_idle as i32);
+        active.pool_acquire_timeout_ms = Set(pool.acquire_timeout_ms as i32);
+    }
+    if reconnects {
+        active.config_version = Set(version + 1);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+/// Seals and stores a new database password; the pool reconnects with it.
+pub async fn set_db_password(
+    db: &impl ConnectionTrait,
+    sealer: &Sealer,
+    tenant: tenant::Model,
+    password: &SecretString,
+) -> Result<tenant::Model, AppError> {
+    let sealed = sealer.seal_str(&tenant.id, DB_PASSWORD_FIELD, password);
+    let version = tenant.config_version;
+    let mut active: tenant::ActiveModel = tenant.into();
+    active.db_password_sealed = Set(Some(sealed));
+    active.config_version = Set(version + 1);
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+/// A new `config_version`: every instance replaces the tenant's pool on its next request.
+pub async fn bump_config_version(
+    db: &impl ConnectionTrait,
+    tenant: tenant::Model,
+) -> Result<tenant::Model, AppError> {
+    let version = tenant.config_version;
+    let mut active: tenant::ActiveModel = tenant.into();
+    active.config_version = Set(version + 1);
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
 pub async fn set_status(
     db: &impl ConnectionTrait,
-    slug: &str,
+    tenant: tenant::Model,
     status: TenantStatus,
 ) -> Result<tenant::Model, AppError> {
-    let row = get_by_slug(db, slug).await?;
-    let mut active: tenant::ActiveModel = row.into();
+    let mut active: tenant::ActiveModel = tenant.into();
     active.status = Set(status);
     active.updated_at = Set(Utc::now());
+    if status == TenantStatus::Deleted {
+        active.deleted_at = Set(Some(Utc::now()));
+    }
     Ok(active.update(db).await?)
 }
 
@@ -209,12 +429,17 @@ mod tests {
 
     #[test]
     fn slugs() {
-        for good in ["acme", "globex-2", "a1"] {
+        for good in ["acme", "globex-2", "a1b", &"a".repeat(40)] {
             assert!(validate_slug(good).is_ok(), "{good}");
         }
         for bad in [
             "",
             "a",
+            "ab",
+            "admin",
+            "graphql",
+            "ac--me",
+            &"a".repeat(41),
             "Acme",
             "1acme",
             "acme-",

@@ -80,6 +80,17 @@ pub async fn set_disabled(
     Ok(active.update(db).await?)
 }
 
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    user: user::Model,
+    password_hash: String,
+) -> Result<user::Model, AppError> {
+    let mut active: user::ActiveModel = user.into();
+    active.password_hash = Set(password_hash);
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

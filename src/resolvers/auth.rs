@@ -3,14 +3,14 @@ use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::{caller, services};
+use super::{actor, caller, guards, services};
 use crate::{
     auth::{sessions::SignedIn, Role as TokenRole},
     control::{
         entities::{tenant as tenant_row, tenant::TenantStatus as RowStatus},
         memberships,
     },
-    tenancy::{context::role_of, TenantRef},
+    tenancy::{context::role_of, members, TenantRef},
 };
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -34,6 +34,28 @@ impl From<TokenRole> for Role {
 pub enum TenantStatus {
     Active,
     Suspended,
+    /// Soft-deleted by a platform admin; only operators see such tenants.
+    Deleted,
+}
+
+impl From<RowStatus> for TenantStatus {
+    fn from(status: RowStatus) -> Self {
+        match status {
+            RowStatus::Active => TenantStatus::Active,
+            RowStatus::Suspended => TenantStatus::Suspended,
+            RowStatus::Deleted => TenantStatus::Deleted,
+        }
+    }
+}
+
+impl From<TenantStatus> for RowStatus {
+    fn from(status: TenantStatus) -> Self {
+        match status {
+            TenantStatus::Active => RowStatus::Active,
+            TenantStatus::Suspended => RowStatus::Suspended,
+            TenantStatus::Deleted => RowStatus::Deleted,
+        }
+    }
 }
 
 /// A tenant as its members see it.
@@ -51,10 +73,7 @@ impl From<tenant_row::Model> for Tenant {
             id: ID(t.id),
             slug: t.slug,
             name: t.display_name,
-            status: match t.status {
-                RowStatus::Active => TenantStatus::Active,
-                RowStatus::Suspended => TenantStatus::Suspended,
-            },
+            status: t.status.into(),
         }
     }
 }
@@ -115,6 +134,7 @@ pub struct AuthQuery;
 #[Object]
 impl AuthQuery {
     /// Who the token belongs to, for which tenant, with which role.
+    #[graphql(guard = "guards::SignedIn")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         let caller = caller(ctx)?;
         Ok(Me {
@@ -126,6 +146,7 @@ impl AuthQuery {
     }
 
     /// Every tenant the caller belongs to, for a tenant switcher.
+    #[graphql(guard = "guards::SignedIn")]
     async fn my_tenants(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TenantMembership>> {
         let caller = caller(ctx)?;
         let rows = memberships::list_for_user(&services(ctx).control.db, &caller.user_id).await?;
@@ -163,6 +184,7 @@ impl AuthMutation {
     }
 
     /// A new token for another tenant the caller belongs to.
+    #[graphql(guard = "guards::SignedIn")]
     async fn select_tenant(
         &self,
         ctx: &Context<'_>,
@@ -174,5 +196,19 @@ impl AuthMutation {
             .select_tenant(caller, &tenant)
             .await?
             .into())
+    }
+
+    /// Choose a password with the one-time token from an invitation (`addMember`
+    /// for a new user). Open without a bearer token, like `login`.
+    async fn set_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        password: String,
+    ) -> async_graphql::Result<bool> {
+        let token = SecretString::from(token);
+        let password = SecretString::from(password);
+        members::set_password(services(ctx), &actor(ctx), &token, password).await?;
+        Ok(true)
     }
 }

@@ -1,18 +1,32 @@
-//! GraphQL resolvers, one module per domain. Each one is thin: check the caller,
-//! load through a service, shape the answer. The tenant always comes from the
-//! request's `TenantContext`, never from an argument.
+//! GraphQL resolvers, one module per domain. Each one is thin: check the caller
+//! (a guard on the field), load through a service, shape the answer. The tenant
+//! always comes from the request's `TenantContext`, never from an argument.
+pub mod admin;
 pub mod auth;
 pub mod erp;
+pub mod guards;
 
-use async_graphql::{Context, MergedObject};
+use async_graphql::{
+    connection::{Connection, Edge},
+    Context, MergedObject, OutputType,
+};
 
-use crate::{error::AppError, state::Services, tenancy::TenantContext};
+use crate::{audit::Actor, error::AppError, state::Services, tenancy::TenantContext};
 
 #[derive(MergedObject, Default)]
-pub struct Query(auth::AuthQuery, erp::ErpQuery);
+pub struct Query(
+    auth::AuthQuery,
+    erp::ErpQuery,
+    admin::PlatformQuery,
+    admin::TenantAdminQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation);
+pub struct Mutation(
+    auth::AuthMutation,
+    admin::PlatformMutation,
+    admin::TenantAdminMutation,
+);
 
 /// The verified caller, or UNAUTHENTICATED for an anonymous request.
 pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a TenantContext, AppError> {
@@ -24,4 +38,24 @@ pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a TenantContext, AppErro
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
+}
+
+/// Who is acting and from where, for the audit rows of changes.
+pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
+    ctx.data_opt::<Actor>().cloned().unwrap_or_default()
+}
+
+/// A Relay connection from one fetched page (fetched with one extra row).
+pub(crate) fn connection<T, N: OutputType>(
+    rows: Vec<T>,
+    has_next: bool,
+    cursor: impl Fn(&T) -> String,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N> {
+    let mut page = Connection::new(false, has_next);
+    page.edges = rows
+        .into_iter()
+        .map(|row| Edge::new(cursor(&row), node(row)))
+        .collect();
+    page
 }

@@ -1,57 +1,85 @@
-//! Requests without a token may only sign in.
+//! Requests without a token may only sign in (or redeem a password-set token).
 //!
 //! Checked on the parsed document before anything runs, for every operation in
 //! it, following fragments: an anonymous caller learns nothing but
 //! UNAUTHENTICATED, not even the schema.
-use async_graphql::{
-    parser::{
-        parse_query,
-        types::{ExecutableDocument, Selection, SelectionSet},
-    },
-    Request, ServerError,
-};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
 use crate::error::AppError;
 
 /// Root fields an anonymous request may select.
-const PUBLIC_FIELDS: &[&str] = &["login", "__typename"];
+const PUBLIC_FIELDS: &[&str] = &["login", "setPassword", "__typename"];
+/// Introspection's root fields, open to anonymous callers only when configured.
+const INTROSPECTION_FIELDS: &[&str] = &["__schema", "__type"];
 /// Fragments nest at most this deep before the document is refused (cycles are
 /// rejected later by validation).
 const MAX_FRAGMENT_DEPTH: usize = 16;
 
 /// For a request without a token: refuses it unless every operation in it selects
-/// only `login`. A document that does not parse is let through: execution
-/// answers with the syntax error and runs nothing.
-pub fn refuse_unless_public(request: &Request) -> Result<(), ServerError> {
-    match parse_query(&request.query) {
-        Ok(document) if !only_public_fields(&document) => Err(AppError::Unauthenticated(
-            "sign in first: without a bearer token only `login` may be called",
-        )
-        .to_server_error()),
-        _ => Ok(()),
+/// only public fields (and introspection, when `introspection` is public).
+pub fn refuse_unless_public(
+    document: &ExecutableDocument,
+    introspection: bool,
+) -> Result<(), AppError> {
+    if only_public_fields(document, introspection) {
+        Ok(())
+    } else {
+        Err(AppError::Unauthenticated(
+            "sign in first: without a bearer token only `login` and `setPassword` may be called",
+        ))
     }
 }
 
-fn only_public_fields(document: &ExecutableDocument) -> bool {
+/// Where introspection is off: refuses documents that ask for it (rather than
+/// answering `null`, which looks like a bug to a client).
+pub fn refuse_introspection(document: &ExecutableDocument) -> Result<(), AppError> {
+    if every_root_field(document, &|name| !INTROSPECTION_FIELDS.contains(&name)) {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            "query",
+            "introspection is disabled on this server (setting TENANTQL_INTROSPECTION)",
+        ))
+    }
+}
+
+fn only_public_fields(document: &ExecutableDocument, introspection: bool) -> bool {
+    every_root_field(document, &|name| {
+        PUBLIC_FIELDS.contains(&name) || (introspection && INTROSPECTION_FIELDS.contains(&name))
+    })
+}
+
+/// Whether every root field of every operation satisfies `allowed`.
+fn every_root_field(document: &ExecutableDocument, allowed: &dyn Fn(&str) -> bool) -> bool {
     document
         .operations
         .iter()
-        .all(|(_, op)| selection_is_public(document, &op.node.selection_set.node, 0))
+        .all(|(_, op)| selection_allowed(document, &op.node.selection_set.node, 0, allowed))
 }
 
-fn selection_is_public(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+fn selection_allowed(
+    document: &ExecutableDocument,
+    set: &SelectionSet,
+    depth: usize,
+    allowed: &dyn Fn(&str) -> bool,
+) -> bool {
     if depth > MAX_FRAGMENT_DEPTH {
         return false;
     }
     set.items.iter().all(|item| match &item.node {
-        Selection::Field(field) => PUBLIC_FIELDS.contains(&field.node.name.node.as_str()),
-        Selection::InlineFragment(fragment) => {
-            selection_is_public(document, &fragment.node.selection_set.node, depth + 1)
-        }
+        Selection::Field(field) => allowed(field.node.name.node.as_str()),
+        Selection::InlineFragment(fragment) => selection_allowed(
+            document,
+            &fragment.node.selection_set.node,
+            depth + 1,
+            allowed,
+        ),
         Selection::FragmentSpread(spread) => document
             .fragments
             .get(&spread.node.fragment_name.node)
-            .is_some_and(|f| selection_is_public(document, &f.node.selection_set.node, depth + 1)),
+            .is_some_and(|f| {
+                selection_allowed(document, &f.node.selection_set.node, depth + 1, allowed)
+            }),
     })
 }
 
@@ -61,7 +89,7 @@ mod tests {
     use async_graphql::parser::parse_query;
 
     fn public(query: &str) -> bool {
-        only_public_fields(&parse_query(query).unwrap())
+        only_public_fields(&parse_query(query).unwrap(), false)
     }
 
     #[test]
@@ -85,6 +113,10 @@ mod tests {
             "mutation { ...F } fragment F on Mutation { selectTenant(tenant: \"x\") { token } }"
         ));
         assert!(!public("mutation { ...Missing }"));
+        assert!(only_public_fields(
+            &parse_query("{ __schema { types { name } } }").unwrap(),
+            true
+        ));
         assert!(!public("query { ...F } fragment F on Query { ...F }"));
     }
 }

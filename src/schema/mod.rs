@@ -1,26 +1,34 @@
 //! Building the one GraphQL schema every tenant is served through, and running
 //! requests on it.
 //!
-//! No HTTP here: the server hands `execute` a request and its verified caller.
-//! Schema-wide data holds only the shared `Services`; the caller's
-//! `TenantContext`, request id and tenant database handle are per request.
+//! No HTTP here: the server hands `execute` a request, its verified caller and
+//! where it came from. Schema-wide data holds only the shared `Services`; the
+//! caller's `TenantContext`, request id, audit actor and tenant database handle
+//! are per request.
 //!
 //! The schema has no async-graphql extensions on purpose: with any extension,
 //! every field of every response pays for the extension chain and a registry
 //! lookup (measured: a 100-invoice page resolves ~3,000 fields). What extensions
-//! would do — the anonymous gate, error codes, metrics — happens once per request
-//! in `execute`.
+//! would do — the anonymous gate, document limits, error codes, metrics, the
+//! audit row — happens once per request in `execute`.
 mod anonymous;
 mod errors;
+mod lexer;
+mod limits;
 mod observe;
+mod secrets;
 
-use std::time::Instant;
+use std::{net::SocketAddr, time::Instant};
 
 use async_graphql::{EmptySubscription, Request, Response, Schema};
 
 pub use errors::classify_errors;
+pub use limits::{check_batch, QueryLimits};
 
 use crate::{
+    audit::{self, redact, Actor, AuditEntry, Outcome, Source},
+    config::Introspection,
+    error::AppError,
     request_id::RequestId,
     resolvers::{erp::ErpScope, Mutation, Query},
     state::Services,
@@ -29,58 +37,104 @@ use crate::{
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Limits that keep one query from costing the server (and the tenant) too much.
-#[derive(Debug, Clone, Copy)]
-pub struct QueryLimits {
-    pub depth: usize,
-    pub complexity: usize,
+/// How the schema treats documents: shape limits and who may introspect.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SchemaPolicy {
+    pub limits: QueryLimits,
+    pub introspection: Introspection,
 }
 
-impl Default for QueryLimits {
-    fn default() -> Self {
-        QueryLimits {
-            depth: crate::config::DEFAULT_QUERY_DEPTH_LIMIT,
-            complexity: crate::config::DEFAULT_QUERY_COMPLEXITY_LIMIT,
+pub fn build(services: Services, policy: SchemaPolicy) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(policy.limits.depth)
+        .limit_complexity(policy.limits.complexity)
+        .data(services);
+    if policy.introspection == Introspection::Off {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// Where a request came from, for the audit log and the error's request id.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: RequestId,
+    pub client_addr: Option<SocketAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// The audit actor of this request, as `caller` (None: anonymous).
+    pub fn actor(&self, caller: Option<&TenantContext>) -> Actor {
+        Actor {
+            user_id: caller.map(|c| c.user_id.clone()),
+            email: caller.map(|c| c.email.clone()),
+            request_id: Some(self.request_id.to_string()),
+            client_addr: self.client_addr.map(|a| a.ip().to_string()),
+            user_agent: self
+                .user_agent
+                .as_deref()
+                .map(|ua| audit::truncate(ua, audit::MAX_USER_AGENT)),
+            cli: false,
         }
     }
 }
 
-pub fn build(services: Services, limits: QueryLimits) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(limits.depth)
-        .limit_complexity(limits.complexity)
-        .data(services)
-        .finish()
-}
-
-/// Runs one request for `caller` (None: anonymous): refuses anonymous calls to
-/// anything but `login` before they run, gives every error its code and the
-/// request id, and records the request in the metrics.
+/// Runs one request for `caller` (None: anonymous): refuses documents over the
+/// limits and anonymous calls to anything but the public fields before they
+/// run, gives every error its code and the request id, records the request in
+/// the metrics and queues its audit row.
 pub async fn execute(
     schema: &AppSchema,
     services: &Services,
-    request: Request,
+    policy: &SchemaPolicy,
+    mut request: Request,
     caller: Option<TenantContext>,
-    request_id: RequestId,
+    meta: &RequestMeta,
 ) -> Response {
     let started = Instant::now();
-    let operation = observe::operation_kind(&request.query, request.operation_name.as_deref());
+    let (operation, document_operation_name) =
+        observe::operation_of(&request.query, request.operation_name.as_deref());
+    let mut audit_row = services.audit.enabled().then(|| {
+        let mut row = AuditEntry::new(
+            &meta.actor(caller.as_ref()),
+            Source::Graphql,
+            operation.label(),
+            Outcome::Ok,
+        );
+        row.operation_type = Some(operation.label().to_string());
+        row.operation_name = request
+            .operation_name
+            .clone()
+            .or_else(|| document_operation_name.map(str::to_string));
+        row.document_hash = Some(lexer::normalized_hash(&request.query));
+        if let Some(tenant) = caller.as_ref().and_then(|c| c.tenant.as_ref()) {
+            row.tenant_id = Some(tenant.id.clone());
+            row.tenant_slug = Some(tenant.slug.clone());
+        }
+        row
+    });
     let tenant = caller
         .as_ref()
         .and_then(|c| c.tenant.as_ref())
         .map(|t| t.slug.clone());
-    let mut response = match caller {
-        None => match anonymous::refuse_unless_public(&request) {
-            Err(refusal) => Response::from_errors(vec![refusal]),
-            Ok(()) => schema.execute(request.data(request_id.clone())).await,
-        },
-        Some(caller) => {
-            let request = with_request_data(request, caller, services, request_id.clone());
+    let signed_in = caller.is_some();
+
+    let admitted = admit(&mut request, signed_in, policy);
+    if let Some(row) = &mut audit_row {
+        row.variables = audited_variables(&mut request);
+    }
+    // An anonymous request refused at the gate proves no identity: not audited.
+    let refused_anonymously = matches!(admitted, Err(AppError::Unauthenticated(_)));
+    let mut response = match admitted {
+        Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
+        Ok(()) => {
+            let request = with_request_data(request, caller, services, meta);
             schema.execute(request).await
         }
     };
-    classify_errors(&mut response, Some(&request_id));
-    let codes =
+    classify_errors(&mut response, Some(&meta.request_id));
+    let mut codes =
         response
             .errors
             .iter()
@@ -88,24 +142,78 @@ pub async fn execute(
                 async_graphql::Value::String(code) => Some(code.as_str()),
                 _ => None,
             });
+    let first_code = codes.clone().next().map(str::to_string);
     services
         .metrics
-        .record_request(tenant.as_deref(), operation, started.elapsed(), codes);
+        .record_request(tenant.as_deref(), operation, started.elapsed(), &mut codes);
+
+    if let Some(mut row) = audit_row.filter(|_| !refused_anonymously) {
+        if !response.errors.is_empty() {
+            row.outcome = Outcome::Error;
+            row.error_code = first_code;
+        }
+        row.duration_us = Some(started.elapsed().as_micros() as i64);
+        services.audit.record(row);
+    }
     response
 }
 
-/// Attaches what one request may use: its id, its verified caller, and (for a
-/// tenant caller) a handle on that tenant's database with fresh DataLoaders.
-/// Nothing tenant-scoped is ever schema-wide data.
+/// The request's variables as the audit log keeps them: every value under a
+/// secret-sounding name replaced, and so is every variable the document passes
+/// to a secret-sounding argument (`login(password: $p)` hides `$p`).
+fn audited_variables(request: &mut Request) -> Option<String> {
+    let mut variables = serde_json::to_value(&request.variables).unwrap_or_default();
+    if let Ok(document) = request.parsed_query() {
+        let secret = secrets::variables_bound_to_secrets(document);
+        if let serde_json::Value::Object(map) = &mut variables {
+            for (name, value) in map.iter_mut() {
+                if secret.contains(name.as_str()) {
+                    *value = serde_json::Value::String(redact::REDACTED.into());
+                }
+            }
+        }
+    }
+    redact::redact(&mut variables);
+    match &variables {
+        serde_json::Value::Object(map) if map.is_empty() => None,
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// The checks a document passes before it may run. A document that does not
+/// parse is let through: execution answers with the syntax error and runs nothing.
+fn admit(request: &mut Request, signed_in: bool, policy: &SchemaPolicy) -> Result<(), AppError> {
+    limits::check_tokens(&request.query, &policy.limits)?;
+    let Ok(document) = request.parsed_query() else {
+        return Ok(());
+    };
+    if !signed_in {
+        anonymous::refuse_unless_public(document, policy.introspection == Introspection::Public)?;
+    }
+    if policy.introspection == Introspection::Off {
+        anonymous::refuse_introspection(document)?;
+    }
+    limits::check_document(document, &policy.limits)
+}
+
+/// Attaches what one request may use: its id, its audit actor, its verified
+/// caller, and (for a tenant caller) a handle on that tenant's database with
+/// fresh DataLoaders. Nothing tenant-scoped is ever schema-wide data.
 fn with_request_data(
     request: Request,
-    caller: TenantContext,
+    caller: Option<TenantContext>,
     services: &Services,
-    request_id: RequestId,
+    meta: &RequestMeta,
 ) -> Request {
-    let mut request = request.data(request_id.clone());
+    let mut request = request
+        .data(meta.request_id.clone())
+        .data(meta.actor(caller.as_ref()));
+    let Some(caller) = caller else {
+        return request;
+    };
     if let Some(tenant) = caller.tenant.clone() {
-        let db = TenantDb::new(tenant, services.pools.clone(), request_id);
+        let db = TenantDb::new(tenant, services.pools.clone(), meta.request_id.clone());
         request = request.data(ErpScope::new(db));
     }
     request.data(caller)

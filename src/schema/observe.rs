@@ -1,92 +1,65 @@
-//! Which kind of operation a request runs, for the metrics — read lexically from
-//! the document (a full parse would cost more than the rest of the bookkeeping).
+//! Which kind of operation a request runs, for the metrics and the audit log —
+//! read from the document's tokens (a full parse would cost more than the rest
+//! of the bookkeeping).
+use super::lexer::{Lexer, Token};
 use crate::metrics::Operation;
 
-/// The type of the operation `operation_name` selects (or of the only one).
-/// Strings, block strings and comments are skipped; only top-level tokens count.
-pub fn operation_kind(query: &str, operation_name: Option<&str>) -> Operation {
-    let bytes = query.as_bytes();
+/// The type and name of the operation `operation_name` selects (or of the first
+/// one). Only top-level tokens count: selections, variable definitions and
+/// fragment bodies are skipped.
+pub fn operation_of<'q>(
+    query: &'q str,
+    operation_name: Option<&str>,
+) -> (Operation, Option<&'q str>) {
     let mut depth = 0usize;
-    let mut i = 0;
-    let mut pending: Option<Operation> = None;
+    let mut pending: Option<(Operation, Option<&'q str>)> = None;
     let mut in_fragment = false;
-    let mut found: Option<Operation> = None;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => {
-                if query[i..].starts_with("\"\"\"") {
-                    i += 3;
-                    while i < bytes.len() && !query[i..].starts_with("\"\"\"") {
-                        i += 1;
-                    }
-                    i += 2;
-                } else {
-                    i += 1;
-                    while i < bytes.len() && bytes[i] != b'"' {
-                        if bytes[i] == b'\\' {
-                            i += 1;
-                        }
-                        i += 1;
-                    }
-                }
-            }
-            b'{' => {
+    let mut found: Option<(Operation, Option<&'q str>)> = None;
+    for token in Lexer::new(query) {
+        match token {
+            Token::Punct("{") => {
                 if depth == 0 && !std::mem::take(&mut in_fragment) {
-                    let kind = pending.take().unwrap_or(Operation::Query);
+                    let operation = pending.take().unwrap_or((Operation::Query, None));
                     if operation_name.is_none() && found.is_none() {
-                        found = Some(kind);
+                        found = Some(operation);
                     }
                 }
                 depth += 1;
             }
-            b'}' => depth = depth.saturating_sub(1),
-            b'(' | b'[' if depth == 0 => {
-                // Variable definitions: skip to the matching close.
-                let close = if b == b'(' { b')' } else { b']' };
-                while i < bytes.len() && bytes[i] != close {
-                    i += 1;
+            Token::Punct("}") => depth = depth.saturating_sub(1),
+            // Variable definitions and default values nest like selections.
+            Token::Punct("(" | "[") => depth += 1,
+            Token::Punct(")" | "]") => depth = depth.saturating_sub(1),
+            Token::Name(word) if depth == 0 => match word {
+                "query" => pending = Some((Operation::Query, None)),
+                "mutation" => pending = Some((Operation::Mutation, None)),
+                "subscription" => pending = Some((Operation::Subscription, None)),
+                "fragment" => {
+                    pending = None;
+                    in_fragment = true;
                 }
-            }
-            _ if depth == 0 && (b.is_ascii_alphabetic() || b == b'_') => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                let word = &query[start..i];
-                match word {
-                    "query" => pending = Some(Operation::Query),
-                    "mutation" => pending = Some(Operation::Mutation),
-                    "subscription" => pending = Some(Operation::Subscription),
-                    "fragment" => {
-                        pending = None;
-                        in_fragment = true;
-                    }
-                    name => {
-                        if let (Some(kind), Some(wanted)) = (pending, operation_name) {
-                            if name == wanted {
-                                return kind;
-                            }
+                name => {
+                    if let Some((kind, unnamed @ None)) = &mut pending {
+                        *unnamed = Some(name);
+                        if operation_name == Some(name) {
+                            return (*kind, Some(name));
                         }
                     }
                 }
-                continue;
-            }
+            },
             _ => {}
         }
-        i += 1;
     }
-    found.unwrap_or(Operation::Unknown)
+    found.unwrap_or((Operation::Unknown, None))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn operation_kind(query: &str, operation_name: Option<&str>) -> Operation {
+        operation_of(query, operation_name).0
+    }
 
     #[test]
     fn reads_the_operation_type() {
@@ -112,6 +85,14 @@ mod tests {
             Operation::Query
         );
         assert_eq!(operation_kind("not graphql", None), Operation::Unknown);
+        assert_eq!(
+            operation_of("query InvoicePage($a: Int) { a }", None),
+            (Operation::Query, Some("InvoicePage"))
+        );
+        assert_eq!(
+            operation_of("fragment F on Query { a } mutation M { b }", None),
+            (Operation::Mutation, Some("M"))
+        );
         assert_eq!(
             operation_kind("query A { a }", Some("Missing")),
             Operation::Unknown

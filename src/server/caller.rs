@@ -1,23 +1,67 @@
-//! The caller extractor: `Authorization: Bearer …` → verified `TenantContext`.
+//! Who is calling and from where: `Authorization: Bearer …` → verified
+//! `TenantContext`, and the request's id, peer address and user agent.
 //!
 //! No header means an anonymous caller (who may only sign in; see
-//! `schema::anonymous`). A header that does not verify, or whose user, tenant or
-//! membership no longer qualifies, ends the request here, before GraphQL runs.
-use axum::{extract::FromRequestParts, http::header, http::request::Parts, response::Response};
+//! `schema::anonymous`). More than one `Authorization` header, or one whose token
+//! does not verify, or whose user, tenant or membership no longer qualifies, ends
+//! the request here, before GraphQL runs. A refusal of a token that did verify is
+//! audited: it names a real user.
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{header, request::Parts},
+    response::Response,
+};
 
 use super::{
     media::{error_response, ResponseMedia},
     AppState,
 };
-use crate::{error::AppError, request_id::RequestId, tenancy::TenantContext};
+use crate::{
+    audit::{AuditEntry, Outcome, Source},
+    auth::Claims,
+    error::AppError,
+    request_id::RequestId,
+    schema::RequestMeta,
+    tenancy::TenantContext,
+};
 
 pub struct Caller(pub Option<TenantContext>);
+
+impl FromRequestParts<AppState> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(meta_of(parts))
+    }
+}
+
+fn meta_of(parts: &Parts) -> RequestMeta {
+    RequestMeta {
+        request_id: parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(RequestId::generate),
+        client_addr: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+        let mut headers = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let Some(header) = headers.next() else {
             return Ok(Caller(None));
         };
         let reject = |err: AppError| {
@@ -25,6 +69,12 @@ impl FromRequestParts<AppState> for Caller {
             let media = ResponseMedia::negotiate(&parts.headers).unwrap_or(ResponseMedia::Json);
             error_response(&err, parts.extensions.get::<RequestId>(), media)
         };
+        if headers.next().is_some() {
+            // Which one would a proxy or a cache have looked at? Refuse to guess.
+            return Err(reject(AppError::Unauthenticated(
+                "send exactly one Authorization header",
+            )));
+        }
         let token = header
             .to_str()
             .ok()
@@ -45,7 +95,23 @@ impl FromRequestParts<AppState> for Caller {
         };
         match services.contexts.resolve(&claims).await {
             Ok(context) => Ok(Caller(Some(context))),
-            Err(err) => Err(reject(err)),
+            Err(err) => {
+                audit_refusal(state, parts, &claims, &err);
+                Err(reject(err))
+            }
         }
     }
+}
+
+/// The audit row of a verified token refused before GraphQL ran (user disabled,
+/// membership revoked, tenant suspended or gone).
+fn audit_refusal(state: &AppState, parts: &Parts, claims: &Claims, err: &AppError) {
+    let meta = meta_of(parts);
+    let mut actor = meta.actor(None);
+    actor.user_id = Some(claims.sub.clone());
+    let mut row = AuditEntry::new(&actor, Source::Http, "refused", Outcome::Refused);
+    row.tenant_slug = claims.tenant.clone();
+    row.error_code = Some(err.code().to_string());
+    row.details = Some(serde_json::json!({ "reason": err.public_message() }));
+    state.services.audit.record(row);
 }

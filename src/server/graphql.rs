@@ -5,14 +5,13 @@ use std::any::Any;
 
 use async_graphql::{
     parser::{parse_query, types::OperationType},
-    Variables,
+    BatchRequest, Variables,
 };
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    Extension,
 };
 use serde::Deserialize;
 
@@ -21,11 +20,14 @@ use super::{
     media::{error_response, json_response, ResponseMedia},
     AppState,
 };
-use crate::{error::AppError, request_id::RequestId, schema};
+use crate::{
+    error::AppError,
+    schema::{self, RequestMeta},
+};
 
 pub async fn post(
     State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
+    meta: RequestMeta,
     headers: HeaderMap,
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
@@ -48,35 +50,70 @@ pub async fn post(
         )
             .into_response();
     }
+    let request_id = &meta.request_id;
+    let bad = |message: String| {
+        error_response(
+            &AppError::BadInput {
+                field: None,
+                message,
+            },
+            Some(request_id),
+            media,
+        )
+    };
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
-            let mut response = error_response(
-                &AppError::BadInput {
-                    field: None,
-                    message: rejection.body_text(),
-                },
-                Some(&request_id),
-                media,
-            );
+            let mut response = bad(rejection.body_text());
             *response.status_mut() = rejection.status();
             return response;
         }
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return error_response(
-                &AppError::BadInput {
-                    field: None,
-                    message: format!("the body is not a GraphQL request: {e}"),
-                },
-                Some(&request_id),
-                media,
-            )
-        }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => return bad(format!("the body is not a GraphQL request: {e}")),
     };
-    execute(&state, request, caller, request_id, media).await
+    match batch {
+        BatchRequest::Single(request) => execute(&state, request, caller, &meta, media).await,
+        BatchRequest::Batch(requests) => {
+            if requests.is_empty() {
+                return bad("the batch is empty".into());
+            }
+            if let Err(err) = schema::check_batch(requests.len(), &state.policy.limits) {
+                return error_response(&err, Some(request_id), media);
+            }
+            execute_batch(&state, requests, caller, &meta, media).await
+        }
+    }
+}
+
+/// Runs a batch's operations one after the other (each audited and counted on
+/// its own) and answers with the array of their responses.
+async fn execute_batch(
+    state: &AppState,
+    requests: Vec<async_graphql::Request>,
+    caller: Caller,
+    meta: &RequestMeta,
+    media: ResponseMedia,
+) -> Response {
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        responses.push(
+            schema::execute(
+                &state.schema,
+                &state.services,
+                &state.policy,
+                request,
+                caller.0.clone(),
+                meta,
+            )
+            .await,
+        );
+    }
+    match serde_json::to_vec(&responses) {
+        Ok(body) => json_response(StatusCode::OK, media, body),
+        Err(e) => error_response(&AppError::internal(e), Some(&meta.request_id), media),
+    }
 }
 
 #[derive(Deserialize)]
@@ -89,7 +126,7 @@ pub struct GetParams {
 
 pub async fn get(
     State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
+    meta: RequestMeta,
     headers: HeaderMap,
     caller: Caller,
     params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
@@ -103,7 +140,7 @@ pub async fn get(
                 field: None,
                 message,
             },
-            Some(&request_id),
+            Some(&meta.request_id),
             media,
         )
     };
@@ -145,22 +182,23 @@ pub async fn get(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    execute(&state, request, caller, request_id, media).await
+    execute(&state, request, caller, &meta, media).await
 }
 
 async fn execute(
     state: &AppState,
     request: async_graphql::Request,
     caller: Caller,
-    request_id: RequestId,
+    meta: &RequestMeta,
     media: ResponseMedia,
 ) -> Response {
     let response = schema::execute(
         &state.schema,
         &state.services,
+        &state.policy,
         request,
         caller.0,
-        request_id,
+        meta,
     )
     .await;
     // A request error (nothing executed: syntax, validation, or an anonymous call)

@@ -1,8 +1,9 @@
 //! HTTP: the axum router and the application's lifecycle.
 //!
-//! `/graphql` (GET, POST), `/graphiql`, `/health`, `/ready`, `/metrics`,
-//! `/.well-known/jwks.json`.
+//! `/graphql` (GET, POST), `/graphiql` (and its assets), `/health`, `/ready`,
+//! `/metrics`, `/.well-known/jwks.json`.
 mod caller;
+mod graphiql;
 mod graphql;
 mod media;
 mod probes;
@@ -16,24 +17,64 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
+    audit::AuditSettings,
     auth::password,
-    config::Config,
+    config::{Config, ServerConfig},
     demo,
-    schema::{self, AppSchema, QueryLimits},
-    state::Services,
-    tenancy::sealing::KeySource,
+    schema::{self, AppSchema, QueryLimits, SchemaPolicy},
+    state::{ServiceSettings, Services},
+    tenancy::{breaker::BreakerSettings, pools::PoolSettings, sealing::KeySource},
 };
 
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub schema: AppSchema,
+    pub policy: SchemaPolicy,
+}
+
+/// The services' settings, from the server's flat configuration.
+fn service_settings(config: &ServerConfig) -> ServiceSettings {
+    let pools = PoolSettings::default();
+    ServiceSettings {
+        cache_ttl: Duration::from_secs(config.context_cache_secs),
+        pools: PoolSettings {
+            idle_ttl: Duration::from_secs(config.pool_idle_ttl_secs.max(1)),
+            breaker: BreakerSettings {
+                base_backoff: Duration::from_millis(config.pool_breaker_backoff_ms.max(1)),
+                ..pools.breaker
+            },
+        },
+        metrics_tenant_labels: config.metrics_tenant_labels,
+        audit: AuditSettings {
+            requests: config.audit_requests,
+            queue_capacity: config.audit_queue_capacity,
+            retention: (config.audit_retention_days > 0)
+                .then(|| Duration::from_secs(u64::from(config.audit_retention_days) * 86_400)),
+        },
+    }
+}
+
+fn schema_policy(config: &ServerConfig) -> SchemaPolicy {
+    SchemaPolicy {
+        limits: QueryLimits {
+            depth: config.query_depth_limit,
+            complexity: config.query_complexity_limit,
+            aliases: config.query_alias_limit,
+            root_fields: config.query_root_field_limit,
+            directives: config.query_directive_limit,
+            tokens: config.query_token_limit,
+            batch: config.batch_limit.max(1),
+        },
+        introspection: config.introspection,
+    }
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", get(probes::graphiql))
+        .route("/graphiql", get(graphiql::page))
+        .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
         .route("/.well-known/jwks.json", get(probes::jwks))
@@ -55,13 +96,10 @@ impl Application {
     /// Opens the control plane (migrating it), creates the platform key on first
     /// start, seeds the demo when asked, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let cache_ttl = Duration::from_secs(config.server.context_cache_secs);
         let (services, key_source) = Services::start(
             &config.control,
             &config.tokens,
-            cache_ttl,
-            config.server.pool_settings(),
-            config.server.metrics_tenant_labels,
+            service_settings(&config.server),
         )
         .await?;
         match key_source {
@@ -82,17 +120,16 @@ impl Application {
         }
         // The timing-parity hash is built now, not on the first login.
         tokio::task::spawn_blocking(password::warm_up).await?;
-        let schema = schema::build(
-            services.clone(),
-            QueryLimits {
-                depth: config.server.query_depth_limit,
-                complexity: config.server.query_complexity_limit,
-            },
-        );
+        let policy = schema_policy(&config.server);
+        let schema = schema::build(services.clone(), policy);
         let listener = TcpListener::bind(config.server.listen).await?;
         Ok(Application {
             listener,
-            state: AppState { services, schema },
+            state: AppState {
+                services,
+                schema,
+                policy,
+            },
             config,
         })
     }
@@ -112,20 +149,25 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight requests finish
-    /// for the grace period before dropping what is left.
+    /// for the grace period before dropping what is left, and writes every queued
+    /// audit row before returning.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.config.server.shutdown_grace_secs);
         let app = router(self.state.clone(), self.config.server.body_limit_bytes);
         tracing::info!(addr = %self.local_addr(), "tenantql listening");
         let stop = shutdown.clone();
-        let server = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await });
+        let server = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await });
         tokio::select! {
             result = server => result?,
             _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping open connections");
             }
         }
+        self.state.services.audit.shutdown().await;
         self.state.services.control.db.clone().close().await.ok();
         tracing::info!("tenantql stopped");
         Ok(())

@@ -1,11 +1,10 @@
-//! Liveness, readiness, the public keys, and the GraphiQL page.
+//! Liveness, readiness, the public keys and the metrics.
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use axum::{
     extract::State,
     http::{header, StatusCode},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     Json,
 };
 use serde_json::json;
@@ -62,13 +61,4 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         body,
     )
         .into_response()
-}
-
-pub async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("tenantql GraphiQL")
-            .finish(),
-    )
 }

@@ -31,6 +31,14 @@ impl Dialect {
         }
     }
 
+    /// The cheapest statement that proves a session works (connection tests).
+    pub fn ping_statement(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT 1",
+            Dialect::Oracle => "SELECT 1 FROM DUAL",
+        }
+    }
+
     /// `YYYY-MM` of a date column.
     pub fn month_of(self, column: &str) -> String {
         match self {

@@ -30,12 +30,15 @@ use super::{
     TenantRef,
 };
 use crate::{
-    control::{entities::tenant::BackendKind, tenants, ControlPlane},
+    control::{
+        entities::{tenant, tenant::BackendKind},
+        tenants, ControlPlane,
+    },
     error::AppError,
     store::{
         oracle::{OracleSession, OracleSettings},
         sqlite::SqliteSession,
-        Connection, StoreError,
+        Connection, Sql, StoreError,
     },
 };
 
@@ -127,6 +130,14 @@ struct Slot {
     creating: tokio::sync::Mutex<()>,
     breaker: Breaker,
     counters: Counters,
+}
+
+/// The outcome of a connection test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub latency: Duration,
+    /// Why it failed, in words safe to show (never the driver's text).
+    pub reason: Option<String>,
 }
 
 /// What admins and metrics see of one tenant's pool.
@@ -230,16 +241,14 @@ impl PoolManager {
             .cloned()
     }
 
-    async fn build(&self, tenant: &TenantRef) -> Result<TenantPool, AppError> {
-        let row = tenants::find_by_id(&self.control.db, &tenant.id)
-            .await?
-            .ok_or(AppError::NotFound("tenant"))?;
-        let target = match row.backend {
+    /// Where the tenant's sessions go, with its password opened.
+    fn target(&self, row: &tenant::Model) -> Result<StoreTarget, AppError> {
+        Ok(match row.backend {
             BackendKind::Sqlite => StoreTarget::Sqlite {
                 path: row.connect_string.clone(),
             },
             BackendKind::Oracle => {
-                let password = tenants::open_db_password(&self.control.sealer, &row)
+                let password = tenants::open_db_password(&self.control.sealer, row)
                     .map_err(|e| {
                         AppError::internal(anyhow::anyhow!(
                             "opening {}'s database password: {e}",
@@ -253,7 +262,59 @@ impl PoolManager {
                     password,
                 })
             }
+        })
+    }
+
+    /// Opens one session outside the pool and runs a trivial statement: what an
+    /// operator's connection test reports. Leaves the live pool and the breaker
+    /// alone, so testing a broken tenant cannot make it worse.
+    pub async fn probe(&self, row: &tenant::Model) -> Result<Probe, AppError> {
+        let manager = StoreManager {
+            target: self.target(row)?,
         };
+        let started = std::time::Instant::now();
+        let attempt = async {
+            let mut conn = managed::Manager::create(&manager).await?;
+            let ping = Sql::raw(conn.dialect(), conn.dialect().ping_statement());
+            conn.query(&ping, "connection-test").await.map(drop)
+        };
+        let outcome = tokio::time::timeout(CONNECT_TIMEOUT, attempt).await;
+        let latency = started.elapsed();
+        let reason = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(StoreError::Unavailable { reason, detail })) => {
+                tracing::info!(tenant = %row.slug, %detail, "connection test failed");
+                Some(reason.to_string())
+            }
+            Ok(Err(other)) => {
+                tracing::info!(tenant = %row.slug, error = %other, "connection test failed");
+                Some("the database refused the test statement".to_string())
+            }
+            Err(_) => Some(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())),
+        };
+        Ok(Probe { latency, reason })
+    }
+
+    /// Closes this instance's pool for the tenant and closes its breaker: the
+    /// next request builds a fresh pool.
+    pub fn reload(&self, tenant_id: &str) {
+        let slot = self
+            .slots
+            .lock()
+            .expect("pool slots lock")
+            .get(tenant_id)
+            .cloned();
+        if let Some(slot) = slot {
+            *slot.current.write().expect("pool slot lock") = None;
+            slot.breaker.record_success();
+        }
+    }
+
+    async fn build(&self, tenant: &TenantRef) -> Result<TenantPool, AppError> {
+        let row = tenants::find_by_id(&self.control.db, &tenant.id)
+            .await?
+            .ok_or(AppError::NotFound("tenant"))?;
+        let target = self.target(&row)?;
         let acquire_timeout = Duration::from_millis(row.pool_acquire_timeout_ms.max(1) as u64);
         let pool = Pool::builder(StoreManager { target })
             .max_size(row.pool_max_size.max(1) as usize)

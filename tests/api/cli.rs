@@ -1,47 +1,7 @@
 //! The command line, run as a user would: set up a tenant, mint a token, use it.
-use std::{
-    io::Write,
-    path::Path,
-    process::{Command, Output, Stdio},
-};
-
 use serde_json::json;
 
-use crate::helpers::{ControlDb, TestApp, ME};
-
-fn tenantql(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantql"))
-        .env_clear()
-        .env("TENANTQL_DATA_DIR", data_dir)
-        .env("TENANTQL_LOG", "warn")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tenantql runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-#[track_caller]
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use crate::helpers::{ok, tenantql, ControlDb, TestApp, ME};
 
 #[tokio::test]
 async fn set_up_a_tenant_and_use_a_minted_token() {

@@ -5,6 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tenantql::{
+    audit::Actor,
     config::ControlPlaneConfig,
     control::{
         entities::{membership::MemberRole, tenant, tenant::BackendKind},
@@ -31,15 +32,17 @@ fn oracle_tenant(slug: &str, password: &str) -> NewTenant {
 async fn contract(db: ControlDb) {
     let app = TestApp::spawn_with(db, |_| {}).await;
     let control = &app.services.control;
+    let services = &app.services;
     two_tenants(&app).await;
 
     // Unique slug and email, whatever the case of the email.
-    let dup = registry::add_tenant(control, oracle_tenant("acme", "x"))
+    let dup = registry::add_tenant(services, &Actor::cli(), oracle_tenant("acme", "x"))
         .await
         .unwrap_err();
     assert_eq!(dup.code(), "CONFLICT", "{dup}");
     let dup = registry::add_user(
-        control,
+        services,
+        &Actor::cli(),
         "ALICE@acme.test",
         SecretString::from(PASSWORD.to_string()),
         false,
@@ -47,15 +50,21 @@ async fn contract(db: ControlDb) {
     .await
     .unwrap_err();
     assert_eq!(dup.code(), "CONFLICT", "{dup}");
-    let bad = registry::add_tenant(control, oracle_tenant("Not A Slug", "x"))
+    let bad = registry::add_tenant(services, &Actor::cli(), oracle_tenant("Not A Slug", "x"))
         .await
         .unwrap_err();
     assert_eq!(bad.code(), "BAD_USER_INPUT");
     assert_eq!(
-        registry::grant(control, "nobody@x.test", "acme", MemberRole::Member)
-            .await
-            .unwrap_err()
-            .code(),
+        registry::grant(
+            services,
+            &Actor::cli(),
+            "nobody@x.test",
+            "acme",
+            MemberRole::Member
+        )
+        .await
+        .unwrap_err()
+        .code(),
         "NOT_FOUND"
     );
     assert_eq!(
@@ -65,12 +74,16 @@ async fn contract(db: ControlDb) {
     );
 
     // Secrets: sealed at rest, open for their own row only.
-    let a = registry::add_tenant(control, oracle_tenant("initech", "tiger-a"))
+    let a = registry::add_tenant(services, &Actor::cli(), oracle_tenant("initech", "tiger-a"))
         .await
         .unwrap();
-    let b = registry::add_tenant(control, oracle_tenant("umbrella", "tiger-b"))
-        .await
-        .unwrap();
+    let b = registry::add_tenant(
+        services,
+        &Actor::cli(),
+        oracle_tenant("umbrella", "tiger-b"),
+    )
+    .await
+    .unwrap();
     let sealed_a = a.db_password_sealed.clone().unwrap();
     assert!(!sealed_a.contains("tiger"), "stored sealed, not plain");
     let opened = tenants::open_db_password(&control.sealer, &a)
@@ -95,12 +108,16 @@ async fn contract(db: ControlDb) {
         app.gql(ME, json!({}), Some(&token)).await.assert_ok()["me"]["tenant"]["slug"],
         "globex"
     );
-    assert!(registry::revoke(control, "carol@acme.test", "globex")
-        .await
-        .unwrap());
-    assert!(!registry::revoke(control, "carol@acme.test", "globex")
-        .await
-        .unwrap());
+    assert!(
+        registry::revoke(services, &Actor::cli(), "carol@acme.test", "globex")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !registry::revoke(services, &Actor::cli(), "carol@acme.test", "globex")
+            .await
+            .unwrap()
+    );
     app.gql(ME, json!({}), Some(&token))
         .await
         .assert_refused(StatusCode::FORBIDDEN, "FORBIDDEN");

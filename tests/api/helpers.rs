@@ -1,13 +1,20 @@
 //! One place for what every integration test needs: a real server on a random
 //! port over a fresh control plane (SQLite in a temp dir, or a fresh database on
 //! the test PostgreSQL), fixtures built through the library, and a client.
-use std::{net::SocketAddr, sync::OnceLock};
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::Path,
+    process::{Command, Output, Stdio},
+    sync::OnceLock,
+};
 
 use reqwest::{header::HeaderMap, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tenantql::{
+    audit::Actor,
     config::Config,
     control::{
         entities::{membership::MemberRole, tenant, tenant::BackendKind, user},
@@ -79,7 +86,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _data_dir: tempfile::TempDir,
+    /// `None` for a sibling instance, which shares its first instance's data dir.
+    data_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 /// An HTTP answer with its JSON body.
@@ -147,6 +155,10 @@ impl TestApp {
             config.control.control_db_url = Some(fresh_postgres_database(&base).await);
         }
         configure(&mut config);
+        Self::start(config, Some(std::sync::Arc::new(data_dir))).await
+    }
+
+    async fn start(config: Config, data_dir: Option<std::sync::Arc<tempfile::TempDir>>) -> TestApp {
         let app = Application::build(config.clone())
             .await
             .expect("server builds");
@@ -161,8 +173,17 @@ impl TestApp {
             client: reqwest::Client::new(),
             shutdown,
             server: Some(server),
-            _data_dir: data_dir,
+            data_dir,
         }
+    }
+
+    /// A second instance over the same control plane (as behind a load balancer),
+    /// with its own listener, caches and pools; `configure` may change its config.
+    pub async fn spawn_sibling(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        config.server.demo = false;
+        configure(&mut config);
+        Self::start(config, self.data_dir.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -204,7 +225,8 @@ impl TestApp {
 
     pub async fn add_tenant(&self, slug: &str) -> tenant::Model {
         registry::add_tenant(
-            &self.services.control,
+            &self.services,
+            &Actor::cli(),
             NewTenant {
                 slug: slug.into(),
                 display_name: format!("{slug} Inc."),
@@ -222,7 +244,8 @@ impl TestApp {
     /// A user with password `PASSWORD` and the given memberships.
     pub async fn add_user(&self, email: &str, grants: &[(&str, MemberRole)]) -> user::Model {
         let user = registry::add_user(
-            &self.services.control,
+            &self.services,
+            &Actor::cli(),
             email,
             SecretString::from(PASSWORD.to_string()),
             false,
@@ -230,7 +253,7 @@ impl TestApp {
         .await
         .expect("user added");
         for (slug, role) in grants {
-            registry::grant(&self.services.control, email, slug, *role)
+            registry::grant(&self.services, &Actor::cli(), email, slug, *role)
                 .await
                 .expect("granted");
         }
@@ -300,8 +323,9 @@ impl TestApp {
             .collect()
     }
 
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) {
+    /// Stops the server gracefully (in-flight requests finish, the audit queue is
+    /// written) and waits for it. The data dir lives as long as the returned handle.
+    pub async fn stop(mut self) -> Option<std::sync::Arc<tempfile::TempDir>> {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             server
@@ -309,6 +333,31 @@ impl TestApp {
                 .expect("server task")
                 .expect("server ran cleanly");
         }
+        self.data_dir.take()
+    }
+
+    /// A platform admin with password `PASSWORD`, and a platform token for them.
+    pub async fn platform_admin(&self, email: &str) -> String {
+        registry::add_user(
+            &self.services,
+            &Actor::cli(),
+            email,
+            SecretString::from(PASSWORD.to_string()),
+            true,
+        )
+        .await
+        .expect("platform admin added");
+        self.token(email, None).await
+    }
+
+    /// Every audit row, oldest first.
+    pub async fn audit_rows(&self) -> Vec<tenantql::control::entities::audit_log::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        tenantql::control::entities::audit_log::Entity::find()
+            .order_by_asc(tenantql::control::entities::audit_log::Column::Id)
+            .all(&self.services.control.db)
+            .await
+            .expect("audit rows")
     }
 }
 
@@ -335,3 +384,40 @@ pub async fn two_tenants(app: &TestApp) {
 }
 
 pub const ME: &str = "{ me { email role tenant { slug } } }";
+
+/// Runs the `tenantql` binary over `data_dir` as an operator would, with `stdin`
+/// as its standard input.
+pub fn tenantql(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantql"))
+        .env_clear()
+        .env("TENANTQL_DATA_DIR", data_dir)
+        .env("TENANTQL_LOG", "warn")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tenantql runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// The standard output of a command that must have succeeded.
+#[track_caller]
+pub fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}

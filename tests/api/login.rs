@@ -161,7 +161,8 @@ async fn platform_admins_get_a_platform_token() {
     let app = TestApp::spawn().await;
     two_tenants(&app).await;
     tenantql::tenancy::registry::add_user(
-        &app.services.control,
+        &app.services,
+        &tenantql::audit::Actor::cli(),
         "root@tenantql.test",
         secrecy::SecretString::from(PASSWORD.to_string()),
         true,

@@ -2,10 +2,14 @@
 //! One binary (linking is slow), one module per area.
 mod helpers;
 
+mod admin;
+mod audit;
 mod cli;
 mod control_plane;
 mod erp;
+mod graphiql;
 mod http;
+mod limits;
 mod login;
 mod metrics;
 mod oracle;

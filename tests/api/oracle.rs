@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 use serde_json::json;
 use tenantql::{
+    audit::Actor,
     control::{
         entities::{membership::MemberRole, tenant::BackendKind},
         tenants::{NewTenant, PoolLimits},
@@ -16,7 +17,8 @@ use crate::{erp, helpers::TestApp};
 
 async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str, password: &str) {
     registry::add_tenant(
-        &app.services.control,
+        &app.services,
+        &Actor::cli(),
         NewTenant {
             slug: slug.into(),
             display_name: "ERP on Oracle".into(),
@@ -30,7 +32,8 @@ async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str,
     .await
     .unwrap();
     registry::grant(
-        &app.services.control,
+        &app.services,
+        &Actor::cli(),
         "alice@acme.test",
         slug,
         MemberRole::Admin,

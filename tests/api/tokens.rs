@@ -5,6 +5,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tenantql::audit::Actor;
 use tenantql::control::{entities::tenant::TenantStatus, tenants};
 use tenantql::tenancy::registry;
 
@@ -295,14 +296,19 @@ async fn suspended_tenant_answers_tenant_suspended() {
     two_tenants(&app).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     let bob = app.token("bob@globex.test", Some("globex")).await;
-    registry::set_tenant_status(&app.services.control, "acme", TenantStatus::Suspended)
-        .await
-        .unwrap();
+    registry::set_tenant_status(
+        &app.services,
+        &Actor::cli(),
+        "acme",
+        TenantStatus::Suspended,
+    )
+    .await
+    .unwrap();
     app.gql(ME, json!({}), Some(&alice))
         .await
         .assert_refused(StatusCode::FORBIDDEN, "TENANT_SUSPENDED");
     app.gql(ME, json!({}), Some(&bob)).await.assert_ok();
-    registry::set_tenant_status(&app.services.control, "acme", TenantStatus::Active)
+    registry::set_tenant_status(&app.services, &Actor::cli(), "acme", TenantStatus::Active)
         .await
         .unwrap();
     app.gql(ME, json!({}), Some(&alice)).await.assert_ok();
@@ -315,7 +321,7 @@ async fn revoked_membership_answers_forbidden() {
     let carol_acme = app.token("carol@acme.test", Some("acme")).await;
     let carol_globex = app.token("carol@acme.test", Some("globex")).await;
     assert!(
-        registry::revoke(&app.services.control, "carol@acme.test", "acme")
+        registry::revoke(&app.services, &Actor::cli(), "carol@acme.test", "acme")
             .await
             .unwrap()
     );
@@ -333,7 +339,8 @@ async fn role_changes_apply_to_existing_tokens() {
     two_tenants(&app).await;
     let token = app.token("carol@acme.test", Some("acme")).await;
     registry::grant(
-        &app.services.control,
+        &app.services,
+        &Actor::cli(),
         "carol@acme.test",
         "acme",
         tenantql::control::entities::membership::MemberRole::Admin,
@@ -353,7 +360,7 @@ async fn disabled_user_is_unauthenticated() {
     let app = TestApp::spawn().await;
     two_tenants(&app).await;
     let token = app.token("alice@acme.test", Some("acme")).await;
-    registry::set_user_disabled(&app.services.control, "alice@acme.test", true)
+    registry::set_user_disabled(&app.services, &Actor::cli(), "alice@acme.test", true)
         .await
         .unwrap();
     assert_unauthenticated(&app, &token).await;
@@ -366,8 +373,8 @@ async fn disabled_user_is_unauthenticated() {
 
 #[tokio::test]
 async fn a_cached_context_still_sees_suspension_after_the_bound() {
-    // With the cache on, a suspension may lag by at most `context_cache_secs`;
-    // forgetting the cache (as this process does after its own changes) applies it now.
+    // With the cache on, a suspension made by another process may lag by at most
+    // `context_cache_secs`; one made through this process applies at once.
     let app = TestApp::spawn_with(crate::helpers::ControlDb::Sqlite, |c| {
         c.server.context_cache_secs = 30
     })
@@ -375,7 +382,27 @@ async fn a_cached_context_still_sees_suspension_after_the_bound() {
     two_tenants(&app).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     app.gql(ME, json!({}), Some(&alice)).await.assert_ok();
-    registry::set_tenant_status(&app.services.control, "acme", TenantStatus::Suspended)
+    registry::set_tenant_status(
+        &app.services,
+        &Actor::cli(),
+        "acme",
+        TenantStatus::Suspended,
+    )
+    .await
+    .unwrap();
+    app.gql(ME, json!({}), Some(&alice))
+        .await
+        .assert_refused(StatusCode::FORBIDDEN, "TENANT_SUSPENDED");
+    registry::set_tenant_status(&app.services, &Actor::cli(), "acme", TenantStatus::Active)
+        .await
+        .unwrap();
+    app.gql(ME, json!({}), Some(&alice)).await.assert_ok();
+
+    // Another instance suspends acme: this one's cached answer stands until it expires.
+    let row = tenants::get_by_slug(&app.services.control.db, "acme")
+        .await
+        .unwrap();
+    tenants::set_status(&app.services.control.db, row, TenantStatus::Suspended)
         .await
         .unwrap();
     app.gql(ME, json!({}), Some(&alice)).await.assert_ok();

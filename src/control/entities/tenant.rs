@@ -7,6 +7,10 @@ pub enum TenantStatus {
     Active,
     #[sea_orm(string_value = "suspended")]
     Suspended,
+    /// Soft-deleted: kept for the audit trail, invisible to sign-in and requests,
+    /// its slug never handed out again.
+    #[sea_orm(string_value = "deleted")]
+    Deleted,
 }
 
 /// Which store backend holds the tenant's ERP data.
@@ -46,6 +50,7 @@ pub struct Model {
     pub config_version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 /// Sealed columns are left out on purpose: a tenant row may be logged.

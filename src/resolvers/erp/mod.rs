@@ -8,16 +8,14 @@ mod parties;
 mod scalars;
 mod treasury;
 
-use async_graphql::{
-    connection::{Connection, Edge},
-    Context, Object, OutputType, ID,
-};
+use async_graphql::{connection::Connection, Context, Object, ID};
 use chrono::NaiveDate;
 
 pub use ids::{IdCodec, Kind};
 pub use loaders::{InvoiceRelations, Loaders};
 pub use scalars::{Date, Money};
 
+use super::{connection, guards::Member};
 use crate::{erp, erp::keyset, error::AppError, tenancy::TenantDb};
 
 /// Everything a request needs to read its tenant's ERP data. Built per request,
@@ -55,27 +53,13 @@ pub(crate) fn shared(err: std::sync::Arc<AppError>) -> async_graphql::Error {
     async_graphql::Error::from(err)
 }
 
-/// A Relay connection from one fetched page (fetched with one extra row).
-fn connection<T, N: OutputType>(
-    rows: Vec<T>,
-    has_next: bool,
-    cursor: impl Fn(&T) -> String,
-    node: impl Fn(T) -> N,
-) -> Connection<String, N> {
-    let mut page = Connection::new(false, has_next);
-    page.edges = rows
-        .into_iter()
-        .map(|row| Edge::new(cursor(&row), node(row)))
-        .collect();
-    page
-}
-
 #[derive(Default)]
 pub struct ErpQuery;
 
 #[Object]
 impl ErpQuery {
     /// The tenant's companies.
+    #[graphql(guard = "Member")]
     async fn companies(
         &self,
         ctx: &Context<'_>,
@@ -88,6 +72,7 @@ impl ErpQuery {
             .collect())
     }
 
+    #[graphql(guard = "Member")]
     async fn company(
         &self,
         ctx: &Context<'_>,
@@ -107,6 +92,7 @@ impl ErpQuery {
     }
 
     /// Partners by name. `kind` CUSTOMER or SUPPLIER includes partners that are both.
+    #[graphql(guard = "Member")]
     async fn partners(
         &self,
         ctx: &Context<'_>,
@@ -126,6 +112,7 @@ impl ErpQuery {
         ))
     }
 
+    #[graphql(guard = "Member")]
     async fn partner(
         &self,
         ctx: &Context<'_>,
@@ -140,6 +127,7 @@ impl ErpQuery {
     }
 
     /// A company's invoices, newest first (issue date, then id), at most 100 a page.
+    #[graphql(guard = "Member")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,
@@ -179,6 +167,7 @@ impl ErpQuery {
         ))
     }
 
+    #[graphql(guard = "Member")]
     async fn invoice(
         &self,
         ctx: &Context<'_>,
@@ -192,6 +181,7 @@ impl ErpQuery {
         ))
     }
 
+    #[graphql(guard = "Member")]
     async fn treasury_account(
         &self,
         ctx: &Context<'_>,
@@ -207,6 +197,7 @@ impl ErpQuery {
 
     /// Revenue, expenses, receivables, payables, overdue, cash, the monthly series
     /// and the top customers of one company for one calendar year.
+    #[graphql(guard = "Member")]
     async fn dashboard(
         &self,
         ctx: &Context<'_>,

@@ -1,0 +1,13 @@
+//! The guarded admin API.
+//!
+//! - `platform`: tenants, their connections, keys and pools, and the whole audit
+//!   log — platform admins only (`PlatformAdmin`).
+//! - `members`: the members and audit log of the caller's own tenant — its admins
+//!   only (`TenantAdmin`); the tenant is the token's, whatever the arguments say.
+//! - `audit_log`: the audit rows as GraphQL types, shared by both.
+mod audit_log;
+mod members;
+mod platform;
+
+pub use members::{TenantAdminMutation, TenantAdminQuery};
+pub use platform::{PlatformMutation, PlatformQuery};

@@ -1,0 +1,474 @@
+//! The platform admin's API: tenants, their connections, keys and pools, and the
+//! whole audit log. Every field is guarded by `PlatformAdmin`; the same use cases
+//! back the CLI (`tenancy::registry`).
+use async_graphql::{connection::Connection, Context, Enum, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use super::audit_log::{self, AuditLogEntry, AuditLogFilter};
+use crate::{
+    control::{
+        entities::{tenant, tenant::BackendKind, tenant::TenantStatus as RowStatus},
+        tenants::{self, NewTenant, PoolLimits, TenantChanges, TenantFilter},
+    },
+    erp::keyset,
+    error::AppError,
+    resolvers::{actor, auth::TenantStatus, connection, guards::PlatformAdmin, services},
+    tenancy::{breaker::BreakerState as PoolBreaker, pools::PoolStats, registry},
+};
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TenantBackend {
+    Sqlite,
+    Oracle,
+}
+
+impl From<BackendKind> for TenantBackend {
+    fn from(kind: BackendKind) -> Self {
+        match kind {
+            BackendKind::Sqlite => TenantBackend::Sqlite,
+            BackendKind::Oracle => TenantBackend::Oracle,
+        }
+    }
+}
+
+impl From<TenantBackend> for BackendKind {
+    fn from(kind: TenantBackend) -> Self {
+        match kind {
+            TenantBackend::Sqlite => BackendKind::Sqlite,
+            TenantBackend::Oracle => BackendKind::Oracle,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Requests reach the database.
+    Closed,
+    /// The database failed repeatedly: requests fail fast until the next probe.
+    Open,
+    /// One request is probing the database.
+    HalfOpen,
+}
+
+/// How a tenant's database looks from this instance.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TenantHealth {
+    /// Answering.
+    Healthy,
+    /// No pool open on this instance (never used, or closed when idle).
+    Idle,
+    /// Failing: requests get TENANT_UNAVAILABLE until a probe succeeds.
+    Unavailable,
+    /// Suspended or deleted: requests are refused before reaching the database.
+    Disabled,
+}
+
+/// Per-tenant pool limits. They apply per server instance: with N instances the
+/// tenant's database sees up to N × maxSize sessions.
+#[derive(SimpleObject, InputObject, Clone, Copy)]
+#[graphql(input_name = "PoolLimitsInput")]
+pub struct PoolLimitSettings {
+    pub max_size: u32,
+    pub min_idle: u32,
+    pub acquire_timeout_ms: u32,
+}
+
+impl From<PoolLimits> for PoolLimitSettings {
+    fn from(p: PoolLimits) -> Self {
+        PoolLimitSettings {
+            max_size: p.max_size,
+            min_idle: p.min_idle,
+            acquire_timeout_ms: p.acquire_timeout_ms,
+        }
+    }
+}
+
+impl From<PoolLimitSettings> for PoolLimits {
+    fn from(p: PoolLimitSettings) -> Self {
+        PoolLimits {
+            max_size: p.max_size,
+            min_idle: p.min_idle,
+            acquire_timeout_ms: p.acquire_timeout_ms,
+        }
+    }
+}
+
+/// This instance's pool for the tenant.
+#[derive(SimpleObject)]
+pub struct TenantPoolStats {
+    pub open: bool,
+    pub config_version: i64,
+    pub max_size: u32,
+    pub size: u32,
+    pub idle: u32,
+    pub in_use: u32,
+    pub waiters: u32,
+    pub pools_created: u64,
+    pub timeouts: u64,
+    pub round_trips: u64,
+    pub breaker: BreakerState,
+}
+
+impl From<&PoolStats> for TenantPoolStats {
+    fn from(s: &PoolStats) -> Self {
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        TenantPoolStats {
+            open: s.open,
+            config_version: s.config_version,
+            max_size: small(s.max_size),
+            size: small(s.size),
+            idle: small(s.idle),
+            in_use: small(s.in_use),
+            waiters: small(s.waiters),
+            pools_created: s.pools_created,
+            timeouts: s.timeouts,
+            round_trips: s.round_trips,
+            breaker: match s.breaker {
+                PoolBreaker::Closed => BreakerState::Closed,
+                PoolBreaker::Open => BreakerState::Open,
+                PoolBreaker::HalfOpen => BreakerState::HalfOpen,
+            },
+        }
+    }
+}
+
+/// A tenant as its operator sees it. Secrets are never shown, only whether set.
+pub struct TenantDetails {
+    row: tenant::Model,
+}
+
+#[Object]
+impl TenantDetails {
+    async fn id(&self) -> ID {
+        ID(self.row.id.clone())
+    }
+    async fn slug(&self) -> &str {
+        &self.row.slug
+    }
+    async fn name(&self) -> &str {
+        &self.row.display_name
+    }
+    async fn status(&self) -> TenantStatus {
+        self.row.status.into()
+    }
+    async fn backend(&self) -> TenantBackend {
+        self.row.backend.into()
+    }
+    /// SQLite: a file path. Oracle: an Easy Connect string.
+    async fn connect_string(&self) -> &str {
+        &self.row.connect_string
+    }
+    async fn db_user(&self) -> Option<&str> {
+        self.row.db_username.as_deref()
+    }
+    /// Whether a database password is stored (sealed; it is never shown).
+    async fn db_password_set(&self) -> bool {
+        self.row.db_password_sealed.is_some()
+    }
+    async fn pool_limits(&self) -> PoolLimitSettings {
+        PoolLimits::of(&self.row).into()
+    }
+    /// Bumped by every change of how the database is reached; pools follow it.
+    async fn config_version(&self) -> i64 {
+        self.row.config_version
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.row.deleted_at
+    }
+    /// This instance's pool; null until the tenant's first request here.
+    async fn pool_stats(&self, ctx: &Context<'_>) -> Option<TenantPoolStats> {
+        services(ctx)
+            .pools
+            .stats(&self.row.id)
+            .as_ref()
+            .map(TenantPoolStats::from)
+    }
+    async fn health(&self, ctx: &Context<'_>) -> TenantHealth {
+        if self.row.status != RowStatus::Active {
+            return TenantHealth::Disabled;
+        }
+        match services(ctx).pools.stats(&self.row.id) {
+            Some(s) if s.breaker != PoolBreaker::Closed => TenantHealth::Unavailable,
+            Some(s) if s.open => TenantHealth::Healthy,
+            _ => TenantHealth::Idle,
+        }
+    }
+}
+
+impl From<tenant::Model> for TenantDetails {
+    fn from(row: tenant::Model) -> Self {
+        TenantDetails { row }
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateTenantInput {
+    /// 3-40 characters of a-z, 0-9 and '-', starting with a letter; see `slugAvailable`.
+    pub slug: String,
+    /// Display name (default: the slug).
+    pub name: Option<String>,
+    pub backend: TenantBackend,
+    /// SQLite: a file path. Oracle: an Easy Connect string (`host:port/service`).
+    pub connect_string: String,
+    pub db_user: Option<String>,
+    /// Sealed before it is stored; never shown or logged.
+    pub db_password: Option<String>,
+    /// Default: max 10, warm 0, acquire timeout 5000 ms.
+    pub pool_limits: Option<PoolLimitSettings>,
+}
+
+/// Only the fields given change.
+#[derive(InputObject)]
+pub struct UpdateTenantInput {
+    pub name: Option<String>,
+    pub connect_string: Option<String>,
+    /// An empty string removes the user.
+    pub db_user: Option<String>,
+    pub pool_limits: Option<PoolLimitSettings>,
+}
+
+#[derive(InputObject, Default)]
+pub struct TenantListFilter {
+    /// Default: every status but DELETED.
+    pub status: Option<TenantStatus>,
+    pub backend: Option<TenantBackend>,
+    /// Part of the slug or name.
+    pub search: Option<String>,
+}
+
+/// The answer of a connection test, with a reason safe to show when it failed.
+#[derive(SimpleObject)]
+pub struct ConnectionTest {
+    pub reachable: bool,
+    pub latency_ms: f64,
+    pub reason: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct SigningKeyRotation {
+    /// The new key's id; tokens signed by the old key no longer verify.
+    pub kid: String,
+}
+
+#[derive(Default)]
+pub struct PlatformQuery;
+
+#[Object]
+impl PlatformQuery {
+    /// Whether a new tenant could get this slug (well-formed, not reserved, unused).
+    #[graphql(guard = "PlatformAdmin")]
+    async fn slug_available(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<bool> {
+        Ok(registry::slug_available(services(ctx), &slug).await?)
+    }
+
+    /// Tenants by slug.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn tenants(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TenantListFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, TenantDetails>> {
+        let filter = filter.unwrap_or_default();
+        let filter = TenantFilter {
+            status: filter.status.map(Into::into),
+            backend: filter.backend.map(Into::into),
+            search: filter.search,
+        };
+        let first = keyset::page_size(first)?;
+        let after = after
+            .map(|cursor| keyset::decode(&cursor, 1).map(|mut parts| parts.remove(0)))
+            .transpose()?;
+        let (rows, has_next) =
+            tenants::page(&services(ctx).control.db, &filter, first, after.as_deref()).await?;
+        Ok(connection(
+            rows,
+            has_next,
+            |row| keyset::encode(&[&row.slug]),
+            TenantDetails::from,
+        ))
+    }
+
+    /// One tenant, deleted ones included, with its pool and health on this instance.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn tenant(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<TenantDetails> {
+        Ok(tenants::find_any_by_slug(&services(ctx).control.db, &slug)
+            .await?
+            .ok_or(AppError::NotFound("tenant"))?
+            .into())
+    }
+
+    /// The whole audit log, newest first.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn platform_audit_logs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Limit to one tenant, by slug.")] tenant: Option<String>,
+        filter: Option<AuditLogFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, AuditLogEntry>> {
+        let filter = filter.unwrap_or_default().scoped(None, tenant);
+        Ok(audit_log::page(services(ctx), filter, first, after).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct PlatformMutation;
+
+#[Object]
+impl PlatformMutation {
+    /// Adds a tenant and its signing key.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn create_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTenantInput,
+    ) -> async_graphql::Result<TenantDetails> {
+        let new = NewTenant {
+            display_name: input.name.unwrap_or_else(|| input.slug.clone()),
+            slug: input.slug,
+            backend: input.backend.into(),
+            connect_string: input.connect_string,
+            db_username: input.db_user.filter(|u| !u.trim().is_empty()),
+            db_password: input.db_password.map(SecretString::from),
+            pool: input.pool_limits.map(Into::into).unwrap_or_default(),
+        };
+        Ok(registry::add_tenant(services(ctx), &actor(ctx), new)
+            .await?
+            .into())
+    }
+
+    /// Changes a tenant's name, connection or pool limits. A connection or pool
+    /// change gives it a new configVersion: every instance replaces its pool.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn update_tenant(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        input: UpdateTenantInput,
+    ) -> async_graphql::Result<TenantDetails> {
+        let changes = TenantChanges {
+            display_name: input.name,
+            connect_string: input.connect_string,
+            db_username: input.db_user,
+            pool: input.pool_limits.map(Into::into),
+        };
+        Ok(
+            registry::update_tenant(services(ctx), &actor(ctx), &slug, changes)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Its members' requests answer TENANT_SUSPENDED (within the context-cache bound).
+    #[graphql(guard = "PlatformAdmin")]
+    async fn suspend_tenant(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<TenantDetails> {
+        Ok(
+            registry::set_tenant_status(services(ctx), &actor(ctx), &slug, RowStatus::Suspended)
+                .await?
+                .into(),
+        )
+    }
+
+    #[graphql(guard = "PlatformAdmin")]
+    async fn activate_tenant(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<TenantDetails> {
+        Ok(
+            registry::set_tenant_status(services(ctx), &actor(ctx), &slug, RowStatus::Active)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Soft delete: the row stays for the audit trail, tokens end, the slug is
+    /// never reused. `confirm` must repeat the slug.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn delete_tenant(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        confirm: String,
+    ) -> async_graphql::Result<TenantDetails> {
+        Ok(
+            registry::delete_tenant(services(ctx), &actor(ctx), &slug, &confirm)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Stores a new database password (sealed; never echoed or logged).
+    #[graphql(guard = "PlatformAdmin")]
+    async fn rotate_tenant_credentials(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        db_password: String,
+    ) -> async_graphql::Result<TenantDetails> {
+        let password = SecretString::from(db_password);
+        Ok(
+            registry::rotate_credentials(services(ctx), &actor(ctx), &slug, &password)
+                .await?
+                .into(),
+        )
+    }
+
+    /// A new signing key for the tenant: every token signed by the old one stops
+    /// verifying (at once here, within the context-cache bound elsewhere).
+    #[graphql(guard = "PlatformAdmin")]
+    async fn rotate_tenant_signing_key(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<SigningKeyRotation> {
+        let kid = registry::rotate_signing_key(services(ctx), &actor(ctx), Some(&slug)).await?;
+        Ok(SigningKeyRotation { kid })
+    }
+
+    /// Opens one session to the tenant's database outside its pool and runs a
+    /// trivial statement.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn test_tenant_connection(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<ConnectionTest> {
+        let probe = registry::test_connection(services(ctx), &actor(ctx), &slug).await?;
+        Ok(ConnectionTest {
+            reachable: probe.reason.is_none(),
+            latency_ms: probe.latency.as_secs_f64() * 1000.0,
+            reason: probe.reason,
+        })
+    }
+
+    /// Closes the tenant's pools so the next request opens fresh sessions.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn reload_tenant_pool(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<TenantDetails> {
+        Ok(registry::reload_pool(services(ctx), &actor(ctx), &slug)
+            .await?
+            .into())
+    }
+}

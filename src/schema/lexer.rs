@@ -1,0 +1,233 @@
+//! A GraphQL lexer just good enough to look at a document without parsing it:
+//! which operation it runs (metrics), how many tokens it has (refused before the
+//! parser sees a huge one), and its normalized form (the audit log's hash).
+//!
+//! Whitespace, commas and comments are insignificant in GraphQL and are skipped;
+//! strings and block strings are one token each, escapes included.
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// `{ } ( ) [ ] : = @ $ ! | &` and `...`
+    Punct(&'a str),
+    /// Names and keywords.
+    Name(&'a str),
+    /// Numbers and strings, as written.
+    Literal(&'a str),
+}
+
+impl<'a> Token<'a> {
+    fn text(self) -> &'a str {
+        match self {
+            Token::Punct(s) | Token::Name(s) | Token::Literal(s) => s,
+        }
+    }
+
+    /// Whether two tokens written next to each other would merge into one.
+    fn needs_space_before(self, next: Token<'_>) -> bool {
+        matches!(self, Token::Name(_) | Token::Literal(_))
+            && matches!(next, Token::Name(_) | Token::Literal(_))
+    }
+}
+
+pub struct Lexer<'a> {
+    src: &'a str,
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str) -> Self {
+        Lexer { src, pos: 0 }
+    }
+
+    fn skip_insignificant(&mut self) {
+        let bytes = self.src.as_bytes();
+        while self.pos < bytes.len() {
+            match bytes[self.pos] {
+                b' ' | b'\t' | b'\n' | b'\r' | b',' => self.pos += 1,
+                b'#' => {
+                    while self.pos < bytes.len() && bytes[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                }
+                // The byte-order mark (U+FEFF, three bytes in UTF-8).
+                0xEF if self.src[self.pos..].starts_with('\u{feff}') => self.pos += 3,
+                _ => break,
+            }
+        }
+    }
+
+    /// The end of the string starting at `start` (just past its closing quote, or
+    /// the end of the input for an unterminated one).
+    fn string_end(&self, start: usize) -> usize {
+        let bytes = self.src.as_bytes();
+        if self.src[start..].starts_with("\"\"\"") {
+            let mut i = start + 3;
+            while i < bytes.len() {
+                if self.src[i..].starts_with("\\\"\"\"") {
+                    i += 4;
+                } else if self.src[i..].starts_with("\"\"\"") {
+                    return i + 3;
+                } else {
+                    i += 1;
+                }
+            }
+            return bytes.len();
+        }
+        let mut i = start + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => return i + 1,
+                b'\n' => return i,
+                _ => i += 1,
+            }
+        }
+        bytes.len()
+    }
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        self.skip_insignificant();
+        let bytes = self.src.as_bytes();
+        let start = self.pos;
+        let first = *bytes.get(start)?;
+        let end = match first {
+            b'"' => self.string_end(start),
+            b'.' if self.src[start..].starts_with("...") => start + 3,
+            b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
+                let mut i = start + 1;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                i
+            }
+            b'-' | b'0'..=b'9' => {
+                let mut i = start + 1;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'.' | b'+' | b'-'))
+                {
+                    i += 1;
+                }
+                i
+            }
+            // Anything else is one character (punctuation, or something the parser
+            // will reject); step over the whole UTF-8 sequence.
+            _ => start + self.src[start..].chars().next().map_or(1, char::len_utf8),
+        };
+        self.pos = end.max(start + 1).min(bytes.len());
+        let text = &self.src[start..self.pos];
+        Some(match first {
+            b'"' | b'-' | b'0'..=b'9' => Token::Literal(text),
+            b'_' | b'a'..=b'z' | b'A'..=b'Z' => Token::Name(text),
+            _ => Token::Punct(text),
+        })
+    }
+}
+
+/// Whether the document has more than `max` tokens (stops counting there).
+pub fn exceeds_tokens(query: &str, max: usize) -> bool {
+    Lexer::new(query).nth(max).is_some()
+}
+
+/// SHA-256 (hex) of the document with comments and insignificant whitespace
+/// removed: the same operation formatted differently hashes the same.
+pub fn normalized_hash(query: &str) -> String {
+    let mut hasher = Sha256::new();
+    let mut previous: Option<Token<'_>> = None;
+    for token in Lexer::new(query) {
+        if previous.is_some_and(|p| p.needs_space_before(token)) {
+            hasher.update(b" ");
+        }
+        hasher.update(token.text().as_bytes());
+        previous = Some(token);
+    }
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        use std::fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(query: &str) -> Vec<&str> {
+        Lexer::new(query).map(Token::text).collect()
+    }
+
+    #[test]
+    fn splits_tokens_and_skips_noise() {
+        assert_eq!(
+            texts("query Q($a: [Int!] = [1, -2.5e3]) { a(x: \"s, t # u\") ...F } # c"),
+            [
+                "query",
+                "Q",
+                "(",
+                "$",
+                "a",
+                ":",
+                "[",
+                "Int",
+                "!",
+                "]",
+                "=",
+                "[",
+                "1",
+                "-2.5e3",
+                "]",
+                ")",
+                "{",
+                "a",
+                "(",
+                "x",
+                ":",
+                "\"s, t # u\"",
+                ")",
+                "...",
+                "F",
+                "}"
+            ]
+        );
+        assert_eq!(
+            texts("{ a(d: \"\"\"x \\\"\"\" y\"\"\") }"),
+            [
+                "{",
+                "a",
+                "(",
+                "d",
+                ":",
+                "\"\"\"x \\\"\"\" y\"\"\"",
+                ")",
+                "}"
+            ]
+        );
+        assert_eq!(texts("\u{feff}{ é }"), ["{", "é", "}"]);
+    }
+
+    #[test]
+    fn counts_without_reading_everything() {
+        assert!(!exceeds_tokens("{ a b }", 4));
+        assert!(exceeds_tokens("{ a b }", 3));
+        assert!(!exceeds_tokens("", 0));
+    }
+
+    #[test]
+    fn formatting_does_not_change_the_hash() {
+        let a = normalized_hash("query Q { me { email } }");
+        let b = normalized_hash("query   Q {\n  # who am I\n  me {\n    email,\n  }\n}\n");
+        assert_eq!(a, b);
+        assert_ne!(a, normalized_hash("query Q { me { id } }"));
+        assert_ne!(
+            normalized_hash("{ a(s: \"x y\") }"),
+            normalized_hash("{ a(s: \"x  y\") }")
+        );
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,143 @@
+//! GraphiQL for operators, entirely from the binary: the page and every file it
+//! loads are compiled in from `assets/graphiql/` (Oracle shops often run without
+//! internet, and a CDN is one more party that could change the page).
+//!
+//! The page is sent with a Content-Security-Policy that allows only this origin
+//! (plus `data:` fonts and images, which GraphiQL's stylesheet embeds); assets
+//! are addressed by a content hash and cached for a year.
+use std::{collections::HashMap, sync::OnceLock};
+
+use axum::{
+    extract::Path,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use sha2::{Digest, Sha256};
+
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'";
+
+/// Name, content type and bytes of every asset the page may load.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "graphiql.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/graphiql/graphiql.min.js"),
+    ),
+    (
+        "graphiql.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/graphiql/graphiql.min.css"),
+    ),
+    (
+        "react.production.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/graphiql/react.production.min.js"),
+    ),
+    (
+        "react-dom.production.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
+    ),
+    (
+        "tenantql-graphiql.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/graphiql/tenantql-graphiql.js"),
+    ),
+    (
+        "tenantql-graphiql.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/graphiql/tenantql-graphiql.css"),
+    ),
+];
+
+const PAGE_TEMPLATE: &str = include_str!("../../assets/graphiql/index.html");
+
+/// The page with each `{{file}}` replaced by the file's content-addressed URL.
+fn page_html() -> &'static str {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    PAGE.get_or_init(|| {
+        let mut html = PAGE_TEMPLATE.to_string();
+        for (name, _, bytes) in ASSETS {
+            let digest = Sha256::digest(bytes);
+            let version: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+            html = html.replace(
+                &format!("{{{{{name}}}}}"),
+                &format!("/graphiql/assets/{name}?v={version}"),
+            );
+        }
+        html
+    })
+}
+
+fn assets() -> &'static HashMap<&'static str, (&'static str, &'static [u8])> {
+    static BY_NAME: OnceLock<HashMap<&'static str, (&'static str, &'static [u8])>> =
+        OnceLock::new();
+    BY_NAME.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|(name, content_type, bytes)| (*name, (*content_type, *bytes)))
+            .collect()
+    })
+}
+
+pub async fn page() -> Response {
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page_html(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    // The page names the current asset versions: always revalidate it.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match assets().get(file.as_str()) {
+        Some((content_type, bytes)) => {
+            let mut response = ([(header::CONTENT_TYPE, *content_type)], *bytes).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            );
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
+        None => (StatusCode::NOT_FOUND, "no such GraphiQL asset").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled_and_every_asset_used() {
+        let html = page_html();
+        assert!(!html.contains("{{"), "unfilled placeholder in {html}");
+        for (name, _, _) in ASSETS {
+            assert!(
+                html.contains(&format!("/graphiql/assets/{name}?v=")),
+                "{name} is not referenced"
+            );
+        }
+    }
+}
