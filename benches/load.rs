@@ -8,7 +8,10 @@
 //! - realistic: `--users` virtual users per tenant, each waiting `--think-ms`
 //!   between requests (3 invoice pages following endCursor, then a dashboard);
 //! - saturation: `--connections` workers without think time, first the invoice
-//!   page alone, then the dashboard alone.
+//!   page alone, then the dashboard alone;
+//! - audit: the saturation invoice page against a server with request auditing on,
+//!   then one with it off, three times in turn (on, off, on, off, …), reporting throughput
+//!   and the server's CPU time per page for each, and the on/off ratios.
 //!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
@@ -24,6 +27,7 @@ use std::{
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tenantql::{
+    admin::registry,
     audit::Actor,
     config::Config,
     control::{
@@ -31,7 +35,6 @@ use tenantql::{
         tenants::{NewTenant, PoolLimits},
     },
     state::Services,
-    tenancy::registry,
 };
 
 const INVOICE_PAGE: &str = r#"query InvoicePage($companyId: ID!, $after: String) {
@@ -223,6 +226,28 @@ fn free_port() -> u16 {
 }
 
 async fn start_server(dir: &Path, o: &Options) -> Server {
+    start_server_with(dir, o, &[]).await
+}
+
+/// The server's CPU time so far (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn start_server_with(dir: &Path, o: &Options, env: &[(&str, &str)]) -> Server {
     // Cargo builds the server binary (bench profile = release) before the bench.
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_tenantql"));
     let port = free_port();
@@ -235,6 +260,7 @@ async fn start_server(dir: &Path, o: &Options) -> Server {
         }
         None => Command::new(&binary),
     };
+    command.envs(env.iter().copied());
     let child = command
         .args(["serve", "--listen", &addr])
         .env("TENANTQL_DATA_DIR", dir)
@@ -601,7 +627,51 @@ fn main() {
                 }
             }
         }
-        println!("\n### multi-tenant / single-tenant\n");
+        if o.phases.iter().any(|p| p == "audit") {
+            let mut rows = Vec::new();
+            for round in 1..=3 {
+                for audit in ["true", "false"] {
+                    let server = start_server_with(&dir, &o, &[("TENANTQL_AUDIT_REQUESTS", audit)]).await;
+                    let url = format!("http://{}/graphql", server.addr);
+                    run_phase(&url, "warm-up (not measured)", 3, |driver, deadline| {
+                        (0..o.connections)
+                            .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, false, deadline)))
+                            .collect()
+                    })
+                    .await;
+                    let cpu_before = cpu_seconds(server.child.id());
+                    let connections = o.connections;
+                    let result = run_phase(&url, &format!("audit {audit}, round {round}: invoice page, {connections} connections over {} tenants", targets.len()), o.seconds, |driver, deadline| {
+                        (0..connections)
+                            .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, false, deadline)))
+                            .collect()
+                    })
+                    .await;
+                    let cpu = cpu_seconds(server.child.id()) - cpu_before;
+                    let (rps, p95) = result.get("invoice page").copied().unwrap_or_default();
+                    let pages = rps * o.seconds as f64;
+                    let cpu_ms_per_page = if pages > 0.0 { cpu * 1000.0 / pages } else { 0.0 };
+                    println!("server CPU {cpu:.2} s, {cpu_ms_per_page:.3} ms per page");
+                    rows.push((audit == "true", rps, p95, cpu_ms_per_page));
+                    drop(server);
+                }
+            }
+            println!("\n### request auditing on vs off (invoice page, server on one core)\n");
+            println!("| auditing | round | pages/s | p95 ms | server CPU ms / page |\n|---|---:|---:|---:|---:|");
+            for (i, (on, rps, p95, cpu)) in rows.iter().enumerate() {
+                println!("| {} | {} | {rps:.1} | {p95:.2} | {cpu:.3} |", if *on { "on" } else { "off" }, i / 2 + 1);
+            }
+            let mean = |on: bool, pick: fn(&(bool, f64, f64, f64)) -> f64| {
+                let picked: Vec<f64> = rows.iter().filter(|r| r.0 == on).map(pick).collect();
+                picked.iter().sum::<f64>() / picked.len().max(1) as f64
+            };
+            ratios.push(format!(
+                "auditing on / off: throughput {:.3}, CPU per page {:.3}",
+                mean(true, |r| r.1) / mean(false, |r| r.1),
+                mean(true, |r| r.3) / mean(false, |r| r.3)
+            ));
+        }
+        println!("\n### ratios\n");
         for r in ratios {
             println!("- {r}");
         }

@@ -2,9 +2,10 @@
 # Runs every test of tenantql on a fresh Debian machine that has the Rust toolchain.
 #
 # It installs what the tests need from the distribution's packages (PostgreSQL for
-# the control-plane tests), starts it on 127.0.0.1 on a free port with its data in
-# a temporary directory, runs the formatting and lint checks and the whole test
-# suite against it, and stops it by its PID when done, pass or fail.
+# the control-plane tests, Chromium and ChromeDriver for the GraphiQL browser
+# test), starts PostgreSQL on 127.0.0.1 on a free port with its data in a temporary
+# directory, runs the formatting and lint checks and the whole test suite against
+# it, and stops it by its PID when done, pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +20,14 @@ find_pg_bin() {
 }
 
 # --- what the tests need ----------------------------------------------------------
-if [ -z "$(find_pg_bin)" ]; then
-  log "installing postgresql from the distribution's packages"
+missing=()
+[ -n "$(find_pg_bin)" ] || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]} from the distribution's packages"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 PG_BIN="$(find_pg_bin)"
 [ -x "$PG_BIN/pg_ctl" ] || { echo "PostgreSQL binaries not found after install" >&2; exit 1; }

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    admin::registry,
     audit::Actor,
     config::{Config, ControlPlaneConfig, ServerConfig, TokenConfig},
     control::{
@@ -21,7 +22,6 @@ use crate::{
     server::Application,
     state::{ServiceSettings, Services},
     telemetry::LogConfig,
-    tenancy::registry,
 };
 
 /// tenantql — one GraphQL API for many tenants, each with its own database.

@@ -5,6 +5,7 @@ use std::path::Path;
 use secrecy::SecretString;
 
 use crate::{
+    admin::registry,
     audit::Actor,
     control::{
         entities::{membership::MemberRole, tenant::BackendKind},
@@ -16,7 +17,6 @@ use crate::{
         oracle::{OracleSession, OracleSettings},
         Connection,
     },
-    tenancy::registry,
 };
 
 /// The password of every demo user. Demo data only: never use it elsewhere.

@@ -2,6 +2,7 @@
 //!
 //! A request travels `server` → `auth` → `tenancy` → `schema` → `resolvers`;
 //! the control plane (`control`) holds tenants, users, memberships and keys.
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod request_id;
 pub mod resolvers;
 pub mod schema;
+pub mod sealing;
 pub mod server;
 pub mod state;
 pub mod store;

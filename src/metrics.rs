@@ -8,11 +8,11 @@
 use std::{
     collections::{BTreeMap, HashMap},
     fmt::Write,
-    sync::Mutex,
+    sync::{atomic::Ordering, Mutex},
     time::Duration,
 };
 
-use crate::tenancy::pools::PoolStats;
+use crate::{audit::AuditStats, tenancy::pools::PoolStats};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -343,6 +343,38 @@ impl Metrics {
             for (tenant, stats) in &pool_rows {
                 let _ = writeln!(out, "{name}{{tenant=\"{tenant}\"}} {}", value(stats));
             }
+        }
+        out
+    }
+
+    /// The audit writer's counters: a dropped row is an audit gap worth an alert.
+    pub fn render_audit(&self, audit: &AuditStats) -> String {
+        let rows: [(&str, &str, &str, u64); 3] = [
+            (
+                "tenantql_audit_rows_written_total",
+                "counter",
+                "Request audit rows written to the control plane.",
+                audit.written.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_audit_rows_dropped_total",
+                "counter",
+                "Request audit rows dropped (queue full, or writing failed after retries).",
+                audit.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_audit_queue_depth",
+                "gauge",
+                "Request audit rows waiting for the writer.",
+                audit.queued(),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         }
         out
     }

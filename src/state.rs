@@ -11,9 +11,9 @@ use crate::{
     },
     control::{ControlPlane, StartupError},
     metrics::Metrics,
+    sealing::KeySource,
     tenancy::{
         pools::{PoolManager, PoolSettings},
-        sealing::KeySource,
         ContextResolver,
     },
 };

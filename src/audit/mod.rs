@@ -14,7 +14,9 @@ pub mod redact;
 mod store;
 mod writer;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+
+use crate::control::entities::audit_log;
 
 pub use store::{page, prune, record_change, AuditFilter, AuditPage};
 pub use writer::{AuditSettings, AuditSink, AuditStats};
@@ -92,49 +94,29 @@ impl Actor {
     }
 }
 
-/// One row to write. Built by the request path or a use case; no secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub at: DateTime<Utc>,
-    pub request_id: Option<String>,
-    pub tenant_id: Option<String>,
-    pub tenant_slug: Option<String>,
-    pub actor_user_id: Option<String>,
-    pub actor_email: Option<String>,
-    pub source: Source,
-    pub action: String,
-    pub target: Option<String>,
-    pub operation_type: Option<String>,
-    pub operation_name: Option<String>,
-    pub document_hash: Option<String>,
-    /// Already redacted JSON.
-    pub variables: Option<String>,
-    pub outcome: Outcome,
-    pub error_code: Option<String>,
-    pub duration_us: Option<i64>,
-    pub client_addr: Option<String>,
-    pub user_agent: Option<String>,
-    pub details: Option<serde_json::Value>,
-}
+/// One row to write (its `id` is left to the database). Built by the request path
+/// or a use case; never holds a secret.
+pub type AuditEntry = audit_log::Model;
 
 impl AuditEntry {
     /// A row for `actor`, stamped now, with everything else empty.
     pub fn new(actor: &Actor, source: Source, action: impl Into<String>, outcome: Outcome) -> Self {
         AuditEntry {
+            id: 0,
             at: Utc::now(),
             request_id: actor.request_id.clone(),
             tenant_id: None,
             tenant_slug: None,
             actor_user_id: actor.user_id.clone(),
             actor_email: actor.email.clone(),
-            source,
+            source: source.as_str().into(),
             action: action.into(),
             target: None,
             operation_type: None,
             operation_name: None,
             document_hash: None,
             variables: None,
-            outcome,
+            outcome: outcome.as_str().into(),
             error_code: None,
             duration_us: None,
             client_addr: actor.client_addr.clone(),
@@ -157,8 +139,9 @@ impl AuditEntry {
         entry
     }
 
+    /// What changed, as JSON (never a secret).
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(details.to_string());
         self
     }
 }

@@ -1,36 +1,18 @@
 //! The audit log table: writing rows, reading pages of them, pruning old ones.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::AuditEntry;
 use crate::{control::entities::audit_log, error::AppError};
 
+/// The row as an insert: every column set but the id, which the database assigns.
 fn active(entry: AuditEntry) -> audit_log::ActiveModel {
-    audit_log::ActiveModel {
-        id: NotSet,
-        at: Set(entry.at),
-        request_id: Set(entry.request_id),
-        tenant_id: Set(entry.tenant_id),
-        tenant_slug: Set(entry.tenant_slug),
-        actor_user_id: Set(entry.actor_user_id),
-        actor_email: Set(entry.actor_email),
-        source: Set(entry.source.as_str().into()),
-        action: Set(entry.action),
-        target: Set(entry.target),
-        operation_type: Set(entry.operation_type),
-        operation_name: Set(entry.operation_name),
-        document_hash: Set(entry.document_hash),
-        variables: Set(entry.variables),
-        outcome: Set(entry.outcome.as_str().into()),
-        error_code: Set(entry.error_code),
-        duration_us: Set(entry.duration_us),
-        client_addr: Set(entry.client_addr),
-        user_agent: Set(entry.user_agent),
-        details: Set(entry.details.map(|d| d.to_string())),
-    }
+    let mut row = audit_log::ActiveModel::from(entry).reset_all();
+    row.id = NotSet;
+    row
 }
 
 /// Writes one change row; call it on the transaction that makes the change.

@@ -1,6 +1,8 @@
 //! What a tenantql token says. Only `auth::tokens` creates or reads these.
 use serde::{Deserialize, Serialize};
 
+use crate::control::entities::membership::MemberRole;
+
 /// The caller's role. Tenant roles come from the membership; the platform role
 /// from the user's platform-admin flag and only ever in a platform-key token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -9,6 +11,15 @@ pub enum Role {
     Admin,
     Member,
     PlatformAdmin,
+}
+
+impl From<MemberRole> for Role {
+    fn from(role: MemberRole) -> Self {
+        match role {
+            MemberRole::Admin => Role::Admin,
+            MemberRole::Member => Role::Member,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

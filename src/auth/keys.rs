@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::{
     control::{entities::signing_key, tenants, ControlPlane},
     error::AppError,
-    tenancy::sealing::Sealer,
+    sealing::Sealer,
 };
 
 pub const ALGORITHM: &str = "EdDSA";

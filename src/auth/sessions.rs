@@ -13,7 +13,6 @@ use crate::{
         memberships, tenants, users, ControlPlane,
     },
     error::AppError,
-    tenancy::{context::role_of, TenantContext},
 };
 
 /// One message for unknown email, wrong password and disabled user alike.
@@ -75,12 +74,8 @@ impl Sessions {
     }
 
     /// A new token for another tenant the caller belongs to.
-    pub async fn select_tenant(
-        &self,
-        caller: &TenantContext,
-        slug: &str,
-    ) -> Result<SignedIn, AppError> {
-        let user = users::find_by_id(&self.control.db, &caller.user_id)
+    pub async fn select_tenant(&self, user_id: &str, slug: &str) -> Result<SignedIn, AppError> {
+        let user = users::find_by_id(&self.control.db, user_id)
             .await?
             .filter(|u| !u.disabled)
             .ok_or(AppError::Unauthenticated("the token's user is disabled"))?;
@@ -149,7 +144,7 @@ impl Sessions {
                 Audience::Tenant {
                     tenant_id: &tenant.id,
                     slug: &tenant.slug,
-                    role: role_of(membership.role),
+                    role: membership.role.into(),
                 },
                 ttl,
             )

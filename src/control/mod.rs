@@ -17,7 +17,7 @@ use sea_orm::{
 use crate::{
     config::ControlPlaneConfig,
     error::AppError,
-    tenancy::sealing::{KeySource, MasterKeyError, SealError, Sealer},
+    sealing::{KeySource, MasterKeyError, SealError, Sealer},
 };
 use entities::control_meta;
 

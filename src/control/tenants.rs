@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     error::AppError,
-    tenancy::sealing::{SealError, Sealer},
+    sealing::{SealError, Sealer},
 };
 
 /// Field names bound into the sealed columns' associated data.

@@ -5,12 +5,13 @@ use secrecy::SecretString;
 
 use super::{actor, caller, guards, services};
 use crate::{
+    admin::members,
     auth::{sessions::SignedIn, Role as TokenRole},
     control::{
         entities::{tenant as tenant_row, tenant::TenantStatus as RowStatus},
         memberships,
     },
-    tenancy::{context::role_of, members, TenantRef},
+    tenancy::TenantRef,
 };
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -153,7 +154,7 @@ impl AuthQuery {
         Ok(rows
             .into_iter()
             .map(|(m, t)| TenantMembership {
-                role: role_of(m.role).into(),
+                role: TokenRole::from(m.role).into(),
                 tenant: t.into(),
             })
             .collect())
@@ -193,7 +194,7 @@ impl AuthMutation {
         let caller = caller(ctx)?;
         Ok(services(ctx)
             .sessions
-            .select_tenant(caller, &tenant)
+            .select_tenant(&caller.user_id, &tenant)
             .await?
             .into())
     }

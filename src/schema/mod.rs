@@ -29,6 +29,7 @@ use crate::{
     audit::{self, redact, Actor, AuditEntry, Outcome, Source},
     config::Introspection,
     error::AppError,
+    metrics::Operation,
     request_id::RequestId,
     resolvers::{erp::ErpScope, Mutation, Query},
     state::Services,
@@ -95,24 +96,15 @@ pub async fn execute(
     let started = Instant::now();
     let (operation, document_operation_name) =
         observe::operation_of(&request.query, request.operation_name.as_deref());
+    let actor = meta.actor(caller.as_ref());
     let mut audit_row = services.audit.enabled().then(|| {
-        let mut row = AuditEntry::new(
-            &meta.actor(caller.as_ref()),
-            Source::Graphql,
-            operation.label(),
-            Outcome::Ok,
-        );
-        row.operation_type = Some(operation.label().to_string());
-        row.operation_name = request
-            .operation_name
-            .clone()
-            .or_else(|| document_operation_name.map(str::to_string));
-        row.document_hash = Some(lexer::normalized_hash(&request.query));
-        if let Some(tenant) = caller.as_ref().and_then(|c| c.tenant.as_ref()) {
-            row.tenant_id = Some(tenant.id.clone());
-            row.tenant_slug = Some(tenant.slug.clone());
-        }
-        row
+        request_row(
+            &actor,
+            &request,
+            caller.as_ref(),
+            operation,
+            document_operation_name,
+        )
     });
     let tenant = caller
         .as_ref()
@@ -129,7 +121,7 @@ pub async fn execute(
     let mut response = match admitted {
         Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
         Ok(()) => {
-            let request = with_request_data(request, caller, services, meta);
+            let request = with_request_data(request, caller, services, meta, actor);
             schema.execute(request).await
         }
     };
@@ -149,13 +141,36 @@ pub async fn execute(
 
     if let Some(mut row) = audit_row.filter(|_| !refused_anonymously) {
         if !response.errors.is_empty() {
-            row.outcome = Outcome::Error;
+            row.outcome = Outcome::Error.as_str().into();
             row.error_code = first_code;
         }
         row.duration_us = Some(started.elapsed().as_micros() as i64);
         services.audit.record(row);
     }
     response
+}
+
+/// The audit row of a GraphQL request, before it runs (outcome and duration are
+/// filled in afterwards, variables once the document is parsed).
+fn request_row(
+    actor: &Actor,
+    request: &Request,
+    caller: Option<&TenantContext>,
+    operation: Operation,
+    document_operation_name: Option<&str>,
+) -> AuditEntry {
+    let mut row = AuditEntry::new(actor, Source::Graphql, operation.label(), Outcome::Ok);
+    row.operation_type = Some(operation.label().to_string());
+    row.operation_name = request
+        .operation_name
+        .clone()
+        .or_else(|| document_operation_name.map(str::to_string));
+    row.document_hash = Some(lexer::normalized_hash(&request.query));
+    if let Some(tenant) = caller.and_then(|c| c.tenant.as_ref()) {
+        row.tenant_id = Some(tenant.id.clone());
+        row.tenant_slug = Some(tenant.slug.clone());
+    }
+    row
 }
 
 /// The request's variables as the audit log keeps them: every value under a
@@ -205,10 +220,9 @@ fn with_request_data(
     caller: Option<TenantContext>,
     services: &Services,
     meta: &RequestMeta,
+    actor: Actor,
 ) -> Request {
-    let mut request = request
-        .data(meta.request_id.clone())
-        .data(meta.actor(caller.as_ref()));
+    let mut request = request.data(meta.request_id.clone()).data(actor);
     let Some(caller) = caller else {
         return request;
     };

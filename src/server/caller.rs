@@ -112,6 +112,6 @@ fn audit_refusal(state: &AppState, parts: &Parts, claims: &Claims, err: &AppErro
     let mut row = AuditEntry::new(&actor, Source::Http, "refused", Outcome::Refused);
     row.tenant_slug = claims.tenant.clone();
     row.error_code = Some(err.code().to_string());
-    row.details = Some(serde_json::json!({ "reason": err.public_message() }));
+    let row = row.with_details(serde_json::json!({ "reason": err.public_message() }));
     state.services.audit.record(row);
 }

@@ -5,11 +5,11 @@
 //! The page is sent with a Content-Security-Policy that allows only this origin
 //! (plus `data:` fonts and images, which GraphiQL's stylesheet embeds); assets
 //! are addressed by a content hash and cached for a year.
-use std::{collections::HashMap, sync::OnceLock};
+use std::sync::OnceLock;
 
 use axum::{
     extract::Path,
-    http::{header, HeaderValue, StatusCode},
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
@@ -71,56 +71,33 @@ fn page_html() -> &'static str {
     })
 }
 
-fn assets() -> &'static HashMap<&'static str, (&'static str, &'static [u8])> {
-    static BY_NAME: OnceLock<HashMap<&'static str, (&'static str, &'static [u8])>> =
-        OnceLock::new();
-    BY_NAME.get_or_init(|| {
-        ASSETS
-            .iter()
-            .map(|(name, content_type, bytes)| (*name, (*content_type, *bytes)))
-            .collect()
-    })
-}
-
 pub async fn page() -> Response {
-    let mut response = (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            // The page names the current asset versions: always revalidate it.
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
         page_html(),
     )
-        .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    // The page names the current asset versions: always revalidate it.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
+        .into_response()
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {
-    match assets().get(file.as_str()) {
-        Some((content_type, bytes)) => {
-            let mut response = ([(header::CONTENT_TYPE, *content_type)], *bytes).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            );
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            response
-        }
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                // Addressed by content hash (`?v=`): a new build is a new URL.
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *bytes,
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no such GraphiQL asset").into_response(),
     }
 }

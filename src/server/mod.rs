@@ -22,8 +22,9 @@ use crate::{
     config::{Config, ServerConfig},
     demo,
     schema::{self, AppSchema, QueryLimits, SchemaPolicy},
+    sealing::KeySource,
     state::{ServiceSettings, Services},
-    tenancy::{breaker::BreakerSettings, pools::PoolSettings, sealing::KeySource},
+    tenancy::{breaker::BreakerSettings, pools::PoolSettings},
 };
 
 #[derive(Clone)]

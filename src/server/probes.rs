@@ -52,7 +52,8 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 /// this path to the scraper only.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let services = &state.services;
-    let body = services.metrics.render(&services.pools.all_stats());
+    let mut body = services.metrics.render(&services.pools.all_stats());
+    body.push_str(&services.metrics.render_audit(services.audit.stats()));
     (
         [(
             header::CONTENT_TYPE,

@@ -14,10 +14,7 @@ use std::{
 use crate::{
     auth::{Claims, Role},
     control::{
-        entities::{
-            membership::MemberRole,
-            tenant::{BackendKind, TenantStatus},
-        },
+        entities::tenant::{BackendKind, TenantStatus},
         memberships, tenants, users, ControlPlane,
     },
     error::AppError,
@@ -66,13 +63,6 @@ impl TenantContext {
                     .into(),
             )
         })
-    }
-}
-
-pub fn role_of(role: MemberRole) -> Role {
-    match role {
-        MemberRole::Admin => Role::Admin,
-        MemberRole::Member => Role::Member,
     }
 }
 
@@ -163,7 +153,7 @@ impl ContextResolver {
         Ok(TenantContext {
             user_id: user.id,
             email: user.email,
-            role: role_of(membership.role),
+            role: membership.role.into(),
             tenant: Some(TenantRef {
                 id: tenant.id,
                 slug: tenant.slug,

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tenantql::{
+    admin::registry,
     audit::Actor,
     control::{
         entities::{membership::MemberRole, tenant::TenantStatus},
         memberships, tenants, users,
     },
-    tenancy::registry,
 };
 
 use crate::helpers::{two_tenants, Answer, TestApp, ME};

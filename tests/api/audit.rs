@@ -13,10 +13,10 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 use tenantql::{
+    admin::registry,
     audit::Actor,
     config::ControlPlaneConfig,
     control::{entities::audit_log, entities::tenant::TenantStatus, ControlPlane},
-    tenancy::registry,
 };
 
 use crate::helpers::{ok, tenantql, two_tenants, TestApp, ME};

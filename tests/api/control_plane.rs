@@ -5,6 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tenantql::{
+    admin::registry,
     audit::Actor,
     config::ControlPlaneConfig,
     control::{
@@ -12,7 +13,7 @@ use tenantql::{
         tenants::{self, NewTenant, PoolLimits},
         ControlPlane,
     },
-    tenancy::{registry, sealing::SealError},
+    sealing::SealError,
 };
 
 use crate::helpers::{postgres_url, two_tenants, ControlDb, TestApp, ME, PASSWORD};

@@ -14,6 +14,7 @@ use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tenantql::{
+    admin::registry,
     audit::Actor,
     config::Config,
     control::{
@@ -21,7 +22,7 @@ use tenantql::{
         tenants::{NewTenant, PoolLimits},
     },
     state::Services,
-    tenancy::{pools::PoolStats, registry, TenantRef},
+    tenancy::{pools::PoolStats, TenantRef},
     Application,
 };
 use tokio_util::sync::CancellationToken;

@@ -160,7 +160,7 @@ async fn anonymous_callers_may_only_log_in() {
 async fn platform_admins_get_a_platform_token() {
     let app = TestApp::spawn().await;
     two_tenants(&app).await;
-    tenantql::tenancy::registry::add_user(
+    tenantql::admin::registry::add_user(
         &app.services,
         &tenantql::audit::Actor::cli(),
         "root@tenantql.test",

@@ -44,4 +44,18 @@ async fn metrics_count_requests_errors_round_trips_and_pools() {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }
     assert!(text.contains("tenantql_graphql_request_duration_seconds_bucket{operation=\"query\",tenant=\"acme\",le=\"+Inf\"} 3"));
+    // The audit writer's counters (rows may still be queued: written + queued = 4).
+    let counter = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(counter("tenantql_audit_rows_dropped_total"), 0);
+    assert_eq!(
+        counter("tenantql_audit_rows_written_total") + counter("tenantql_audit_queue_depth"),
+        4,
+        "three queries and one sign-in are audited; the bad token is not"
+    );
 }

@@ -5,12 +5,12 @@
 use secrecy::SecretString;
 use serde_json::json;
 use tenantql::{
+    admin::registry,
     audit::Actor,
     control::{
         entities::{membership::MemberRole, tenant::BackendKind},
         tenants::{NewTenant, PoolLimits},
     },
-    tenancy::registry,
 };
 
 use crate::{erp, helpers::TestApp};

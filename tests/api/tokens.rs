@@ -5,9 +5,9 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tenantql::admin::registry;
 use tenantql::audit::Actor;
 use tenantql::control::{entities::tenant::TenantStatus, tenants};
-use tenantql::tenancy::registry;
 
 use crate::helpers::{two_tenants, TestApp, ME};
 

@@ -36,7 +36,7 @@ pub struct Model {
     /// SQLite: a file path. Oracle: an Easy Connect string (`host:port/service`).
     pub connect_string: String,
     pub db_username: Option<String>,
-    /// Sealed with AAD (tenant id, `db_password`); see `tenancy::sealing`.
+    /// Sealed with AAD (tenant id, `db_password`); see `sealing`.
     pub db_password_sealed: Option<String>,
     pub ssh_host: Option<String>,
     pub ssh_port: Option<i32>,

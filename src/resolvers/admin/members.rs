@@ -7,10 +7,11 @@ use secrecy::ExposeSecret;
 
 use super::audit_log::{self, AuditLogEntry, AuditLogFilter};
 use crate::{
+    admin::members,
     auth::password,
     control::entities::membership::MemberRole as RowRole,
     resolvers::{actor, caller, guards::TenantAdmin, services},
-    tenancy::{members, TenantRef},
+    tenancy::TenantRef,
 };
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]

@@ -1,12 +1,13 @@
 //! The platform admin's API: tenants, their connections, keys and pools, and the
 //! whole audit log. Every field is guarded by `PlatformAdmin`; the same use cases
-//! back the CLI (`tenancy::registry`).
+//! back the CLI (`admin::registry`).
 use async_graphql::{connection::Connection, Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::audit_log::{self, AuditLogEntry, AuditLogFilter};
 use crate::{
+    admin::registry,
     control::{
         entities::{tenant, tenant::BackendKind, tenant::TenantStatus as RowStatus},
         tenants::{self, NewTenant, PoolLimits, TenantChanges, TenantFilter},
@@ -14,7 +15,7 @@ use crate::{
     erp::keyset,
     error::AppError,
     resolvers::{actor, auth::TenantStatus, connection, guards::PlatformAdmin, services},
-    tenancy::{breaker::BreakerState as PoolBreaker, pools::PoolStats, registry},
+    tenancy::{breaker::BreakerState as PoolBreaker, pools::PoolStats},
 };
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::{registry::commit_with, TenantRef};
+use super::registry::commit_with;
+use crate::tenancy::TenantRef;
 use crate::{
     audit::{Actor, AuditEntry},
     auth::password,
