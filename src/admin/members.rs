@@ -117,6 +117,22 @@ async fn find_member(
     Ok(Member { user, membership })
 }
 
+/// Serializes membership changes of one tenant: on PostgreSQL the tenant's row is
+/// locked (`FOR UPDATE`) until the transaction ends, so two admins demoting each
+/// other at once cannot both pass the last-admin check. (SQLite needs no row lock:
+/// `begin_change` already holds the database's write lock.)
+async fn lock_tenant(
+    db: &impl sea_orm::ConnectionTrait,
+    tenant: &TenantRef,
+) -> Result<(), AppError> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    crate::control::entities::tenant::Entity::find_by_id(tenant.id.as_str())
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    Ok(())
+}
+
 /// Refuses a change that would leave the tenant without an admin.
 async fn keep_an_admin(
     db: &impl sea_orm::ConnectionTrait,
@@ -142,6 +158,7 @@ pub async fn change_role(
     role: MemberRole,
 ) -> Result<Member, AppError> {
     let txn = services.control.begin_change().await?;
+    lock_tenant(&txn, tenant).await?;
     let member = find_member(&txn, tenant, email).await?;
     if member.membership.role == role {
         return Ok(member);
@@ -174,6 +191,7 @@ pub async fn remove(
     email: &str,
 ) -> Result<Member, AppError> {
     let txn = services.control.begin_change().await?;
+    lock_tenant(&txn, tenant).await?;
     let member = find_member(&txn, tenant, email).await?;
     keep_an_admin(&txn, tenant, &member).await?;
     memberships::revoke(&txn, &member.user.id, &tenant.id).await?;

@@ -14,7 +14,7 @@ use tenantql::{
     },
 };
 
-use crate::helpers::{two_tenants, Answer, TestApp, ME};
+use crate::helpers::{two_tenants, Answer, ControlDb, TestApp, ME};
 
 /// Who may call a root field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,7 +433,7 @@ async fn an_acme_admin_never_reaches_globex() {
 #[tokio::test]
 async fn suspension_ends_a_held_token_within_the_bound_and_activation_restores_it() {
     const BOUND_SECS: u64 = 2;
-    let a = TestApp::spawn_with(crate::helpers::ControlDb::Sqlite, |c| {
+    let a = TestApp::spawn_with(ControlDb::Sqlite, |c| {
         c.server.context_cache_secs = BOUND_SECS
     })
     .await;
@@ -756,7 +756,18 @@ async fn a_failed_change_leaves_no_change_row() {
 
 #[tokio::test]
 async fn tenant_admins_manage_members() {
-    let app = TestApp::spawn().await;
+    members_contract(ControlDb::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tenant_admins_manage_members_on_postgres() {
+    if crate::helpers::postgres_url().is_some() {
+        members_contract(ControlDb::Postgres).await;
+    }
+}
+
+async fn members_contract(db: ControlDb) {
+    let app = TestApp::spawn_with(db, |_| {}).await;
     two_tenants(&app).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     let add = "mutation($e: String!, $r: MemberRole!) { addMember(email: $e, role: $r) { member { email role passwordSet } passwordSetToken passwordSetTokenExpiresAt } }";
