@@ -5,13 +5,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tenantql::{
-    admin::registry,
-    audit::Actor,
-    control::{
-        entities::{membership::MemberRole, tenant::TenantStatus},
-        memberships, tenants, users,
-    },
+use tenantql::control::{
+    entities::{membership::MemberRole, tenant::TenantStatus},
+    memberships, tenants, users,
 };
 
 use crate::helpers::{two_tenants, Answer, ControlDb, TestApp, ME};
@@ -186,14 +182,8 @@ async fn callers(app: &TestApp) -> Callers {
     app.add_user("erin@initech.test", &[("initech", MemberRole::Member)])
         .await;
     let suspended = app.token("erin@initech.test", Some("initech")).await;
-    registry::set_tenant_status(
-        &app.services,
-        &Actor::cli(),
-        "initech",
-        TenantStatus::Suspended,
-    )
-    .await
-    .unwrap();
+    app.set_tenant_status("initech", TenantStatus::Suspended)
+        .await;
     Callers {
         platform: app.platform_admin("root@tenantql.test").await,
         tenant_admin: app.token("alice@acme.test", Some("acme")).await,

@@ -3,7 +3,6 @@
 //! the control plane's files or the server's log.
 use std::{
     io::Read,
-    net::TcpListener,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -13,13 +12,11 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 use tenantql::{
-    admin::registry,
-    audit::Actor,
     config::ControlPlaneConfig,
     control::{entities::audit_log, entities::tenant::TenantStatus, ControlPlane},
 };
 
-use crate::helpers::{ok, tenantql, two_tenants, TestApp, ME};
+use crate::helpers::{free_port, ok, tenantql, two_tenants, TestApp, ME};
 
 const REQUESTS: usize = 5000;
 
@@ -85,14 +82,7 @@ async fn refusals_of_verified_tokens_and_errors_are_recorded() {
         .gql("{ tenantMembers { email } }", json!({}), Some(&carol))
         .await;
     assert_eq!(answer.code(), "FORBIDDEN");
-    registry::set_tenant_status(
-        &app.services,
-        &Actor::cli(),
-        "acme",
-        TenantStatus::Suspended,
-    )
-    .await
-    .unwrap();
+    app.set_tenant_status("acme", TenantStatus::Suspended).await;
     app.gql(ME, json!({}), Some(&carol))
         .await
         .assert_refused(StatusCode::FORBIDDEN, "TENANT_SUSPENDED");
@@ -143,14 +133,6 @@ impl Secrets {
             assert!(!found, "a secret ({}…) is in {place}", &secret[..6]);
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Stops the server like an operator (SIGTERM) and returns everything it printed.

@@ -2,7 +2,6 @@
 //! from the server itself, under a CSP that allows only this origin; and a real
 //! headless Chromium runs a query through it.
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -12,7 +11,7 @@ use fantoccini::{ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{two_tenants, TestApp};
+use crate::helpers::{free_port, two_tenants, TestApp};
 
 /// Every `src="…"` and `href="…"` of a page.
 fn references(html: &str) -> Vec<String> {
@@ -122,14 +121,6 @@ impl Drop for Driver {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Polls `check` every 100 ms for at most `limit`.

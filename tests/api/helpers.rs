@@ -351,6 +351,17 @@ impl TestApp {
         self.token(email, None).await
     }
 
+    /// Suspends or re-activates a tenant as an operator would (`tenantql tenant suspend`).
+    pub async fn set_tenant_status(
+        &self,
+        slug: &str,
+        status: tenantql::control::entities::tenant::TenantStatus,
+    ) {
+        registry::set_tenant_status(&self.services, &Actor::cli(), slug, status)
+            .await
+            .expect("tenant status changed");
+    }
+
     /// Every audit row, oldest first.
     pub async fn audit_rows(&self) -> Vec<tenantql::control::entities::audit_log::Model> {
         use sea_orm::{EntityTrait, QueryOrder};
@@ -421,4 +432,13 @@ pub fn ok(output: Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// A port nothing listens on right now (for processes that take `--listen`/`--port`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

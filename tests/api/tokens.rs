@@ -296,21 +296,12 @@ async fn suspended_tenant_answers_tenant_suspended() {
     two_tenants(&app).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     let bob = app.token("bob@globex.test", Some("globex")).await;
-    registry::set_tenant_status(
-        &app.services,
-        &Actor::cli(),
-        "acme",
-        TenantStatus::Suspended,
-    )
-    .await
-    .unwrap();
+    app.set_tenant_status("acme", TenantStatus::Suspended).await;
     app.gql(ME, json!({}), Some(&alice))
         .await
         .assert_refused(StatusCode::FORBIDDEN, "TENANT_SUSPENDED");
     app.gql(ME, json!({}), Some(&bob)).await.assert_ok();
-    registry::set_tenant_status(&app.services, &Actor::cli(), "acme", TenantStatus::Active)
-        .await
-        .unwrap();
+    app.set_tenant_status("acme", TenantStatus::Active).await;
     app.gql(ME, json!({}), Some(&alice)).await.assert_ok();
 }
 
@@ -382,20 +373,11 @@ async fn a_cached_context_still_sees_suspension_after_the_bound() {
     two_tenants(&app).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     app.gql(ME, json!({}), Some(&alice)).await.assert_ok();
-    registry::set_tenant_status(
-        &app.services,
-        &Actor::cli(),
-        "acme",
-        TenantStatus::Suspended,
-    )
-    .await
-    .unwrap();
+    app.set_tenant_status("acme", TenantStatus::Suspended).await;
     app.gql(ME, json!({}), Some(&alice))
         .await
         .assert_refused(StatusCode::FORBIDDEN, "TENANT_SUSPENDED");
-    registry::set_tenant_status(&app.services, &Actor::cli(), "acme", TenantStatus::Active)
-        .await
-        .unwrap();
+    app.set_tenant_status("acme", TenantStatus::Active).await;
     app.gql(ME, json!({}), Some(&alice)).await.assert_ok();
 
     // Another instance suspends acme: this one's cached answer stands until it expires.
