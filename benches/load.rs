@@ -10,8 +10,9 @@
 //! - saturation: `--connections` workers without think time, first the invoice
 //!   page alone, then the dashboard alone;
 //! - audit: the saturation invoice page against a server with request auditing on,
-//!   then one with it off, three times in turn (on, off, on, off, …), reporting throughput
-//!   and the server's CPU time per page for each, and the on/off ratios.
+//!   then one with it off, three times in turn (on, off, on, off, …), and the same
+//!   for `{ me { email } }`, reporting throughput and the server's CPU time per
+//!   request for each, and the on/off ratios.
 //!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
@@ -201,6 +202,10 @@ async fn give_t1_all_connections(services: &Services, url: &str, targets: &[Targ
     })
     .await;
 }
+
+/// One measured phase of the audit comparison: document, auditing on, round,
+/// req/s, p95 ms, server CPU µs per request.
+type AuditRow = (&'static str, bool, usize, f64, f64, f64);
 
 struct Server {
     child: Child,
@@ -433,6 +438,25 @@ async fn virtual_user(
     }
 }
 
+/// A saturation worker sending `{ me { email } }` back to back: the smallest
+/// authenticated operation, where per-request costs show most.
+async fn me_worker(driver: Arc<Driver>, targets: Vec<Target>, seed: usize, deadline: Instant) {
+    let mut n = seed;
+    while Instant::now() < deadline {
+        let target = &targets[n % targets.len()];
+        driver
+            .send(
+                &target.slug,
+                "me",
+                &target.token,
+                "{ me { email } }",
+                json!({}),
+            )
+            .await;
+        n += 1;
+    }
+}
+
 /// A saturation worker: one document back to back until the deadline.
 async fn worker(
     driver: Arc<Driver>,
@@ -639,37 +663,48 @@ fn main() {
                             .collect()
                     })
                     .await;
-                    let cpu_before = cpu_seconds(server.child.id());
                     let connections = o.connections;
-                    let result = run_phase(&url, &format!("audit {audit}, round {round}: invoice page, {connections} connections over {} tenants", targets.len()), o.seconds, |driver, deadline| {
-                        (0..connections)
-                            .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, false, deadline)))
-                            .collect()
-                    })
-                    .await;
-                    let cpu = cpu_seconds(server.child.id()) - cpu_before;
-                    let (rps, p95) = result.get("invoice page").copied().unwrap_or_default();
-                    let pages = rps * o.seconds as f64;
-                    let cpu_ms_per_page = if pages > 0.0 { cpu * 1000.0 / pages } else { 0.0 };
-                    println!("server CPU {cpu:.2} s, {cpu_ms_per_page:.3} ms per page");
-                    rows.push((audit == "true", rps, p95, cpu_ms_per_page));
+                    for what in ["invoice page", "me"] {
+                        let cpu_before = cpu_seconds(server.child.id());
+                        let phase = format!("audit {audit}, round {round}: {what}, {connections} connections over {} tenants", targets.len());
+                        let result = run_phase(&url, &phase, o.seconds, |driver, deadline| {
+                            (0..connections)
+                                .map(|c| {
+                                    if what == "me" {
+                                        tokio::spawn(me_worker(driver.clone(), targets.clone(), c, deadline))
+                                    } else {
+                                        tokio::spawn(worker(driver.clone(), targets.clone(), c, false, deadline))
+                                    }
+                                })
+                                .collect()
+                        })
+                        .await;
+                        let cpu = cpu_seconds(server.child.id()) - cpu_before;
+                        let (rps, p95) = result.get(what).copied().unwrap_or_default();
+                        let answered = rps * o.seconds as f64;
+                        let cpu_us = if answered > 0.0 { cpu * 1e6 / answered } else { 0.0 };
+                        println!("server CPU {cpu:.2} s, {cpu_us:.0} µs per request");
+                        rows.push((what, audit == "true", round, rps, p95, cpu_us));
+                    }
                     drop(server);
                 }
             }
-            println!("\n### request auditing on vs off (invoice page, server on one core)\n");
-            println!("| auditing | round | pages/s | p95 ms | server CPU ms / page |\n|---|---:|---:|---:|---:|");
-            for (i, (on, rps, p95, cpu)) in rows.iter().enumerate() {
-                println!("| {} | {} | {rps:.1} | {p95:.2} | {cpu:.3} |", if *on { "on" } else { "off" }, i / 2 + 1);
+            println!("\n### request auditing on vs off (server on one core)\n");
+            println!("| document | auditing | round | req/s | p95 ms | server CPU µs / request |\n|---|---|---:|---:|---:|---:|");
+            for (what, on, round, rps, p95, cpu) in &rows {
+                println!("| {what} | {} | {round} | {rps:.1} | {p95:.2} | {cpu:.0} |", if *on { "on" } else { "off" });
             }
-            let mean = |on: bool, pick: fn(&(bool, f64, f64, f64)) -> f64| {
-                let picked: Vec<f64> = rows.iter().filter(|r| r.0 == on).map(pick).collect();
-                picked.iter().sum::<f64>() / picked.len().max(1) as f64
-            };
-            ratios.push(format!(
-                "auditing on / off: throughput {:.3}, CPU per page {:.3}",
-                mean(true, |r| r.1) / mean(false, |r| r.1),
-                mean(true, |r| r.3) / mean(false, |r| r.3)
-            ));
+            for what in ["invoice page", "me"] {
+                let mean = |on: bool, pick: fn(&AuditRow) -> f64| {
+                    let picked: Vec<f64> = rows.iter().filter(|r| r.0 == what && r.1 == on).map(pick).collect();
+                    picked.iter().sum::<f64>() / picked.len().max(1) as f64
+                };
+                ratios.push(format!(
+                    "auditing on / off, {what}: throughput {:.3}, server CPU per request {:.3}",
+                    mean(true, |r| r.3) / mean(false, |r| r.3),
+                    mean(true, |r| r.5) / mean(false, |r| r.5)
+                ));
+            }
         }
         println!("\n### ratios\n");
         for r in ratios {

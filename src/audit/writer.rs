@@ -28,9 +28,10 @@ const RETRY_BACKOFF: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_secs(2),
 ];
-/// How long the writer waits for a batch to fill once its first row arrived: one
-/// transaction (and one fsync) per ~100 ms instead of one per request under load
-/// (measured: writing per arrival cost ~15 % of a core at 450 requests/s).
+/// How long the writer lets a batch fill once its first row arrived: one
+/// transaction (and one fsync) per ~100 ms instead of one per request. While it
+/// waits it does not poll the queue, so requests do not wake it row by row
+/// (measured: writing per arrival cost 15 % of the saturated invoice page).
 const LINGER: Duration = Duration::from_millis(100);
 /// How often the periodic prune runs when a retention is set.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -178,14 +179,17 @@ async fn run(
     );
 }
 
-/// Adds rows to `batch` until it is full, the linger time is over, or the queue closes.
+/// Completes a batch whose first rows just arrived: unless the queue already holds
+/// a full batch (the writer is behind, so no waiting), sleeps out the linger time,
+/// then takes what is queued, up to a full batch, without waiting further.
 async fn fill(receiver: &mut mpsc::Receiver<AuditEntry>, batch: &mut Vec<AuditEntry>) {
-    let deadline = tokio::time::Instant::now() + LINGER;
+    if receiver.len() + batch.len() < BATCH_ROWS {
+        tokio::time::sleep(LINGER).await;
+    }
     while batch.len() < BATCH_ROWS {
-        let room = BATCH_ROWS - batch.len();
-        match tokio::time::timeout_at(deadline, receiver.recv_many(batch, room)).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        match receiver.try_recv() {
+            Ok(entry) => batch.push(entry),
+            Err(_) => return,
         }
     }
 }
