@@ -11,8 +11,11 @@ use axum::{
     extract::Path,
     http::{header, StatusCode},
     response::{IntoResponse, Response},
+    routing::get,
+    Router,
 };
 use sha2::{Digest, Sha256};
+use tower_http::compression::CompressionLayer;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
@@ -71,7 +74,17 @@ fn page_html() -> &'static str {
     })
 }
 
-pub async fn page() -> Response {
+/// `/graphiql` and its assets, gzip-compressed for clients that accept it
+/// (graphiql.min.js is 3.5 MB raw; operators may sit behind a slow VPN). Only
+/// these routes are compressed: `/graphql` answers stay as they are.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/graphiql", get(page))
+        .route("/graphiql/assets/{file}", get(asset))
+        .layer(CompressionLayer::new())
+}
+
+async fn page() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -86,7 +99,7 @@ pub async fn page() -> Response {
         .into_response()
 }
 
-pub async fn asset(Path(file): Path<String>) -> Response {
+async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, bytes)) => (
             [

@@ -74,8 +74,7 @@ fn schema_policy(config: &ServerConfig) -> SchemaPolicy {
 pub fn router(state: AppState, body_limit: usize) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", get(graphiql::page))
-        .route("/graphiql/assets/{file}", get(graphiql::asset))
+        .merge(graphiql::routes())
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
         .route("/.well-known/jwks.json", get(probes::jwks))
