@@ -14,14 +14,14 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::{store, AuditEntry};
 
 pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
-/// Rows per INSERT (×20 columns stays under SQLite's and PostgreSQL's bind limits).
+/// Rows per transaction.
 const BATCH_ROWS: usize = 500;
 const RETRY_BACKOFF: [Duration; 3] = [
     Duration::from_millis(100),
@@ -194,11 +194,12 @@ async fn fill(receiver: &mut mpsc::Receiver<AuditEntry>, batch: &mut Vec<AuditEn
     }
 }
 
+/// Writes a batch in one transaction (one commit, one fsync), retrying with backoff.
 async fn write(db: &DatabaseConnection, batch: Vec<AuditEntry>, stats: &AuditStats) {
     let rows = batch.len() as u64;
     let mut attempt = 0;
     loop {
-        match store::insert_batch(db, batch.clone()).await {
+        match write_once(db, &batch).await {
             Ok(()) => {
                 stats.written.fetch_add(rows, Ordering::Relaxed);
                 return;
@@ -215,6 +216,12 @@ async fn write(db: &DatabaseConnection, batch: Vec<AuditEntry>, stats: &AuditSta
             }
         }
     }
+}
+
+async fn write_once(db: &DatabaseConnection, batch: &[AuditEntry]) -> Result<(), sea_orm::DbErr> {
+    let txn = db.begin().await?;
+    store::insert_rows(&txn, batch).await?;
+    txn.commit().await
 }
 
 async fn prune_older_than(db: &DatabaseConnection, retention: Duration) {

@@ -369,6 +369,36 @@ async fn an_acme_admin_never_reaches_globex() {
             assert_eq!(edge["node"]["tenantSlug"], "acme", "{filter}: {edge}");
         }
     }
+    // Time bounds select by when the row was written.
+    let count = |from: &str, to: &str| {
+        let (app, alice) = (&app, alice.clone());
+        let filter = json!({ "from": from, "to": to });
+        async move {
+            let logs = app
+                .gql(
+                    "query($f: AuditLogFilter) { auditLogs(filter: $f, first: 100) { edges { node { at } } } }",
+                    json!({ "f": filter }),
+                    Some(&alice),
+                )
+                .await;
+            logs.assert_ok()["auditLogs"]["edges"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    let hour = chrono::Duration::hours(1);
+    let (past, now, future) = (
+        chrono::Utc::now() - hour,
+        chrono::Utc::now(),
+        chrono::Utc::now() + hour,
+    );
+    assert!(count(&past.to_rfc3339(), &future.to_rfc3339()).await > 0);
+    assert_eq!(count(&now.to_rfc3339(), &future.to_rfc3339()).await, 0);
+    assert_eq!(
+        count(&(past - hour).to_rfc3339(), &past.to_rfc3339()).await,
+        0
+    );
     // No argument names a tenant; globex's member is not acme's.
     let answer = app
         .gql(
