@@ -369,6 +369,49 @@ async fn an_acme_admin_never_reaches_globex() {
             assert_eq!(edge["node"]["tenantSlug"], "acme", "{filter}: {edge}");
         }
     }
+    // A member whose membership was revoked is refused at the door; acme's admin sees it.
+    let carol = app.token("carol@acme.test", Some("acme")).await;
+    tenantql::admin::registry::revoke(
+        &app.services,
+        &tenantql::audit::Actor::cli(),
+        "carol@acme.test",
+        "acme",
+    )
+    .await
+    .unwrap();
+    app.gql(ME, json!({}), Some(&carol))
+        .await
+        .assert_refused(StatusCode::FORBIDDEN, "FORBIDDEN");
+    // Request rows are written asynchronously (in batches): wait for it, bounded.
+    let carol_row = users::get_by_email(&app.services.control.db, "carol@acme.test")
+        .await
+        .unwrap();
+    let since = Instant::now();
+    loop {
+        let refusals = app
+            .gql(
+                "{ auditLogs(filter: { outcome: \"refused\" }) { edges { node { actorUserId errorCode tenantSlug } } } }",
+                json!({}),
+                Some(alice),
+            )
+            .await;
+        let found = refusals.assert_ok()["auditLogs"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| {
+                e["node"]["actorUserId"] == carol_row.id.as_str()
+                    && e["node"]["errorCode"] == "FORBIDDEN"
+            });
+        if found {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "the refusal never reached acme's audit log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Time bounds select by when the row was written.
     let count = |from: &str, to: &str| {
         let (app, alice) = (&app, alice.clone());
@@ -427,18 +470,23 @@ async fn an_acme_admin_never_reaches_globex() {
         let answer = app.gql(query, json!({}), Some(alice)).await;
         assert_eq!(answer.code(), "FORBIDDEN", "{query}");
     }
-    // Removing carol from acme leaves her globex membership alone.
+    // Removing a member from acme leaves their globex membership alone.
+    app.add_user(
+        "dan@both.test",
+        &[("acme", MemberRole::Member), ("globex", MemberRole::Member)],
+    )
+    .await;
     app.gql(
-        "mutation { removeMember(email: \"carol@acme.test\") { email } }",
+        "mutation { removeMember(email: \"dan@both.test\") { email } }",
         json!({}),
         Some(alice),
     )
     .await
     .assert_ok();
     let db = &app.services.control.db;
-    let carol = users::get_by_email(db, "carol@acme.test").await.unwrap();
+    let dan = users::get_by_email(db, "dan@both.test").await.unwrap();
     let bob_row = users::get_by_email(db, "bob@globex.test").await.unwrap();
-    assert!(memberships::find(db, &carol.id, &globex.id)
+    assert!(memberships::find(db, &dan.id, &globex.id)
         .await
         .unwrap()
         .is_some());

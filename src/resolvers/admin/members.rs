@@ -100,9 +100,11 @@ impl TenantAdminQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, AuditLogEntry>> {
         let tenant = own_tenant(ctx)?;
+        // By slug, not id: rows of requests refused at the door know the tenant only
+        // by the verified token's slug (slugs are never reused, even after deletion).
         let filter = filter
             .unwrap_or_default()
-            .scoped(Some(tenant.id.clone()), None);
+            .scoped(None, Some(tenant.slug.clone()));
         Ok(audit_log::page(services(ctx), filter, first, after).await?)
     }
 }
