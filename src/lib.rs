@@ -12,6 +12,7 @@ pub mod demo;
 pub mod erp;
 pub mod error;
 pub mod metrics;
+pub mod paging;
 pub mod request_id;
 pub mod resolvers;
 pub mod schema;

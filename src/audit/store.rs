@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::AuditEntry;
-use crate::{control::entities::audit_log, error::AppError};
+use crate::{control::entities::audit_log, error::AppError, paging};
 
 /// The columns an insert sets (all but the id, which the database assigns), in
 /// the order `push_values` pushes them.
@@ -174,13 +174,12 @@ pub async fn page(
     if let Some(after) = after {
         query = query.filter(Column::Id.lt(after));
     }
-    let mut rows = query
+    let rows = query
         .order_by_desc(Column::Id)
         .limit(first as u64 + 1)
         .all(db)
         .await?;
-    let has_next = rows.len() > first;
-    rows.truncate(first);
+    let (rows, has_next) = paging::split_page(rows, first);
     Ok(AuditPage { rows, has_next })
 }
 

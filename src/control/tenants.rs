@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     error::AppError,
+    paging,
     sealing::{SealError, Sealer},
 };
 
@@ -312,14 +313,12 @@ pub async fn page(
     if let Some(after) = after {
         query = query.filter(Column::Slug.gt(after));
     }
-    let mut rows = query
+    let rows = query
         .order_by_asc(Column::Slug)
         .limit(first as u64 + 1)
         .all(db)
         .await?;
-    let has_next = rows.len() > first;
-    rows.truncate(first);
-    Ok((rows, has_next))
+    Ok(paging::split_page(rows, first))
 }
 
 /// What an operator may change about a tenant; `None` leaves a setting as it is.

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     audit::{self, AuditFilter},
     control::entities::audit_log,
-    erp::keyset,
     error::AppError,
+    paging,
     state::Services,
 };
 
@@ -105,10 +105,10 @@ pub async fn page(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Connection<String, AuditLogEntry>, AppError> {
-    let first = keyset::page_size(first)?;
+    let first = paging::page_size(first)?;
     let after = after
         .map(|cursor| {
-            keyset::decode(&cursor, 1)?[0]
+            paging::decode(&cursor, 1)?[0]
                 .parse::<i64>()
                 .map_err(|_| AppError::bad_input("after", "not a cursor from this list"))
         })
@@ -117,7 +117,7 @@ pub async fn page(
     Ok(super::super::connection(
         page.rows,
         page.has_next,
-        |row| keyset::encode(&[&row.id.to_string()]),
+        |row| paging::encode(&[&row.id.to_string()]),
         AuditLogEntry::from,
     ))
 }

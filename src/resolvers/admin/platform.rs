@@ -12,8 +12,8 @@ use crate::{
         entities::{tenant, tenant::BackendKind, tenant::TenantStatus as RowStatus},
         tenants::{self, NewTenant, PoolLimits, TenantChanges, TenantFilter},
     },
-    erp::keyset,
     error::AppError,
+    paging,
     resolvers::{actor, auth::TenantStatus, connection, guards::PlatformAdmin, services},
     tenancy::{breaker::BreakerState as PoolBreaker, pools::PoolStats},
 };
@@ -284,16 +284,16 @@ impl PlatformQuery {
             backend: filter.backend.map(Into::into),
             search: filter.search,
         };
-        let first = keyset::page_size(first)?;
+        let first = paging::page_size(first)?;
         let after = after
-            .map(|cursor| keyset::decode(&cursor, 1).map(|mut parts| parts.remove(0)))
+            .map(|cursor| paging::decode(&cursor, 1).map(|mut parts| parts.remove(0)))
             .transpose()?;
         let (rows, has_next) =
             tenants::page(&services(ctx).control.db, &filter, first, after.as_deref()).await?;
         Ok(connection(
             rows,
             has_next,
-            |row| keyset::encode(&[&row.slug]),
+            |row| paging::encode(&[&row.slug]),
             TenantDetails::from,
         ))
     }
