@@ -12,7 +12,10 @@
 //! - audit: the saturation invoice page against a server with request auditing on,
 //!   then one with it off, three times in turn (on, off, on, off, …), and the same
 //!   for `{ me { email } }`, reporting throughput and the server's CPU time per
-//!   request for each, and the on/off ratios.
+//!   request for each, and the on/off ratios;
+//! - me: `{ me { email } }` with a real token against tenantql (auditing off, then
+//!   on) and against a bare async-graphql schema answering from memory on the same
+//!   axum stack (`mod bare`), three times in turn, as ratios to the bare schema.
 //!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
@@ -252,19 +255,49 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// `program`, pinned to the server CPU with taskset when one is set.
+fn pinned(o: &Options, program: &Path) -> Command {
+    match o.server_cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// The bare schema of `mod bare`, as a pinned process of this binary.
+async fn start_bare(o: &Options) -> Server {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = pinned(o, &std::env::current_exe().unwrap())
+        .args(["--serve-bare", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("bare schema starts");
+    let server = Server { child, addr };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let answer = client
+            .post(format!("http://{}/graphql", server.addr))
+            .json(&json!({ "query": "{ me { email } }" }))
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("bare schema did not start");
+}
+
 async fn start_server_with(dir: &Path, o: &Options, env: &[(&str, &str)]) -> Server {
     // Cargo builds the server binary (bench profile = release) before the bench.
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_tenantql"));
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut command = match o.server_cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg(&binary);
-            c
-        }
-        None => Command::new(&binary),
-    };
+    let mut command = pinned(o, &binary);
     command.envs(env.iter().copied());
     let child = command
         .args(["serve", "--listen", &addr])
@@ -549,6 +582,11 @@ async fn run_phase(
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve-bare") {
+        bare::serve(&args[i + 1]);
+        return;
+    }
     let o = options();
     pin_self_away_from(o.server_cpu);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -706,10 +744,104 @@ fn main() {
                 ));
             }
         }
+        if o.phases.iter().any(|p| p == "me") {
+            let mut rows: Vec<(&str, usize, f64, f64, f64)> = Vec::new();
+            for round in 1..=3 {
+                for server_kind in ["bare schema", "tenantql, auditing off", "tenantql, auditing on"] {
+                    let server = match server_kind {
+                        "bare schema" => start_bare(&o).await,
+                        "tenantql, auditing off" => start_server_with(&dir, &o, &[("TENANTQL_AUDIT_REQUESTS", "false")]).await,
+                        _ => start_server_with(&dir, &o, &[("TENANTQL_AUDIT_REQUESTS", "true")]).await,
+                    };
+                    let url = format!("http://{}/graphql", server.addr);
+                    let connections = o.connections;
+                    let spawn = |driver: Arc<Driver>, deadline| {
+                        (0..connections)
+                            .map(|c| tokio::spawn(me_worker(driver.clone(), targets.clone(), c, deadline)))
+                            .collect()
+                    };
+                    run_phase(&url, "warm-up (not measured)", 3, spawn).await;
+                    let cpu_before = cpu_seconds(server.child.id());
+                    let phase = format!("me, round {round}: {server_kind}, {connections} connections");
+                    let result = run_phase(&url, &phase, o.seconds, spawn).await;
+                    let cpu = cpu_seconds(server.child.id()) - cpu_before;
+                    let (rps, p95) = result.get("me").copied().unwrap_or_default();
+                    let answered = rps * o.seconds as f64;
+                    let cpu_us = if answered > 0.0 { cpu * 1e6 / answered } else { 0.0 };
+                    println!("server CPU {cpu:.2} s, {cpu_us:.1} µs per request");
+                    rows.push((server_kind, round, rps, p95, cpu_us));
+                    drop(server);
+                }
+            }
+            println!("\n### {{ me }}: tenantql vs a bare async-graphql schema (server on one core)\n");
+            println!("| server | round | req/s | p95 ms | server CPU µs / request |\n|---|---:|---:|---:|---:|");
+            for (kind, round, rps, p95, cpu) in &rows {
+                println!("| {kind} | {round} | {rps:.0} | {p95:.2} | {cpu:.1} |");
+            }
+            let mean = |kind: &str, pick: fn(&(&str, usize, f64, f64, f64)) -> f64| {
+                let picked: Vec<f64> = rows.iter().filter(|r| r.0 == kind).map(pick).collect();
+                picked.iter().sum::<f64>() / picked.len().max(1) as f64
+            };
+            for kind in ["tenantql, auditing off", "tenantql, auditing on"] {
+                ratios.push(format!(
+                    "{{ me }}, {kind} / bare schema: throughput {:.3}, bare CPU per request / tenantql's {:.3}",
+                    mean(kind, |r| r.2) / mean("bare schema", |r| r.2),
+                    mean("bare schema", |r| r.4) / mean(kind, |r| r.4)
+                ));
+            }
+        }
         println!("\n### ratios\n");
         for r in ratios {
             println!("- {r}");
         }
         drop(server);
     });
+}
+
+/// The yardstick for `{ me }`: a bare async-graphql schema answering from memory
+/// on the same axum stack (no token, no tenancy, no audit). The benchmark runs it as
+/// a second process of its own binary (`--serve-bare ADDR`), pinned like the server.
+mod bare {
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
+    use axum::{extract::State, routing::post, Json, Router};
+
+    #[derive(SimpleObject)]
+    struct Me {
+        email: String,
+    }
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn me(&self) -> Me {
+            Me {
+                email: "bench@t001.test".into(),
+            }
+        }
+    }
+
+    type BareSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+    async fn graphql(
+        State(schema): State<BareSchema>,
+        Json(request): Json<async_graphql::Request>,
+    ) -> Json<async_graphql::Response> {
+        Json(schema.execute(request).await)
+    }
+
+    pub fn serve(addr: &str) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
+            let app = Router::new()
+                .route("/graphql", post(graphql))
+                .with_state(schema);
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    }
 }
