@@ -126,7 +126,7 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
             let slug = format!("t{t:03}");
             registry::add_tenant(
                 &services,
-                &Actor::cli(),
+                &Actor::cli("test"),
                 NewTenant {
                     slug: slug.clone(),
                     display_name: format!("Tenant {t}"),
@@ -142,16 +142,22 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
             let email = format!("bench@{slug}.test");
             registry::add_user(
                 &services,
-                &Actor::cli(),
+                &Actor::cli("test"),
                 &email,
                 SecretString::from(PASSWORD.to_string()),
                 false,
             )
             .await
             .unwrap();
-            registry::grant(&services, &Actor::cli(), &email, &slug, MemberRole::Member)
-                .await
-                .unwrap();
+            registry::grant(
+                &services,
+                &Actor::cli("test"),
+                &email,
+                &slug,
+                MemberRole::Member,
+            )
+            .await
+            .unwrap();
             let counts = tenantql::demo::seed_tenant(&services, &slug, o.invoices)
                 .await
                 .unwrap();

@@ -6,6 +6,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use sea_orm::ActiveEnum;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -222,21 +223,17 @@ pub enum KeyCommand {
     },
 }
 
-/// An age for pruning: `90d`, `12h`, `30m`, `3600s` (no upper bound, unlike a TTL).
-pub fn parse_age(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
-}
-
 /// `3600`, `90s`, `15m`, `12h`, `7d`.
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let ttl = parse_duration(text)?;
+    let ttl = parse_age(text)?;
     if ttl.is_zero() {
         return Err("a token lifetime must be positive".into());
     }
     Ok(ttl)
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// An age: `3600`, `90s`, `15m`, `12h`, `90d` (zero allowed, no upper bound).
+pub fn parse_age(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
@@ -281,7 +278,16 @@ async fn services(cli: &Cli) -> anyhow::Result<Services> {
     Ok(services)
 }
 
+/// Who the audit log names for this command's changes: the OS user running it.
+fn operator() -> Actor {
+    let os_user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    Actor::cli(&os_user)
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let actor = operator();
     match &cli.command {
         Command::Serve(server) => {
             serve(Config {
@@ -300,19 +306,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("control plane is up to date");
             Ok(())
         }
-        Command::Tenant(command) => tenant_command(&services(&cli).await?, &cli, command).await,
-        Command::User(command) => user_command(&services(&cli).await?, command).await,
+        Command::Tenant(command) => {
+            tenant_command(&services(&cli).await?, &actor, &cli, command).await
+        }
+        Command::User(command) => user_command(&services(&cli).await?, &actor, command).await,
         Command::Grant {
             email,
             tenant,
             role,
         } => {
-            registry::grant(&services(&cli).await?, &Actor::cli(), email, tenant, *role).await?;
+            registry::grant(&services(&cli).await?, &actor, email, tenant, *role).await?;
             eprintln!("{email} is now {role:?} of {tenant}");
             Ok(())
         }
         Command::Revoke { email, tenant } => {
-            if registry::revoke(&services(&cli).await?, &Actor::cli(), email, tenant).await? {
+            if registry::revoke(&services(&cli).await?, &actor, email, tenant).await? {
                 eprintln!("{email} is no longer a member of {tenant}");
             } else {
                 eprintln!("{email} was not a member of {tenant}");
@@ -353,14 +361,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Key(KeyCommand::Rotate { tenant, .. }) => {
             let services = services(&cli).await?;
-            let kid =
-                registry::rotate_signing_key(&services, &Actor::cli(), tenant.as_deref()).await?;
+            let kid = registry::rotate_signing_key(&services, &actor, tenant.as_deref()).await?;
             eprintln!("new signing key {kid}; tokens signed by the old key no longer verify");
             Ok(())
         }
         Command::Audit(AuditCommand::Prune { older_than }) => {
             let services = services(&cli).await?;
-            let pruned = registry::prune_audit(&services, &Actor::cli(), *older_than).await?;
+            let pruned = registry::prune_audit(&services, &actor, *older_than).await?;
             eprintln!("pruned {pruned} audit rows");
             Ok(())
         }
@@ -405,11 +412,11 @@ async fn wait_for_signal() {
 
 async fn tenant_command(
     services: &Services,
+    actor: &Actor,
     cli: &Cli,
     command: &TenantCommand,
 ) -> anyhow::Result<()> {
     let control = &services.control;
-    let actor = Actor::cli();
     match command {
         TenantCommand::Add {
             slug,
@@ -440,7 +447,7 @@ async fn tenant_command(
             };
             let tenant = registry::add_tenant(
                 services,
-                &actor,
+                actor,
                 NewTenant {
                     slug: slug.clone(),
                     display_name: name.clone().unwrap_or_else(|| slug.clone()),
@@ -464,8 +471,8 @@ async fn tenant_command(
                 println!(
                     "{:<24} {:<10} {:<8} {}",
                     t.slug,
-                    status_name(t.status),
-                    backend_name(t.backend),
+                    t.status.to_value(),
+                    t.backend.to_value(),
                     t.display_name
                 );
             }
@@ -475,8 +482,8 @@ async fn tenant_command(
             println!("id:              {}", t.id);
             println!("slug:            {}", t.slug);
             println!("name:            {}", t.display_name);
-            println!("status:          {}", status_name(t.status));
-            println!("backend:         {}", backend_name(t.backend));
+            println!("status:          {}", t.status.to_value());
+            println!("backend:         {}", t.backend.to_value());
             println!("connect:         {}", t.connect_string);
             println!(
                 "db user:         {}",
@@ -521,31 +528,31 @@ async fn tenant_command(
                 db_username: db_user.clone(),
                 pool,
             };
-            let tenant = registry::update_tenant(services, &actor, slug, changes).await?;
+            let tenant = registry::update_tenant(services, actor, slug, changes).await?;
             eprintln!("updated {slug} (config version {})", tenant.config_version);
         }
         TenantCommand::Suspend { slug } => {
-            registry::set_tenant_status(services, &actor, slug, TenantStatus::Suspended).await?;
+            registry::set_tenant_status(services, actor, slug, TenantStatus::Suspended).await?;
             eprintln!("suspended {slug}");
         }
         TenantCommand::Activate { slug } => {
-            registry::set_tenant_status(services, &actor, slug, TenantStatus::Active).await?;
+            registry::set_tenant_status(services, actor, slug, TenantStatus::Active).await?;
             eprintln!("activated {slug}");
         }
         TenantCommand::Delete { slug, confirm } => {
-            registry::delete_tenant(services, &actor, slug, confirm).await?;
+            registry::delete_tenant(services, actor, slug, confirm).await?;
             eprintln!("deleted {slug}; its tokens no longer verify");
         }
         TenantCommand::RotateCredentials { slug } => {
             let password = read_secret_line("new database password")?;
-            let tenant = registry::rotate_credentials(services, &actor, slug, &password).await?;
+            let tenant = registry::rotate_credentials(services, actor, slug, &password).await?;
             eprintln!(
                 "stored a new database password for {slug} (config version {})",
                 tenant.config_version
             );
         }
         TenantCommand::TestConnection { slug } => {
-            let probe = registry::test_connection(services, &actor, slug).await?;
+            let probe = registry::test_connection(services, actor, slug).await?;
             let ms = probe.latency.as_secs_f64() * 1000.0;
             match probe.reason {
                 None => println!("{slug}: reachable in {ms:.1} ms"),
@@ -556,8 +563,11 @@ async fn tenant_command(
     Ok(())
 }
 
-async fn user_command(services: &Services, command: &UserCommand) -> anyhow::Result<()> {
-    let actor = Actor::cli();
+async fn user_command(
+    services: &Services,
+    actor: &Actor,
+    command: &UserCommand,
+) -> anyhow::Result<()> {
     match command {
         UserCommand::Add {
             email,
@@ -565,34 +575,19 @@ async fn user_command(services: &Services, command: &UserCommand) -> anyhow::Res
         } => {
             let password = read_secret_line("password")?;
             let user =
-                registry::add_user(services, &actor, email, password, *platform_admin).await?;
+                registry::add_user(services, actor, email, password, *platform_admin).await?;
             eprintln!("added user {} ({})", user.email, user.id);
         }
         UserCommand::Disable { email } => {
-            registry::set_user_disabled(services, &actor, email, true).await?;
+            registry::set_user_disabled(services, actor, email, true).await?;
             eprintln!("disabled {email}");
         }
         UserCommand::Enable { email } => {
-            registry::set_user_disabled(services, &actor, email, false).await?;
+            registry::set_user_disabled(services, actor, email, false).await?;
             eprintln!("enabled {email}");
         }
     }
     Ok(())
-}
-
-fn status_name(status: TenantStatus) -> &'static str {
-    match status {
-        TenantStatus::Active => "active",
-        TenantStatus::Suspended => "suspended",
-        TenantStatus::Deleted => "deleted",
-    }
-}
-
-fn backend_name(backend: BackendKind) -> &'static str {
-    match backend {
-        BackendKind::Sqlite => "sqlite",
-        BackendKind::Oracle => "oracle",
-    }
 }
 
 #[cfg(test)]

@@ -103,10 +103,7 @@ pub async fn seed_tenant(
 }
 
 async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyhow::Result<()> {
-    let actor = Actor {
-        email: Some("demo-bootstrap".into()),
-        ..Actor::cli()
-    };
+    let actor = Actor::cli("demo-bootstrap");
     let stores = data_dir.join("tenants");
     std::fs::create_dir_all(&stores)?;
     for (slug, name) in DEMO_TENANTS {

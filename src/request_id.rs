@@ -1,5 +1,6 @@
-//! The id that ties a client-visible error to the server's log lines.
-use std::{fmt, sync::Arc};
+//! The id that ties a client-visible error to the server's log lines, and the
+//! rest of what identifies a request's origin (for the audit log).
+use std::{fmt, net::SocketAddr, sync::Arc};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(Arc<str>);
@@ -28,6 +29,14 @@ impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Where a request came from: its id, the peer's address, its user agent.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: RequestId,
+    pub client_addr: Option<SocketAddr>,
+    pub user_agent: Option<String>,
 }
 
 #[cfg(test)]

@@ -84,6 +84,7 @@ impl Services {
     /// instances see it within the cache lifetime).
     pub fn forget_cached_answers(&self) {
         self.contexts.forget_all();
+        self.tokens.keyring().forget_all();
         self.tokens.forget_verified();
     }
 }

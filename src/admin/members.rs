@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::registry::commit_with;
-use crate::tenancy::TenantRef;
+use sea_orm::ActiveEnum;
+
 use crate::{
-    audit::{Actor, AuditEntry},
+    audit::{commit_with, Actor, AuditEntry},
     auth::password,
     control::{
         entities::{membership, membership::MemberRole, user},
@@ -20,6 +20,7 @@ use crate::{
     },
     error::AppError,
     state::Services,
+    tenancy::TenantRef,
 };
 
 /// A member as a tenant admin sees them.
@@ -40,13 +41,6 @@ fn scope(tenant: &TenantRef) -> Option<(&str, &str)> {
 
 fn not_a_member() -> AppError {
     AppError::NotFound("member")
-}
-
-fn role_name(role: MemberRole) -> &'static str {
-    match role {
-        MemberRole::Admin => "admin",
-        MemberRole::Member => "member",
-    }
 }
 
 pub async fn list(services: &Services, tenant: &TenantRef) -> Result<Vec<Member>, AppError> {
@@ -93,7 +87,7 @@ pub async fn add(
     commit_with(
         txn,
         AuditEntry::change(actor, "member.add", scope(tenant), &email).with_details(json!({
-            "role": role_name(role),
+            "role": role.to_value(),
             "userCreated": invitation.is_some(),
         })),
     )
@@ -174,8 +168,8 @@ pub async fn change_role(
         &member.user.email,
     )
     .with_details(json!({
-        "from": role_name(member.membership.role),
-        "to": role_name(role),
+        "from": member.membership.role.to_value(),
+        "to": role.to_value(),
     }));
     commit_with(txn, entry).await?;
     services.forget_cached_answers();

@@ -4,12 +4,12 @@
 //! Every change writes its audit row in the same transaction as the change, and
 //! afterwards forgets this process's cached answers, so it applies here at once
 //! (other instances see it within the context-cache lifetime).
-use sea_orm::DatabaseTransaction;
+use sea_orm::ActiveEnum;
 use secrecy::SecretString;
 use serde_json::json;
 
 use crate::{
-    audit::{self, Actor, AuditEntry},
+    audit::{self, commit_with, Actor, AuditEntry},
     auth::{keys, password},
     control::{
         entities::{membership::MemberRole, tenant, tenant::TenantStatus, user},
@@ -26,16 +26,6 @@ fn scope(tenant: &tenant::Model) -> Option<(&str, &str)> {
     Some((tenant.id.as_str(), tenant.slug.as_str()))
 }
 
-/// Writes the audit row and commits: the change and its row land together.
-pub(crate) async fn commit_with(
-    txn: DatabaseTransaction,
-    entry: AuditEntry,
-) -> Result<(), AppError> {
-    audit::record_change(&txn, entry).await?;
-    txn.commit().await?;
-    Ok(())
-}
-
 /// Adds a tenant together with its signing key, atomically.
 pub async fn add_tenant(
     services: &Services,
@@ -48,7 +38,7 @@ pub async fn add_tenant(
     keys::create(&txn, &control.sealer, Some(&tenant.id)).await?;
     let entry = AuditEntry::change(actor, "tenant.create", scope(&tenant), &tenant.slug)
         .with_details(json!({
-            "backend": format!("{:?}", tenant.backend).to_lowercase(),
+            "backend": tenant.backend.to_value(),
             "dbPasswordSet": tenant.db_password_sealed.is_some(),
         }));
     commit_with(txn, entry).await?;
@@ -138,7 +128,6 @@ pub async fn delete_tenant(
         AuditEntry::change(actor, "tenant.delete", scope(&tenant), &tenant.slug),
     )
     .await?;
-    services.tokens.keyring().forget_all();
     services.forget_cached_answers();
     services.pools.reload(&tenant.id);
     Ok(tenant)
@@ -192,8 +181,7 @@ pub async fn rotate_signing_key(
         None => None,
     };
     let tenant_id = tenant.as_ref().map(|t| t.id.as_str());
-    keys::delete_all(&txn, tenant_id).await?;
-    let key = keys::create(&txn, &control.sealer, tenant_id).await?;
+    let key = keys::replace(&txn, &control.sealer, tenant_id).await?;
     let target = slug.unwrap_or("platform");
     let scope = tenant.as_ref().and_then(scope);
     commit_with(
@@ -202,7 +190,6 @@ pub async fn rotate_signing_key(
             .with_details(json!({ "kid": key.kid })),
     )
     .await?;
-    services.tokens.keyring().forget_all();
     services.forget_cached_answers();
     Ok(key.kid)
 }
@@ -300,7 +287,7 @@ pub async fn grant(
     commit_with(
         txn,
         AuditEntry::change(actor, "member.grant", scope(&tenant), &user.email)
-            .with_details(json!({ "role": format!("{role:?}").to_lowercase() })),
+            .with_details(json!({ "role": role.to_value() })),
     )
     .await?;
     services.forget_cached_answers();

@@ -16,9 +16,9 @@ mod writer;
 
 use chrono::Utc;
 
-use crate::control::entities::audit_log;
+use crate::{control::entities::audit_log, request_id::RequestMeta, tenancy::TenantContext};
 
-pub use store::{page, prune, record_change, AuditFilter, AuditPage};
+pub use store::{commit_with, page, prune, record_change, AuditFilter, AuditPage};
 pub use writer::{AuditSettings, AuditSink, AuditStats};
 
 /// Where an audited event came from.
@@ -73,13 +73,27 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The operator at the command line, named by the OS user running it.
-    pub fn cli() -> Self {
-        let os_user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+    /// The actor of a request by `caller` (None: anonymous). Built only where a
+    /// row is written, not for every request.
+    pub fn of_request(meta: &RequestMeta, caller: Option<&TenantContext>) -> Self {
         Actor {
-            email: Some(format!("cli:{os_user}")),
+            user_id: caller.map(|c| c.user_id.clone()),
+            email: caller.map(|c| c.email.clone()),
+            request_id: Some(meta.request_id.to_string()),
+            client_addr: meta.client_addr.map(|a| a.ip().to_string()),
+            user_agent: meta
+                .user_agent
+                .as_deref()
+                .map(|ua| truncate(ua, MAX_USER_AGENT)),
+            cli: false,
+        }
+    }
+
+    /// An operator at the command line (or a process acting for one), recorded as
+    /// `cli:<who>`.
+    pub fn cli(who: &str) -> Self {
+        Actor {
+            email: Some(format!("cli:{who}")),
             cli: true,
             ..Actor::default()
         }

@@ -1,8 +1,8 @@
 //! The audit log table: writing rows, reading pages of them, pruning old ones.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value,
 };
 
 use super::AuditEntry;
@@ -104,6 +104,14 @@ pub(super) async fn insert_rows(
         db.execute(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }
+    Ok(())
+}
+
+/// Writes the change's row on the change's transaction and commits both: a change
+/// without its row cannot exist.
+pub async fn commit_with(txn: DatabaseTransaction, entry: AuditEntry) -> Result<(), AppError> {
+    record_change(&txn, entry).await?;
+    txn.commit().await?;
     Ok(())
 }
 

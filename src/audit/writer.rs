@@ -20,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{store, AuditEntry};
 
-pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
 /// Rows per transaction.
 const BATCH_ROWS: usize = 500;
 const RETRY_BACKOFF: [Duration; 3] = [
@@ -49,7 +48,7 @@ impl Default for AuditSettings {
     fn default() -> Self {
         AuditSettings {
             requests: true,
-            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_capacity: crate::config::DEFAULT_AUDIT_QUEUE_CAPACITY,
             retention: None,
         }
     }

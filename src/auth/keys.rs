@@ -95,6 +95,17 @@ pub async fn create(
     Ok(model.insert(db).await?)
 }
 
+/// Replaces every key of the owner with a fresh one: tokens the old keys signed
+/// stop verifying (once the keyring's cache forgets them).
+pub async fn replace(
+    db: &impl ConnectionTrait,
+    sealer: &Sealer,
+    tenant_id: Option<&str>,
+) -> Result<signing_key::Model, AppError> {
+    delete_all(db, tenant_id).await?;
+    create(db, sealer, tenant_id).await
+}
+
 /// Deletes every key of the owner: tokens they signed stop verifying.
 pub async fn delete_all(
     db: &impl ConnectionTrait,
@@ -247,17 +258,6 @@ impl Keyring {
             create(&self.control.db, &self.control.sealer, None).await?;
         }
         Ok(())
-    }
-
-    /// Replaces the owner's keys with a fresh one; every token they signed ends now.
-    /// Call through `TokenService::rotate`, which also forgets verified tokens.
-    pub(crate) async fn rotate(&self, tenant_id: Option<&str>) -> Result<String, AppError> {
-        let txn = self.control.begin_change().await?;
-        delete_all(&txn, tenant_id).await?;
-        let key = create(&txn, &self.control.sealer, tenant_id).await?;
-        txn.commit().await?;
-        self.forget_all();
-        Ok(key.kid)
     }
 
     /// Drops every cached key, so the next use reads the control plane.

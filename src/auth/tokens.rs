@@ -132,14 +132,6 @@ impl TokenService {
         Ok(IssuedToken { token, claims })
     }
 
-    /// Replaces a key and forgets every verified token, so the old key's tokens
-    /// stop working in this process at once.
-    pub async fn rotate(&self, tenant_id: Option<&str>) -> Result<String, AppError> {
-        let kid = self.keyring.rotate(tenant_id).await?;
-        self.forget_verified();
-        Ok(kid)
-    }
-
     /// Forgets every verified token, so the next use of each is checked again.
     pub fn forget_verified(&self) {
         self.verified.lock().expect("verified tokens lock").clear();

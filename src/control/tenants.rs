@@ -374,8 +374,20 @@ pub async fn update(
         active.pool_acquire_timeout_ms = Set(pool.acquire_timeout_ms as i32);
     }
     if reconnects {
-        active.config_version = Set(version + 1);
+        return save_reconnecting(db, active, version).await;
     }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+/// Saves `active` with the next `config_version`: every instance replaces the
+/// tenant's pool on its next request.
+async fn save_reconnecting(
+    db: &impl ConnectionTrait,
+    mut active: tenant::ActiveModel,
+    version: i64,
+) -> Result<tenant::Model, AppError> {
+    active.config_version = Set(version + 1);
     active.updated_at = Set(Utc::now());
     Ok(active.update(db).await?)
 }
@@ -391,9 +403,7 @@ pub async fn set_db_password(
     let version = tenant.config_version;
     let mut active: tenant::ActiveModel = tenant.into();
     active.db_password_sealed = Set(Some(sealed));
-    active.config_version = Set(version + 1);
-    active.updated_at = Set(Utc::now());
-    Ok(active.update(db).await?)
+    save_reconnecting(db, active, version).await
 }
 
 /// A new `config_version`: every instance replaces the tenant's pool on its next request.
@@ -402,10 +412,7 @@ pub async fn bump_config_version(
     tenant: tenant::Model,
 ) -> Result<tenant::Model, AppError> {
     let version = tenant.config_version;
-    let mut active: tenant::ActiveModel = tenant.into();
-    active.config_version = Set(version + 1);
-    active.updated_at = Set(Utc::now());
-    Ok(active.update(db).await?)
+    save_reconnecting(db, tenant.into(), version).await
 }
 
 pub async fn set_status(

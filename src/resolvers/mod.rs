@@ -11,7 +11,9 @@ use async_graphql::{
     Context, MergedObject, OutputType,
 };
 
-use crate::{audit::Actor, error::AppError, state::Services, tenancy::TenantContext};
+use crate::{
+    audit::Actor, error::AppError, request_id::RequestMeta, state::Services, tenancy::TenantContext,
+};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -42,7 +44,9 @@ pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Services {
 
 /// Who is acting and from where, for the audit rows of changes.
 pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
-    ctx.data_opt::<Actor>().cloned().unwrap_or_default()
+    ctx.data_opt::<RequestMeta>()
+        .map(|meta| Actor::of_request(meta, ctx.data_opt::<TenantContext>()))
+        .unwrap_or_default()
 }
 
 /// A Relay connection from one fetched page (fetched with one extra row).

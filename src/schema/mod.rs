@@ -18,7 +18,7 @@ mod limits;
 mod observe;
 mod secrets;
 
-use std::{net::SocketAddr, time::Instant};
+use std::time::Instant;
 
 use async_graphql::{EmptySubscription, Request, Response, Schema};
 
@@ -26,11 +26,11 @@ pub use errors::classify_errors;
 pub use limits::{check_batch, QueryLimits};
 
 use crate::{
-    audit::{self, redact, Actor, AuditEntry, Outcome, Source},
+    audit::{redact, Actor, AuditEntry, Outcome, Source},
     config::Introspection,
     error::AppError,
     metrics::Operation,
-    request_id::RequestId,
+    request_id::RequestMeta,
     resolvers::{erp::ErpScope, Mutation, Query},
     state::Services,
     tenancy::{TenantContext, TenantDb},
@@ -56,31 +56,6 @@ pub fn build(services: Services, policy: SchemaPolicy) -> AppSchema {
     builder.finish()
 }
 
-/// Where a request came from, for the audit log and the error's request id.
-#[derive(Debug, Clone)]
-pub struct RequestMeta {
-    pub request_id: RequestId,
-    pub client_addr: Option<SocketAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl RequestMeta {
-    /// The audit actor of this request, as `caller` (None: anonymous).
-    pub fn actor(&self, caller: Option<&TenantContext>) -> Actor {
-        Actor {
-            user_id: caller.map(|c| c.user_id.clone()),
-            email: caller.map(|c| c.email.clone()),
-            request_id: Some(self.request_id.to_string()),
-            client_addr: self.client_addr.map(|a| a.ip().to_string()),
-            user_agent: self
-                .user_agent
-                .as_deref()
-                .map(|ua| audit::truncate(ua, audit::MAX_USER_AGENT)),
-            cli: false,
-        }
-    }
-}
-
 /// Runs one request for `caller` (None: anonymous): refuses documents over the
 /// limits and anonymous calls to anything but the public fields before they
 /// run, gives every error its code and the request id, records the request in
@@ -96,10 +71,9 @@ pub async fn execute(
     let started = Instant::now();
     let (operation, document_operation_name) =
         observe::operation_of(&request.query, request.operation_name.as_deref());
-    let actor = meta.actor(caller.as_ref());
     let mut audit_row = services.audit.enabled().then(|| {
         request_row(
-            &actor,
+            &Actor::of_request(meta, caller.as_ref()),
             &request,
             caller.as_ref(),
             operation,
@@ -121,7 +95,7 @@ pub async fn execute(
     let mut response = match admitted {
         Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
         Ok(()) => {
-            let request = with_request_data(request, caller, services, meta, actor);
+            let request = with_request_data(request, caller, services, meta);
             schema.execute(request).await
         }
     };
@@ -212,17 +186,17 @@ fn admit(request: &mut Request, signed_in: bool, policy: &SchemaPolicy) -> Resul
     limits::check_document(document, &policy.limits)
 }
 
-/// Attaches what one request may use: its id, its audit actor, its verified
-/// caller, and (for a tenant caller) a handle on that tenant's database with
-/// fresh DataLoaders. Nothing tenant-scoped is ever schema-wide data.
+/// Attaches what one request may use: where it came from (admin changes build
+/// their audit actor from it), its verified caller, and (for a tenant caller) a
+/// handle on that tenant's database with fresh DataLoaders. Nothing
+/// tenant-scoped is ever schema-wide data.
 fn with_request_data(
     request: Request,
     caller: Option<TenantContext>,
     services: &Services,
     meta: &RequestMeta,
-    actor: Actor,
 ) -> Request {
-    let mut request = request.data(meta.request_id.clone()).data(actor);
+    let mut request = request.data(meta.clone());
     let Some(caller) = caller else {
         return request;
     };

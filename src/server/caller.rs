@@ -19,11 +19,10 @@ use super::{
     AppState,
 };
 use crate::{
-    audit::{AuditEntry, Outcome, Source},
+    audit::{Actor, AuditEntry, Outcome, Source},
     auth::Claims,
     error::AppError,
-    request_id::RequestId,
-    schema::RequestMeta,
+    request_id::{RequestId, RequestMeta},
     tenancy::TenantContext,
 };
 
@@ -107,7 +106,7 @@ impl FromRequestParts<AppState> for Caller {
 /// membership revoked, tenant suspended or gone).
 fn audit_refusal(state: &AppState, parts: &Parts, claims: &Claims, err: &AppError) {
     let meta = meta_of(parts);
-    let mut actor = meta.actor(None);
+    let mut actor = Actor::of_request(&meta, None);
     actor.user_id = Some(claims.sub.clone());
     let mut row = AuditEntry::new(&actor, Source::Http, "refused", Outcome::Refused);
     row.tenant_slug = claims.tenant.clone();

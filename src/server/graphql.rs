@@ -20,10 +20,7 @@ use super::{
     media::{error_response, json_response, ResponseMedia},
     AppState,
 };
-use crate::{
-    error::AppError,
-    schema::{self, RequestMeta},
-};
+use crate::{error::AppError, request_id::RequestMeta, schema};
 
 pub async fn post(
     State(state): State<AppState>,

@@ -37,13 +37,13 @@ async fn contract(db: ControlDb) {
     two_tenants(&app).await;
 
     // Unique slug and email, whatever the case of the email.
-    let dup = registry::add_tenant(services, &Actor::cli(), oracle_tenant("acme", "x"))
+    let dup = registry::add_tenant(services, &Actor::cli("test"), oracle_tenant("acme", "x"))
         .await
         .unwrap_err();
     assert_eq!(dup.code(), "CONFLICT", "{dup}");
     let dup = registry::add_user(
         services,
-        &Actor::cli(),
+        &Actor::cli("test"),
         "ALICE@acme.test",
         SecretString::from(PASSWORD.to_string()),
         false,
@@ -51,14 +51,18 @@ async fn contract(db: ControlDb) {
     .await
     .unwrap_err();
     assert_eq!(dup.code(), "CONFLICT", "{dup}");
-    let bad = registry::add_tenant(services, &Actor::cli(), oracle_tenant("Not A Slug", "x"))
-        .await
-        .unwrap_err();
+    let bad = registry::add_tenant(
+        services,
+        &Actor::cli("test"),
+        oracle_tenant("Not A Slug", "x"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(bad.code(), "BAD_USER_INPUT");
     assert_eq!(
         registry::grant(
             services,
-            &Actor::cli(),
+            &Actor::cli("test"),
             "nobody@x.test",
             "acme",
             MemberRole::Member
@@ -75,12 +79,16 @@ async fn contract(db: ControlDb) {
     );
 
     // Secrets: sealed at rest, open for their own row only.
-    let a = registry::add_tenant(services, &Actor::cli(), oracle_tenant("initech", "tiger-a"))
-        .await
-        .unwrap();
+    let a = registry::add_tenant(
+        services,
+        &Actor::cli("test"),
+        oracle_tenant("initech", "tiger-a"),
+    )
+    .await
+    .unwrap();
     let b = registry::add_tenant(
         services,
-        &Actor::cli(),
+        &Actor::cli("test"),
         oracle_tenant("umbrella", "tiger-b"),
     )
     .await
@@ -110,12 +118,12 @@ async fn contract(db: ControlDb) {
         "globex"
     );
     assert!(
-        registry::revoke(services, &Actor::cli(), "carol@acme.test", "globex")
+        registry::revoke(services, &Actor::cli("test"), "carol@acme.test", "globex")
             .await
             .unwrap()
     );
     assert!(
-        !registry::revoke(services, &Actor::cli(), "carol@acme.test", "globex")
+        !registry::revoke(services, &Actor::cli("test"), "carol@acme.test", "globex")
             .await
             .unwrap()
     );

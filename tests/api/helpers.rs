@@ -227,7 +227,7 @@ impl TestApp {
     pub async fn add_tenant(&self, slug: &str) -> tenant::Model {
         registry::add_tenant(
             &self.services,
-            &Actor::cli(),
+            &Actor::cli("test"),
             NewTenant {
                 slug: slug.into(),
                 display_name: format!("{slug} Inc."),
@@ -246,7 +246,7 @@ impl TestApp {
     pub async fn add_user(&self, email: &str, grants: &[(&str, MemberRole)]) -> user::Model {
         let user = registry::add_user(
             &self.services,
-            &Actor::cli(),
+            &Actor::cli("test"),
             email,
             SecretString::from(PASSWORD.to_string()),
             false,
@@ -254,7 +254,7 @@ impl TestApp {
         .await
         .expect("user added");
         for (slug, role) in grants {
-            registry::grant(&self.services, &Actor::cli(), email, slug, *role)
+            registry::grant(&self.services, &Actor::cli("test"), email, slug, *role)
                 .await
                 .expect("granted");
         }
@@ -341,7 +341,7 @@ impl TestApp {
     pub async fn platform_admin(&self, email: &str) -> String {
         registry::add_user(
             &self.services,
-            &Actor::cli(),
+            &Actor::cli("test"),
             email,
             SecretString::from(PASSWORD.to_string()),
             true,
@@ -357,7 +357,7 @@ impl TestApp {
         slug: &str,
         status: tenantql::control::entities::tenant::TenantStatus,
     ) {
-        registry::set_tenant_status(&self.services, &Actor::cli(), slug, status)
+        registry::set_tenant_status(&self.services, &Actor::cli("test"), slug, status)
             .await
             .expect("tenant status changed");
     }

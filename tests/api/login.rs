@@ -162,7 +162,7 @@ async fn platform_admins_get_a_platform_token() {
     two_tenants(&app).await;
     tenantql::admin::registry::add_user(
         &app.services,
-        &tenantql::audit::Actor::cli(),
+        &tenantql::audit::Actor::cli("test"),
         "root@tenantql.test",
         secrecy::SecretString::from(PASSWORD.to_string()),
         true,

@@ -18,7 +18,7 @@ use crate::{erp, helpers::TestApp};
 async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str, password: &str) {
     registry::add_tenant(
         &app.services,
-        &Actor::cli(),
+        &Actor::cli("test"),
         NewTenant {
             slug: slug.into(),
             display_name: "ERP on Oracle".into(),
@@ -33,7 +33,7 @@ async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str,
     .unwrap();
     registry::grant(
         &app.services,
-        &Actor::cli(),
+        &Actor::cli("test"),
         "alice@acme.test",
         slug,
         MemberRole::Admin,

@@ -279,10 +279,9 @@ async fn rotating_a_key_ends_its_tokens_at_once() {
     let old = app.token("alice@acme.test", Some("acme")).await;
     let globex = app.token("bob@globex.test", Some("globex")).await;
     app.gql(ME, json!({}), Some(&old)).await.assert_ok();
-    let acme = tenants::get_by_slug(&app.services.control.db, "acme")
+    registry::rotate_signing_key(&app.services, &Actor::cli("test"), Some("acme"))
         .await
         .unwrap();
-    app.services.tokens.rotate(Some(&acme.id)).await.unwrap();
     assert_unauthenticated(&app, &old).await;
     let fresh = app.token("alice@acme.test", Some("acme")).await;
     app.gql(ME, json!({}), Some(&fresh)).await.assert_ok();
@@ -311,11 +310,14 @@ async fn revoked_membership_answers_forbidden() {
     two_tenants(&app).await;
     let carol_acme = app.token("carol@acme.test", Some("acme")).await;
     let carol_globex = app.token("carol@acme.test", Some("globex")).await;
-    assert!(
-        registry::revoke(&app.services, &Actor::cli(), "carol@acme.test", "acme")
-            .await
-            .unwrap()
-    );
+    assert!(registry::revoke(
+        &app.services,
+        &Actor::cli("test"),
+        "carol@acme.test",
+        "acme"
+    )
+    .await
+    .unwrap());
     app.gql(ME, json!({}), Some(&carol_acme))
         .await
         .assert_refused(StatusCode::FORBIDDEN, "FORBIDDEN");
@@ -331,7 +333,7 @@ async fn role_changes_apply_to_existing_tokens() {
     let token = app.token("carol@acme.test", Some("acme")).await;
     registry::grant(
         &app.services,
-        &Actor::cli(),
+        &Actor::cli("test"),
         "carol@acme.test",
         "acme",
         tenantql::control::entities::membership::MemberRole::Admin,
@@ -351,7 +353,7 @@ async fn disabled_user_is_unauthenticated() {
     let app = TestApp::spawn().await;
     two_tenants(&app).await;
     let token = app.token("alice@acme.test", Some("acme")).await;
-    registry::set_user_disabled(&app.services, &Actor::cli(), "alice@acme.test", true)
+    registry::set_user_disabled(&app.services, &Actor::cli("test"), "alice@acme.test", true)
         .await
         .unwrap();
     assert_unauthenticated(&app, &token).await;
