@@ -31,6 +31,12 @@ pub const DEFAULT_QUERY_DIRECTIVE_LIMIT: usize = 4;
 pub const DEFAULT_QUERY_TOKEN_LIMIT: usize = 5000;
 pub const DEFAULT_BATCH_LIMIT: usize = 10;
 pub const DEFAULT_AUDIT_QUEUE_CAPACITY: usize = 100_000;
+pub const DEFAULT_SUBSCRIPTION_EVENT_BUFFER: usize = 256;
+pub const DEFAULT_DASHBOARD_INTERVAL_MS: u64 = 1000;
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT: usize = 10_000;
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
+pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_WS_PING_SECS: u64 = 15;
 
 /// Where the control plane lives and how its secrets are sealed: needed by every
 /// command that touches tenants, users or keys.
@@ -206,6 +212,33 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_AUDIT_RETENTION_DAYS", default_value_t = 0)]
     pub audit_retention_days: u32,
 
+    /// Invoice events a subscriber may fall behind before it is dropped
+    /// (SLOW_CONSUMER); memory per tenant with subscribers is bounded by it.
+    #[arg(long, env = "TENANTQL_SUBSCRIPTION_EVENT_BUFFER", default_value_t = DEFAULT_SUBSCRIPTION_EVENT_BUFFER)]
+    pub subscription_event_buffer: usize,
+
+    /// Shortest time between two recomputations of one live dashboard
+    /// (`dashboardUpdated`), however many events arrive.
+    #[arg(long, env = "TENANTQL_DASHBOARD_INTERVAL_MS", default_value_t = DEFAULT_DASHBOARD_INTERVAL_MS)]
+    pub dashboard_interval_ms: u64,
+
+    /// Subscriptions one tenant may hold open on this instance.
+    #[arg(long, env = "TENANTQL_MAX_SUBSCRIPTIONS_PER_TENANT", default_value_t = DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT)]
+    pub max_subscriptions_per_tenant: usize,
+
+    /// Subscriptions one WebSocket connection may hold open.
+    #[arg(long, env = "TENANTQL_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION)]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Seconds a WebSocket client has to send `connection_init` (then 4408).
+    #[arg(long, env = "TENANTQL_WS_INIT_TIMEOUT_SECS", default_value_t = DEFAULT_WS_INIT_TIMEOUT_SECS)]
+    pub ws_init_timeout_secs: u64,
+
+    /// Seconds between the server's `ping`s on a WebSocket; a client silent for
+    /// two of them is disconnected.
+    #[arg(long, env = "TENANTQL_WS_PING_SECS", default_value_t = DEFAULT_WS_PING_SECS)]
+    pub ws_ping_secs: u64,
+
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "TENANTQL_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
@@ -260,6 +293,12 @@ impl Default for ServerConfig {
             audit_requests: true,
             audit_queue_capacity: DEFAULT_AUDIT_QUEUE_CAPACITY,
             audit_retention_days: 0,
+            subscription_event_buffer: DEFAULT_SUBSCRIPTION_EVENT_BUFFER,
+            dashboard_interval_ms: DEFAULT_DASHBOARD_INTERVAL_MS,
+            max_subscriptions_per_tenant: DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,
+            max_subscriptions_per_connection: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            ws_init_timeout_secs: DEFAULT_WS_INIT_TIMEOUT_SECS,
+            ws_ping_secs: DEFAULT_WS_PING_SECS,
         }
     }
 }

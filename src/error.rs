@@ -27,6 +27,12 @@ pub enum AppError {
     PoolTimeout(String),
     #[error("too many requests; retry later")]
     RateLimited,
+    /// A configured ceiling (subscriptions per tenant or connection) is reached.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// A subscriber fell too far behind its events and was dropped.
+    #[error("this subscription fell more than {0} events behind and was ended; subscribe again")]
+    SlowConsumer(usize),
     /// The input is wrong; `field` names the argument when there is one.
     #[error("{message}")]
     BadInput {
@@ -64,6 +70,8 @@ impl AppError {
             AppError::TenantUnavailable { .. } => "TENANT_UNAVAILABLE",
             AppError::PoolTimeout(_) => "POOL_TIMEOUT",
             AppError::RateLimited => "RATE_LIMITED",
+            AppError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            AppError::SlowConsumer(_) => "SLOW_CONSUMER",
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
@@ -79,7 +87,8 @@ impl AppError {
             AppError::TenantUnavailable { .. } | AppError::PoolTimeout(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited | AppError::LimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::SlowConsumer(_) => StatusCode::CONFLICT,
             AppError::BadInput { .. } => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,

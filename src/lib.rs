@@ -11,6 +11,7 @@ pub mod control;
 pub mod demo;
 pub mod erp;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod paging;
 pub mod request_id;

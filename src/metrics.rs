@@ -12,7 +12,19 @@ use std::{
     time::Duration,
 };
 
-use crate::{audit::AuditStats, tenancy::pools::PoolStats};
+use crate::{audit::AuditStats, live::LiveStats, tenancy::pools::PoolStats};
+
+/// Series without labels, in the order given: (name, type, help, value).
+fn render_unlabelled(series: &[(&str, &str, &str, u64)]) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in series {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    out
+}
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -21,13 +33,15 @@ const BUCKETS: [f64; 12] = [
 /// Label for requests without a tenant (anonymous, platform tokens).
 pub const NO_TENANT: &str = "none";
 const OTHER: &str = "other";
-const CODES: [&str; 11] = [
+const CODES: [&str; 13] = [
     "UNAUTHENTICATED",
     "FORBIDDEN",
     "TENANT_SUSPENDED",
     "TENANT_UNAVAILABLE",
     "POOL_TIMEOUT",
     "RATE_LIMITED",
+    "LIMIT_EXCEEDED",
+    "SLOW_CONSUMER",
     "BAD_USER_INPUT",
     "NOT_FOUND",
     "CONFLICT",
@@ -349,7 +363,7 @@ impl Metrics {
 
     /// The audit writer's counters: a dropped row is an audit gap worth an alert.
     pub fn render_audit(&self, audit: &AuditStats) -> String {
-        let rows: [(&str, &str, &str, u64); 3] = [
+        render_unlabelled(&[
             (
                 "tenantql_audit_rows_written_total",
                 "counter",
@@ -368,15 +382,49 @@ impl Metrics {
                 "Request audit rows waiting for the writer.",
                 audit.queued(),
             ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, value) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        }
-        out
+        ])
+    }
+
+    /// Subscriptions, events and live dashboards in this process.
+    pub fn render_live(&self, live: &LiveStats, feeds: usize, watched_tenants: usize) -> String {
+        render_unlabelled(&[
+            (
+                "tenantql_subscriptions_open",
+                "gauge",
+                "Subscriptions open on this instance.",
+                live.subscriptions_open.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_events_published_total",
+                "counter",
+                "Invoice events published by this instance's writes.",
+                live.events_published.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_subscriptions_dropped_slow_total",
+                "counter",
+                "Subscriptions ended because their consumer fell behind.",
+                live.slow_consumers.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_dashboard_recomputes_total",
+                "counter",
+                "Dashboard snapshots computed for live feeds.",
+                live.dashboard_recomputes.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_dashboard_feeds",
+                "gauge",
+                "Live dashboard feeds running (one per tenant, company and year watched).",
+                feeds as u64,
+            ),
+            (
+                "tenantql_event_channels",
+                "gauge",
+                "Tenants with at least one event subscriber on this instance.",
+                watched_tenants as u64,
+            ),
+        ])
     }
 }
 

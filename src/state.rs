@@ -10,6 +10,7 @@ use crate::{
         ControlPlaneConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS, DEFAULT_METRICS_TENANT_LABELS,
     },
     control::{ControlPlane, StartupError},
+    live::{Live, LiveSettings},
     metrics::Metrics,
     sealing::KeySource,
     tenancy::{
@@ -26,6 +27,7 @@ pub struct ServiceSettings {
     pub pools: PoolSettings,
     pub metrics_tenant_labels: usize,
     pub audit: AuditSettings,
+    pub live: LiveSettings,
 }
 
 impl Default for ServiceSettings {
@@ -35,6 +37,7 @@ impl Default for ServiceSettings {
             pools: PoolSettings::default(),
             metrics_tenant_labels: DEFAULT_METRICS_TENANT_LABELS,
             audit: AuditSettings::default(),
+            live: LiveSettings::default(),
         }
     }
 }
@@ -48,6 +51,7 @@ pub struct Services {
     pub pools: Arc<PoolManager>,
     pub metrics: Arc<Metrics>,
     pub audit: Arc<AuditSink>,
+    pub live: Arc<Live>,
 }
 
 impl Services {
@@ -74,6 +78,7 @@ impl Services {
                 pools,
                 metrics: Arc::new(Metrics::new(settings.metrics_tenant_labels)),
                 audit,
+                live: Arc::new(Live::new(settings.live)),
             },
             key_source,
         ))

@@ -165,3 +165,38 @@ pub async fn cash(db: &TenantDb, company_id: i64, as_of: NaiveDate) -> Result<Ce
         .map(|r| r.int_or_zero(0).map(Cents).map_err(mapping))
         .unwrap_or(Ok(Cents(0)))
 }
+
+/// Most customers a snapshot keeps: the most `topCustomers(limit)` may ask for.
+pub const SNAPSHOT_TOP_CUSTOMERS: usize = 100;
+
+/// The whole dashboard of one company and year at one moment: what a live feed
+/// computes once and hands to all its subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub totals: Totals,
+    pub cash: Cents,
+    pub monthly: Vec<MonthTotals>,
+    pub top_customers: Vec<CustomerTotal>,
+}
+
+/// Computes every part of the dashboard (four statements, run side by side).
+pub async fn snapshot(
+    db: &TenantDb,
+    company_id: i64,
+    year: i32,
+    today: NaiveDate,
+) -> Result<Snapshot, AppError> {
+    let (_, year_end) = year_bounds(year)?;
+    let (totals, cash, monthly, top_customers) = tokio::try_join!(
+        totals(db, company_id, year, today),
+        cash(db, company_id, year_end.min(today)),
+        monthly(db, company_id, year),
+        top_customers(db, company_id, year, SNAPSHOT_TOP_CUSTOMERS),
+    )?;
+    Ok(Snapshot {
+        totals,
+        cash,
+        monthly,
+        top_customers,
+    })
+}

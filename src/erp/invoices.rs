@@ -4,8 +4,8 @@ use chrono::NaiveDate;
 use super::{keyset, Cents};
 use crate::{
     error::AppError,
-    store::{Row, Sql, StoreError},
-    tenancy::TenantDb,
+    store::{Row, Sql, StoreError, Value},
+    tenancy::{TenantDb, Transaction},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ impl InvoiceKind {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, StoreError> {
         match text {
             "sale" => Ok(InvoiceKind::Sale),
             "purchase" => Ok(InvoiceKind::Purchase),
@@ -88,10 +88,10 @@ pub struct InvoiceFilter {
     pub max_total: Option<Cents>,
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, company_id, partner_id, doc_number, kind, issue_date, due_date, net_cents, vat_cents, total_cents, paid_cents";
 
-fn from_row(row: &Row) -> Result<Invoice, StoreError> {
+pub(crate) fn from_row(row: &Row) -> Result<Invoice, StoreError> {
     Ok(Invoice {
         id: row.int(0)?,
         company_id: row.int(1)?,
@@ -173,4 +173,136 @@ pub async fn by_id(db: &TenantDb, id: i64) -> Result<Option<Invoice>, AppError> 
         .push(" FROM invoices WHERE id = ")
         .bind(id);
     Ok(super::fetch(db, &sql, from_row).await?.pop())
+}
+
+/// An invoice to create; the number is assigned (`S1-2026-000042`: kind,
+/// company, year, the next in that series).
+#[derive(Debug, Clone)]
+pub struct NewInvoice {
+    pub company_id: i64,
+    pub partner_id: i64,
+    pub kind: InvoiceKind,
+    pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub net: Cents,
+    pub vat: Cents,
+}
+
+impl NewInvoice {
+    fn validate(&self) -> Result<(), AppError> {
+        if self.net.0 <= 0 {
+            return Err(AppError::bad_input(
+                "net",
+                "the net amount must be greater than 0",
+            ));
+        }
+        if self.vat.0 < 0 {
+            return Err(AppError::bad_input("vat", "VAT cannot be negative"));
+        }
+        if self.due_date < self.issue_date {
+            return Err(AppError::bad_input(
+                "dueDate",
+                "the due date cannot be before the issue date",
+            ));
+        }
+        self.net
+            .0
+            .checked_add(self.vat.0)
+            .filter(|total| *total < 1_000_000_000_000_000)
+            .ok_or_else(|| AppError::bad_input("net", "the total is too large"))?;
+        Ok(())
+    }
+
+    fn series(&self) -> String {
+        let letter = match self.kind {
+            InvoiceKind::Sale => 'S',
+            InvoiceKind::Purchase => 'P',
+        };
+        format!(
+            "{letter}{}-{}-",
+            self.company_id,
+            chrono::Datelike::year(&self.issue_date)
+        )
+    }
+}
+
+/// Creates an invoice in one transaction: the company and partner must exist
+/// in this tenant (NOT_FOUND otherwise, as for any id it does not hold).
+pub async fn create(db: &TenantDb, new: &NewInvoice) -> Result<Invoice, AppError> {
+    new.validate()?;
+    let dialect = db.dialect();
+    let mut tx = db.begin().await?;
+    for (table, id, noun) in [
+        ("companies", new.company_id, "company"),
+        ("partners", new.partner_id, "partner"),
+    ] {
+        let mut exists = Sql::new(dialect);
+        exists
+            .push("SELECT id FROM ")
+            .push(table)
+            .push(" WHERE id = ")
+            .bind(id);
+        if tx.query(&exists).await?.is_empty() {
+            return Err(AppError::NotFound(noun));
+        }
+    }
+    let id = super::next_id(&mut tx, "invoices").await?;
+    let series = new.series();
+    let mut last = Sql::new(dialect);
+    last.push("SELECT MAX(doc_number) FROM invoices WHERE doc_number LIKE ")
+        .bind(format!("{series}%"));
+    let last_number = tx.query(&last).await?;
+    let sequence = last_number
+        .first()
+        .and_then(|row| row.text(0).ok())
+        .and_then(|number| number.strip_prefix(&series)?.parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    let invoice = Invoice {
+        id,
+        company_id: new.company_id,
+        partner_id: new.partner_id,
+        number: format!("{series}{sequence:06}"),
+        kind: new.kind,
+        issue_date: new.issue_date,
+        due_date: new.due_date,
+        net: new.net,
+        vat: new.vat,
+        total: new.net + new.vat,
+        paid: Cents(0),
+    };
+    let columns: Vec<&str> = COLUMNS.split(", ").collect();
+    let row = vec![
+        Value::Int(invoice.id),
+        Value::Int(invoice.company_id),
+        Value::Int(invoice.partner_id),
+        Value::from(invoice.number.as_str()),
+        Value::from(invoice.kind.as_str()),
+        Value::from(invoice.issue_date),
+        Value::from(invoice.due_date),
+        Value::Int(invoice.net.0),
+        Value::Int(invoice.vat.0),
+        Value::Int(invoice.total.0),
+        Value::Int(0),
+    ];
+    tx.execute(&Sql::insert_rows(dialect, "invoices", &columns, &[row]))
+        .await?;
+    tx.commit().await?;
+    Ok(invoice)
+}
+
+/// Reads an invoice inside a write transaction, locking its row.
+pub(crate) async fn lock(tx: &mut Transaction<'_>, id: i64) -> Result<Invoice, AppError> {
+    let mut sql = Sql::new(tx.dialect());
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM invoices WHERE id = ")
+        .bind(id)
+        .push(tx.dialect().for_update());
+    let row = tx
+        .query(&sql)
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound("invoice"))?;
+    from_row(&row).map_err(super::mapping)
 }

@@ -16,7 +16,7 @@ pub use money::Cents;
 use crate::{
     error::AppError,
     store::{Row, Sql, StoreError},
-    tenancy::TenantDb,
+    tenancy::{TenantDb, Transaction},
 };
 
 /// A row that does not map is a bug or a schema mismatch: internal, with detail in the log.
@@ -35,4 +35,21 @@ pub(crate) async fn fetch<T>(
         .iter()
         .map(|row| from_row(row).map_err(mapping))
         .collect()
+}
+
+/// The next id of `table`, allocated inside a write transaction: the ERP
+/// tables number their rows from 1 with plain keys (no identity or sequence, so
+/// existing tenant schemas work unchanged); Oracle locks the table first, SQLite
+/// already holds the write lock.
+pub(crate) async fn next_id(tx: &mut Transaction<'_>, table: &str) -> Result<i64, AppError> {
+    let dialect = tx.dialect();
+    if let Some(lock) = dialect.lock_for_insert(table) {
+        tx.execute(&Sql::raw(dialect, &lock)).await?;
+    }
+    let select = format!("SELECT COALESCE(MAX(id), 0) + 1 FROM {table}");
+    let rows = tx.query(&Sql::raw(dialect, &select)).await?;
+    rows.first()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("MAX(id) returned no row")))?
+        .int(0)
+        .map_err(mapping)
 }

@@ -3,12 +3,18 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use super::{mapping, Cents};
+use super::{
+    invoices::{self, Invoice, InvoiceKind},
+    mapping, Cents,
+};
 use crate::{
     error::AppError,
-    store::{Row, Sql, StoreError},
+    store::{Row, Sql, StoreError, Value},
     tenancy::TenantDb,
 };
+
+/// How a payment was made; the same set the demo data uses.
+pub const METHODS: &[&str] = &["transfer", "card", "direct_debit", "cash"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -45,4 +51,118 @@ pub async fn by_invoice_ids(
         grouped.entry(payment.invoice_id).or_default().push(payment);
     }
     Ok(grouped)
+}
+
+/// A payment to record against an invoice.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub invoice_id: i64,
+    pub amount: Cents,
+    pub date: NaiveDate,
+    pub method: String,
+}
+
+/// Records a payment in one transaction: the payment row, the invoice's paid
+/// amount and the movement on the company's bank account (money in for a sale,
+/// out for a purchase). The invoice row is locked while its balance is checked,
+/// so two concurrent payments can never overpay it.
+pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment), AppError> {
+    if new.amount.0 <= 0 {
+        return Err(AppError::bad_input(
+            "amount",
+            "the amount must be greater than 0",
+        ));
+    }
+    if !METHODS.contains(&new.method.as_str()) {
+        return Err(AppError::bad_input(
+            "method",
+            format!("the method must be one of {}", METHODS.join(", ")),
+        ));
+    }
+    let dialect = db.dialect();
+    let mut tx = db.begin().await?;
+    let mut invoice = invoices::lock(&mut tx, new.invoice_id).await?;
+    if new.date < invoice.issue_date {
+        return Err(AppError::bad_input(
+            "date",
+            format!(
+                "the payment date cannot be before the invoice's issue date ({})",
+                invoice.issue_date
+            ),
+        ));
+    }
+    if new.amount > invoice.balance() {
+        return Err(AppError::bad_input(
+            "amount",
+            format!(
+                "the amount exceeds the invoice's balance ({})",
+                invoice.balance()
+            ),
+        ));
+    }
+    let payment = Payment {
+        id: super::next_id(&mut tx, "payments").await?,
+        invoice_id: invoice.id,
+        date: new.date,
+        amount: new.amount,
+        method: new.method.clone(),
+    };
+    tx.execute(&Sql::insert_rows(
+        dialect,
+        "payments",
+        &["id", "invoice_id", "payment_date", "amount_cents", "method"],
+        &[vec![
+            Value::Int(payment.id),
+            Value::Int(payment.invoice_id),
+            Value::from(payment.date),
+            Value::Int(payment.amount.0),
+            Value::from(payment.method.as_str()),
+        ]],
+    ))
+    .await?;
+    let mut paid = Sql::new(dialect);
+    paid.push("UPDATE invoices SET paid_cents = paid_cents + ")
+        .bind(payment.amount.0)
+        .push(" WHERE id = ")
+        .bind(invoice.id);
+    tx.execute(&paid).await?;
+    invoice.paid = invoice.paid + payment.amount;
+
+    let mut account = Sql::new(dialect);
+    account
+        .push("SELECT id FROM treasury_accounts WHERE company_id = ")
+        .bind(invoice.company_id)
+        .push(" AND kind = 'bank' ORDER BY id")
+        .limit(1);
+    if let Some(account) = tx.query(&account).await?.first() {
+        let account_id = account.int(0).map_err(mapping)?;
+        let signed = match invoice.kind {
+            InvoiceKind::Sale => payment.amount.0,
+            InvoiceKind::Purchase => -payment.amount.0,
+        };
+        let id = super::next_id(&mut tx, "treasury_transactions").await?;
+        tx.execute(&Sql::insert_rows(
+            dialect,
+            "treasury_transactions",
+            &[
+                "id",
+                "account_id",
+                "tx_date",
+                "amount_cents",
+                "description",
+                "payment_id",
+            ],
+            &[vec![
+                Value::Int(id),
+                Value::Int(account_id),
+                Value::from(payment.date),
+                Value::Int(signed),
+                Value::from(format!("Payment {}", invoice.number)),
+                Value::Int(payment.id),
+            ]],
+        ))
+        .await?;
+    }
+    tx.commit().await?;
+    Ok((invoice, payment))
 }

@@ -136,7 +136,6 @@ const CITIES: &[&str] = &[
     "Berlin", "Lyon", "Porto", "Turin", "Ghent", "Krakow", "Brno", "Malmo", "Leeds", "Cluj",
     "Graz", "Bilbao",
 ];
-const METHODS: &[&str] = &["transfer", "card", "direct_debit", "cash"];
 const VAT_RATES_PERMILLE: &[i64] = &[190, 190, 190, 70, 0];
 const DUE_DAYS: &[u64] = &[15, 30, 30, 45, 60];
 
@@ -278,7 +277,7 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
                 Value::Int(id),
                 Value::Date(date),
                 Value::Int(amount),
-                Value::from(*rng.pick(METHODS)),
+                Value::from(*rng.pick(super::payments::METHODS)),
             ]);
             transactions.push(vec![
                 Value::Int(transactions.len() as i64 + 1),

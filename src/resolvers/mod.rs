@@ -8,7 +8,7 @@ pub mod guards;
 
 use async_graphql::{
     connection::{Connection, Edge},
-    Context, MergedObject, OutputType,
+    Context, MergedObject, MergedSubscription, OutputType,
 };
 
 use crate::{
@@ -26,9 +26,13 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     auth::AuthMutation,
+    erp::ErpMutation,
     admin::PlatformMutation,
     admin::TenantAdminMutation,
 );
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(erp::ErpSubscription);
 
 /// The verified caller, or UNAUTHENTICATED for an anonymous request.
 pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a TenantContext, AppError> {

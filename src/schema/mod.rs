@@ -20,7 +20,11 @@ mod secrets;
 
 use std::time::Instant;
 
-use async_graphql::{EmptySubscription, Request, Response, Schema};
+use async_graphql::{Request, Response, Schema};
+use futures_util::{
+    stream::{self, BoxStream},
+    StreamExt,
+};
 
 pub use errors::classify_errors;
 pub use limits::{check_batch, QueryLimits};
@@ -31,12 +35,12 @@ use crate::{
     error::AppError,
     metrics::Operation,
     request_id::RequestMeta,
-    resolvers::{erp::ErpScope, Mutation, Query},
+    resolvers::{erp::ErpScope, Mutation, Query, Subscription},
     state::Services,
     tenancy::{TenantContext, TenantDb},
 };
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// How the schema treats documents: shape limits and who may introspect.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,10 +50,14 @@ pub struct SchemaPolicy {
 }
 
 pub fn build(services: Services, policy: SchemaPolicy) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(policy.limits.depth)
-        .limit_complexity(policy.limits.complexity)
-        .data(services);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(policy.limits.depth)
+    .limit_complexity(policy.limits.complexity)
+    .data(services);
     if policy.introspection == Introspection::Off {
         builder = builder.disable_introspection();
     }
@@ -68,30 +76,8 @@ pub async fn execute(
     caller: Option<TenantContext>,
     meta: &RequestMeta,
 ) -> Response {
-    let started = Instant::now();
-    let (operation, document_operation_name) =
-        observe::operation_of(&request.query, request.operation_name.as_deref());
-    let mut audit_row = services.audit.enabled().then(|| {
-        request_row(
-            &Actor::of_request(meta, caller.as_ref()),
-            &request,
-            caller.as_ref(),
-            operation,
-            document_operation_name,
-        )
-    });
-    let tenant = caller
-        .as_ref()
-        .and_then(|c| c.tenant.as_ref())
-        .map(|t| t.slug.clone());
-    let signed_in = caller.is_some();
-
-    let admitted = admit(&mut request, signed_in, policy);
-    if let Some(row) = &mut audit_row {
-        row.variables = audited_variables(&mut request);
-    }
-    // An anonymous request refused at the gate proves no identity: not audited.
-    let refused_anonymously = matches!(admitted, Err(AppError::Unauthenticated(_)));
+    let (observation, admitted) =
+        Observation::begin(services, policy, &mut request, caller.as_ref(), meta);
     let mut response = match admitted {
         Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
         Ok(()) => {
@@ -100,28 +86,122 @@ pub async fn execute(
         }
     };
     classify_errors(&mut response, Some(&meta.request_id));
-    let mut codes =
-        response
-            .errors
-            .iter()
-            .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
-                async_graphql::Value::String(code) => Some(code.as_str()),
-                _ => None,
-            });
-    let first_code = codes.clone().next().map(str::to_string);
-    services
-        .metrics
-        .record_request(tenant.as_deref(), operation, started.elapsed(), &mut codes);
-
-    if let Some(mut row) = audit_row.filter(|_| !refused_anonymously) {
-        if !response.errors.is_empty() {
-            row.outcome = Outcome::Error.as_str().into();
-            row.error_code = first_code;
-        }
-        row.duration_us = Some(started.elapsed().as_micros() as i64);
-        services.audit.record(row);
-    }
+    observation.finish(services, &response);
     response
+}
+
+/// Runs one operation of a WebSocket connection (a subscription, or a query or
+/// mutation sent over it) for its verified caller, with the same checks,
+/// error codes, metrics and audit row as `execute`. A subscription is counted
+/// and audited once, when its first answer (or its refusal) is ready.
+pub fn execute_stream(
+    schema: &AppSchema,
+    services: &Services,
+    policy: &SchemaPolicy,
+    mut request: Request,
+    caller: TenantContext,
+    meta: &RequestMeta,
+) -> BoxStream<'static, Response> {
+    let (observation, admitted) =
+        Observation::begin(services, policy, &mut request, Some(&caller), meta);
+    let responses = match admitted {
+        Err(refusal) => {
+            stream::once(async move { Response::from_errors(vec![refusal.to_server_error()]) })
+                .boxed()
+        }
+        Ok(()) => {
+            let request = with_request_data(request, Some(caller), services, meta);
+            schema.execute_stream(request).boxed()
+        }
+    };
+    let services = services.clone();
+    let request_id = meta.request_id.clone();
+    let mut observation = Some(observation);
+    responses
+        .map(move |mut response| {
+            classify_errors(&mut response, Some(&request_id));
+            if let Some(observation) = observation.take() {
+                observation.finish(&services, &response);
+            }
+            response
+        })
+        .boxed()
+}
+
+/// What is measured and audited about one operation, from admission to its
+/// (first) response.
+struct Observation {
+    started: Instant,
+    operation: Operation,
+    tenant: Option<String>,
+    audit_row: Option<AuditEntry>,
+    /// An anonymous request refused at the gate proves no identity: not audited.
+    refused_anonymously: bool,
+}
+
+impl Observation {
+    /// Starts observing `request` and runs the admission checks on it.
+    fn begin(
+        services: &Services,
+        policy: &SchemaPolicy,
+        request: &mut Request,
+        caller: Option<&TenantContext>,
+        meta: &RequestMeta,
+    ) -> (Observation, Result<(), AppError>) {
+        let started = Instant::now();
+        let (operation, document_operation_name) =
+            observe::operation_of(&request.query, request.operation_name.as_deref());
+        let mut audit_row = services.audit.enabled().then(|| {
+            request_row(
+                &Actor::of_request(meta, caller),
+                request,
+                caller,
+                operation,
+                document_operation_name,
+            )
+        });
+        let admitted = admit(request, caller.is_some(), policy);
+        if let Some(row) = &mut audit_row {
+            row.variables = audited_variables(request);
+        }
+        let observation = Observation {
+            started,
+            operation,
+            tenant: caller
+                .and_then(|c| c.tenant.as_ref())
+                .map(|t| t.slug.clone()),
+            audit_row,
+            refused_anonymously: matches!(admitted, Err(AppError::Unauthenticated(_))),
+        };
+        (observation, admitted)
+    }
+
+    /// Records the metrics and queues the audit row of the finished operation.
+    fn finish(self, services: &Services, response: &Response) {
+        let mut codes =
+            response
+                .errors
+                .iter()
+                .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
+                    async_graphql::Value::String(code) => Some(code.as_str()),
+                    _ => None,
+                });
+        let first_code = codes.clone().next().map(str::to_string);
+        services.metrics.record_request(
+            self.tenant.as_deref(),
+            self.operation,
+            self.started.elapsed(),
+            &mut codes,
+        );
+        if let Some(mut row) = self.audit_row.filter(|_| !self.refused_anonymously) {
+            if !response.errors.is_empty() {
+                row.outcome = Outcome::Error.as_str().into();
+                row.error_code = first_code;
+            }
+            row.duration_us = Some(self.started.elapsed().as_micros() as i64);
+            services.audit.record(row);
+        }
+    }
 }
 
 /// The audit row of a GraphQL request, before it runs (outcome and duration are
@@ -209,7 +289,11 @@ fn with_request_data(
 
 /// The SDL checked in as `schema.graphql` (and printed by `tenantql schema`).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl()
 }

@@ -74,39 +74,48 @@ impl FromRequestParts<AppState> for Caller {
                 "send exactly one Authorization header",
             )));
         }
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|token| !token.is_empty());
-        let Some(token) = token else {
+        let Some(token) = header.to_str().ok().and_then(bearer_token) else {
             return Err(reject(AppError::Unauthenticated(
                 "the Authorization header must be `Bearer <token>`",
             )));
         };
-        let services = &state.services;
-        let claims = match services.tokens.verify(token).await {
-            Ok(claims) => claims,
-            Err(err) => return Err(reject(err)),
-        };
-        match services.contexts.resolve(&claims).await {
-            Ok(context) => Ok(Caller(Some(context))),
-            Err(err) => {
-                audit_refusal(state, parts, &claims, &err);
-                Err(reject(err))
-            }
+        match authenticate(state, token, &meta_of(parts)).await {
+            Ok((context, _)) => Ok(Caller(Some(context))),
+            Err(err) => Err(reject(err)),
+        }
+    }
+}
+
+/// The token of a `Bearer <token>` credential (scheme case-insensitive).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Verifies a bearer token and resolves its caller as of now. A refusal of a
+/// token that did verify is audited: it names a real user. Used for every HTTP
+/// request and for every check of a WebSocket connection.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+    meta: &RequestMeta,
+) -> Result<(TenantContext, Claims), AppError> {
+    let services = &state.services;
+    let claims = services.tokens.verify(token).await?;
+    match services.contexts.resolve(&claims).await {
+        Ok(context) => Ok((context, claims)),
+        Err(err) => {
+            audit_refusal(state, meta, &claims, &err);
+            Err(err)
         }
     }
 }
 
 /// The audit row of a verified token refused before GraphQL ran (user disabled,
 /// membership revoked, tenant suspended or gone).
-fn audit_refusal(state: &AppState, parts: &Parts, claims: &Claims, err: &AppError) {
-    let meta = meta_of(parts);
-    let mut actor = Actor::of_request(&meta, None);
+fn audit_refusal(state: &AppState, meta: &RequestMeta, claims: &Claims, err: &AppError) {
+    let mut actor = Actor::of_request(meta, None);
     actor.user_id = Some(claims.sub.clone());
     let mut row = AuditEntry::new(&actor, Source::Http, "refused", Outcome::Refused);
     row.tenant_slug = claims.tenant.clone();

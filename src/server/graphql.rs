@@ -9,7 +9,10 @@ use async_graphql::{
 };
 use axum::{
     body::Bytes,
-    extract::{rejection::BytesRejection, Query, State},
+    extract::{
+        rejection::BytesRejection, ws::WebSocketUpgrade, FromRequestParts, Query, Request, State,
+    },
+    handler::Handler,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -18,9 +21,37 @@ use serde::Deserialize;
 use super::{
     caller::Caller,
     media::{error_response, json_response, ResponseMedia},
-    AppState,
+    ws, AppState,
 };
 use crate::{error::AppError, request_id::RequestMeta, schema};
+
+/// GET /graphql: a WebSocket upgrade (`graphql-transport-ws`), or a query in
+/// the URL.
+pub async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> Response {
+    let wants_websocket = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !wants_websocket {
+        return Handler::call(get, request, state).await;
+    }
+    let (mut parts, _) = request.into_parts();
+    let meta = match RequestMeta::from_request_parts(&mut parts, &state).await {
+        Ok(meta) => meta,
+        Err(never) => match never {},
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = upgrade
+        .protocols([ws::PROTOCOL])
+        .max_message_size(ws::MAX_MESSAGE_BYTES)
+        .max_frame_size(ws::MAX_MESSAGE_BYTES);
+    let protocol_ok = upgrade.selected_protocol().is_some();
+    upgrade.on_upgrade(move |socket| ws::serve(socket, state, meta, protocol_ok))
+}
 
 pub async fn post(
     State(state): State<AppState>,

@@ -8,6 +8,7 @@ mod graphql;
 mod media;
 mod probes;
 mod request_id;
+mod ws;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -21,6 +22,7 @@ use crate::{
     auth::password,
     config::{Config, ServerConfig},
     demo,
+    live::LiveSettings,
     schema::{self, AppSchema, QueryLimits, SchemaPolicy},
     sealing::KeySource,
     state::{ServiceSettings, Services},
@@ -32,6 +34,10 @@ pub struct AppState {
     pub services: Services,
     pub schema: AppSchema,
     pub policy: SchemaPolicy,
+    pub ws: ws::WsSettings,
+    /// Cancelled when the server starts stopping: WebSocket connections, which
+    /// graceful shutdown does not wait for, close themselves with 1001.
+    pub stopping: CancellationToken,
 }
 
 /// The services' settings, from the server's flat configuration.
@@ -53,6 +59,19 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             retention: (config.audit_retention_days > 0)
                 .then(|| Duration::from_secs(u64::from(config.audit_retention_days) * 86_400)),
         },
+        live: LiveSettings {
+            event_buffer: config.subscription_event_buffer.max(1),
+            dashboard_interval: Duration::from_millis(config.dashboard_interval_ms),
+            max_subscriptions_per_tenant: config.max_subscriptions_per_tenant,
+        },
+    }
+}
+
+fn ws_settings(config: &ServerConfig) -> ws::WsSettings {
+    ws::WsSettings {
+        init_timeout: Duration::from_secs(config.ws_init_timeout_secs.max(1)),
+        ping_interval: Duration::from_secs(config.ws_ping_secs.max(1)),
+        max_subscriptions_per_connection: config.max_subscriptions_per_connection,
     }
 }
 
@@ -73,7 +92,7 @@ fn schema_policy(config: &ServerConfig) -> SchemaPolicy {
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
     Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", get(graphql::get_or_upgrade).post(graphql::post))
         .merge(graphiql::routes())
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
@@ -129,6 +148,8 @@ impl Application {
                 services,
                 schema,
                 policy,
+                ws: ws_settings(&config.server),
+                stopping: CancellationToken::new(),
             },
             config,
         })
@@ -161,6 +182,12 @@ impl Application {
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { stop.cancelled().await });
+        let stopping = self.state.stopping.clone();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            signal.cancelled().await;
+            stopping.cancel();
+        });
         tokio::select! {
             result = server => result?,
             _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -54,6 +54,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let services = &state.services;
     let mut body = services.metrics.render(&services.pools.all_stats());
     body.push_str(&services.metrics.render_audit(services.audit.stats()));
+    let live = &services.live;
+    body.push_str(&services.metrics.render_live(
+        &live.stats,
+        live.dashboards.running(),
+        live.events.watched_tenants(),
+    ));
     (
         [(
             header::CONTENT_TYPE,

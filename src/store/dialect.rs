@@ -39,6 +39,25 @@ impl Dialect {
         }
     }
 
+    /// Locks the rows a write transaction reads before changing them. SQLite
+    /// needs none: `BEGIN IMMEDIATE` already holds the database's write lock.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Oracle => " FOR UPDATE",
+        }
+    }
+
+    /// The statement that serializes writers allocating ids in `table` (the ERP
+    /// tables have plain NUMBER keys, no identity), or none where the
+    /// transaction already does.
+    pub fn lock_for_insert(self, table: &str) -> Option<String> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Oracle => Some(format!("LOCK TABLE {table} IN EXCLUSIVE MODE")),
+        }
+    }
+
     /// `YYYY-MM` of a date column.
     pub fn month_of(self, column: &str) -> String {
         match self {

@@ -40,11 +40,13 @@ impl Connection {
         }
     }
 
-    /// Starts a write transaction (Oracle sessions are always in one).
+    /// Starts a write transaction (Oracle sessions are always in one). SQLite's
+    /// takes the write lock at once, so a read-then-write never fails halfway
+    /// with "database is locked".
     pub async fn begin(&mut self) -> Result<(), StoreError> {
         match self {
             Connection::Sqlite(session) => session
-                .execute(&Sql::raw(Dialect::Sqlite, "BEGIN"))
+                .execute(&Sql::raw(Dialect::Sqlite, "BEGIN IMMEDIATE"))
                 .await
                 .map(drop),
             Connection::Oracle(_) => Ok(()),

@@ -1,7 +1,10 @@
 //! The request's handle on its tenant's database: borrow, run, count, give back.
 use std::sync::Arc;
 
-use super::{pools::PoolManager, TenantRef};
+use super::{
+    pools::{PoolManager, PooledConnection},
+    TenantRef,
+};
 use crate::{
     error::AppError,
     request_id::RequestId,
@@ -36,5 +39,82 @@ impl TenantDb {
         conn.query(sql, self.request_id.as_str())
             .await
             .map_err(|e| self.pools.failed(&self.tenant, e))
+    }
+}
+
+impl TenantDb {
+    /// Starts a write transaction on one borrowed session. Dropped without
+    /// `commit`, the session is closed instead of going back to the pool, which
+    /// rolls the work back in every backend.
+    pub async fn begin(&self) -> Result<Transaction<'_>, AppError> {
+        let mut conn = self.pools.acquire(&self.tenant).await?;
+        self.pools.count_round_trip(&self.tenant);
+        conn.begin()
+            .await
+            .map_err(|e| self.pools.failed(&self.tenant, e))?;
+        Ok(Transaction {
+            db: self,
+            conn: Some(conn),
+        })
+    }
+}
+
+/// A write in progress on one tenant session.
+pub struct Transaction<'a> {
+    db: &'a TenantDb,
+    conn: Option<PooledConnection>,
+}
+
+impl Transaction<'_> {
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    fn session(&mut self) -> &mut PooledConnection {
+        self.conn
+            .as_mut()
+            .expect("a transaction holds its session until it ends")
+    }
+
+    pub async fn query(&mut self, sql: &Sql) -> Result<Vec<Row>, AppError> {
+        let db = self.db;
+        db.pools.count_round_trip(&db.tenant);
+        let request_id = db.request_id.as_str();
+        self.session()
+            .query(sql, request_id)
+            .await
+            .map_err(|e| db.pools.failed(&db.tenant, e))
+    }
+
+    pub async fn execute(&mut self, sql: &Sql) -> Result<u64, AppError> {
+        let db = self.db;
+        db.pools.count_round_trip(&db.tenant);
+        self.session()
+            .execute(sql)
+            .await
+            .map_err(|e| db.pools.failed(&db.tenant, e))
+    }
+
+    pub async fn commit(mut self) -> Result<(), AppError> {
+        let db = self.db;
+        db.pools.count_round_trip(&db.tenant);
+        let result = self.session().commit().await;
+        match result {
+            Ok(()) => {
+                // Committed: the session is clean and may serve the next request.
+                drop(self.conn.take());
+                Ok(())
+            }
+            Err(e) => Err(db.pools.failed(&db.tenant, e)),
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Not committed: detach the session from its pool and close it.
+            drop(deadpool::managed::Object::take(conn));
+        }
     }
 }

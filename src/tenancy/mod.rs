@@ -5,5 +5,5 @@ pub mod db;
 pub mod pools;
 
 pub use context::{ContextResolver, TenantContext, TenantRef};
-pub use db::TenantDb;
+pub use db::{TenantDb, Transaction};
 pub use pools::PoolManager;

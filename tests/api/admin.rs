@@ -43,6 +43,8 @@ const POLICY: &[(&str, Policy)] = &[
     ("invoice", Policy::Member),
     ("treasuryAccount", Policy::Member),
     ("dashboard", Policy::Member),
+    ("recordPayment", Policy::Member),
+    ("createInvoice", Policy::Member),
     ("tenantMembers", Policy::TenantAdmin),
     ("auditLogs", Policy::TenantAdmin),
     ("addMember", Policy::TenantAdmin),

@@ -442,3 +442,152 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A `graphql-transport-ws` client: answers the server's pings, and gives
+/// every wait a deadline so a test fails instead of hanging.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// How long a test waits for one expected WebSocket message or close.
+pub const WS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the server sent, as the client sees it.
+#[derive(Debug)]
+pub enum WsEvent {
+    Message(Value),
+    Closed(u16, String),
+}
+
+impl TestApp {
+    /// Opens a WebSocket to /graphql offering `protocol` (None: offers none).
+    pub async fn ws_with(&self, protocol: Option<&str>) -> WsClient {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/graphql", self.addr)
+            .into_client_request()
+            .expect("ws request");
+        if let Some(protocol) = protocol {
+            request.headers_mut().insert(
+                "sec-websocket-protocol",
+                protocol.parse().expect("header value"),
+            );
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        WsClient { socket }
+    }
+
+    /// A connection past `connection_ack` for `token`.
+    pub async fn ws(&self, token: &str) -> WsClient {
+        let mut ws = self.ws_with(Some("graphql-transport-ws")).await;
+        ws.send(json!({
+            "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {token}") }
+        }))
+        .await;
+        let ack = ws.message().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        ws
+    }
+}
+
+impl WsClient {
+    pub async fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("websocket send");
+    }
+
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        self.socket
+            .send(Message::Binary(bytes.to_vec().into()))
+            .await
+            .expect("websocket send");
+    }
+
+    /// The next protocol message or the close, within `wait` (None: nothing came).
+    pub async fn event_within(&mut self, wait: std::time::Duration) -> Option<WsEvent> {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next()).await;
+            let frame = match next {
+                Err(_) => return None,
+                Ok(None) => return Some(WsEvent::Closed(1006, "connection dropped".into())),
+                Ok(Some(Err(_))) => return Some(WsEvent::Closed(1006, "connection failed".into())),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            match frame {
+                Message::Text(text) => {
+                    let message: Value = serde_json::from_str(&text).expect("server sends JSON");
+                    if message["type"] == "ping" {
+                        let pong = json!({ "type": "pong" }).to_string();
+                        let _ = self.socket.send(Message::Text(pong.into())).await;
+                        continue;
+                    }
+                    return Some(WsEvent::Message(message));
+                }
+                Message::Close(frame) => {
+                    return Some(match frame {
+                        Some(frame) => WsEvent::Closed(frame.code.into(), frame.reason.to_string()),
+                        None => WsEvent::Closed(1005, String::new()),
+                    })
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next protocol message; fails the test on a close or a timeout.
+    pub async fn message(&mut self) -> Value {
+        match self.event_within(WS_WAIT).await {
+            Some(WsEvent::Message(message)) => message,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// The close code and reason; fails the test if a message or nothing comes.
+    pub async fn closed(&mut self) -> (u16, String) {
+        match self.event_within(WS_WAIT).await {
+            Some(WsEvent::Closed(code, reason)) => (code, reason),
+            other => panic!("expected the server to close, got {other:?}"),
+        }
+    }
+
+    /// Asserts nothing but pings arrives for `wait`.
+    pub async fn assert_silent(&mut self, wait: std::time::Duration) {
+        if let Some(event) = self.event_within(wait).await {
+            panic!("expected silence, got {event:?}");
+        }
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({
+            "id": id,
+            "type": "subscribe",
+            "payload": { "query": query, "variables": variables }
+        }))
+        .await;
+    }
+
+    /// The payload of the next `next` message of `id`.
+    pub async fn next_of(&mut self, id: &str) -> Value {
+        let message = self.message().await;
+        assert_eq!(message["id"], id, "{message}");
+        assert_eq!(message["type"], "next", "{message}");
+        message["payload"].clone()
+    }
+}

@@ -10,6 +10,7 @@ mod erp;
 mod graphiql;
 mod http;
 mod limits;
+mod live;
 mod login;
 mod metrics;
 mod oracle;

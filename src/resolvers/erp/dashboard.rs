@@ -1,11 +1,16 @@
 //! The dashboard of one company and year. Each part is loaded only if selected;
 //! the five totals share one query.
+use std::sync::Arc;
+
 use async_graphql::{Context, Object, SimpleObject};
 use tokio::sync::OnceCell;
 
 use super::{parties::PartnerNode, scope, shared, Money};
 use crate::{
-    erp::{self, dashboard::Totals},
+    erp::{
+        self,
+        dashboard::{Snapshot, Totals},
+    },
     error::AppError,
 };
 
@@ -13,6 +18,8 @@ pub struct DashboardNode {
     company_id: i64,
     year: i32,
     totals: OnceCell<Totals>,
+    /// Everything precomputed (a live feed's answer): no field queries.
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 impl DashboardNode {
@@ -21,6 +28,16 @@ impl DashboardNode {
             company_id,
             year,
             totals: OnceCell::new(),
+            snapshot: None,
+        }
+    }
+
+    pub fn from_snapshot(company_id: i64, year: i32, snapshot: Arc<Snapshot>) -> Self {
+        DashboardNode {
+            company_id,
+            year,
+            totals: OnceCell::new_with(Some(snapshot.totals)),
+            snapshot: Some(snapshot),
         }
     }
 
@@ -100,6 +117,9 @@ impl DashboardNode {
 
     /// Bank and cash balances at the end of the year (or today, for the current year).
     async fn cash(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        if let Some(snapshot) = &self.snapshot {
+            return Ok(Money(snapshot.cash));
+        }
         let scope = scope(ctx)?;
         let (_, year_end) = erp::dashboard::year_bounds(self.year)?;
         Ok(Money(
@@ -109,18 +129,21 @@ impl DashboardNode {
 
     /// Twelve months, January first.
     async fn monthly(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MonthTotals>> {
-        let scope = scope(ctx)?;
-        Ok(
-            erp::dashboard::monthly(&scope.db, self.company_id, self.year)
-                .await?
-                .into_iter()
-                .map(|m| MonthTotals {
-                    month: m.month as i32,
-                    revenue: Money(m.revenue),
-                    expenses: Money(m.expenses),
-                })
-                .collect(),
-        )
+        let months = match &self.snapshot {
+            Some(snapshot) => snapshot.monthly.clone(),
+            None => {
+                let scope = scope(ctx)?;
+                erp::dashboard::monthly(&scope.db, self.company_id, self.year).await?
+            }
+        };
+        Ok(months
+            .into_iter()
+            .map(|m| MonthTotals {
+                month: m.month as i32,
+                revenue: Money(m.revenue),
+                expenses: Money(m.expenses),
+            })
+            .collect())
     }
 
     /// Customers with the highest invoiced totals in the year.
@@ -129,19 +152,26 @@ impl DashboardNode {
         ctx: &Context<'_>,
         #[graphql(default = 5)] limit: i32,
     ) -> async_graphql::Result<Vec<CustomerTotal>> {
-        let scope = scope(ctx)?;
-        if !(1..=100).contains(&limit) {
-            return Err(AppError::bad_input("limit", "limit must be between 1 and 100").into());
+        let max = erp::dashboard::SNAPSHOT_TOP_CUSTOMERS;
+        if !(1..=max as i32).contains(&limit) {
+            return Err(
+                AppError::bad_input("limit", format!("limit must be between 1 and {max}")).into(),
+            );
         }
-        Ok(
-            erp::dashboard::top_customers(&scope.db, self.company_id, self.year, limit as usize)
-                .await?
-                .into_iter()
-                .map(|c| CustomerTotal {
-                    partner_id: c.partner_id,
-                    total: Money(c.total),
-                })
-                .collect(),
-        )
+        let limit = limit as usize;
+        let customers = match &self.snapshot {
+            Some(snapshot) => snapshot.top_customers.iter().take(limit).copied().collect(),
+            None => {
+                let scope = scope(ctx)?;
+                erp::dashboard::top_customers(&scope.db, self.company_id, self.year, limit).await?
+            }
+        };
+        Ok(customers
+            .into_iter()
+            .map(|c| CustomerTotal {
+                partner_id: c.partner_id,
+                total: Money(c.total),
+            })
+            .collect())
     }
 }

@@ -67,6 +67,14 @@ pub struct InvoiceRelations {
 }
 
 impl Loaders {
+    /// Drops every cached row, so the next loads read the database again (a
+    /// subscription does this per event: its loaders live as long as it does).
+    pub fn forget(&self) {
+        self.partners.clear::<i64>();
+        self.companies.clear::<i64>();
+        self.payments.clear::<i64>();
+    }
+
     pub fn new(db: &TenantDb) -> Self {
         Loaders {
             partners: DataLoader::with_cache(

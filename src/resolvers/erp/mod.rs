@@ -4,8 +4,10 @@ mod dashboard;
 mod ids;
 mod invoices;
 mod loaders;
+mod mutations;
 mod parties;
 mod scalars;
+mod subscriptions;
 mod treasury;
 
 use async_graphql::{connection::Connection, Context, Object, ID};
@@ -13,7 +15,9 @@ use chrono::NaiveDate;
 
 pub use ids::{IdCodec, Kind};
 pub use loaders::{InvoiceRelations, Loaders};
+pub use mutations::ErpMutation;
 pub use scalars::{Date, Money};
+pub use subscriptions::ErpSubscription;
 
 use super::{connection, guards::Member};
 use crate::{erp, erp::keyset, error::AppError, tenancy::TenantDb};

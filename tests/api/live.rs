@@ -1,0 +1,658 @@
+//! Subscriptions over `graphql-transport-ws`, the writes that feed them, and
+//! what ends them: a real server, real WebSocket clients.
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tenantql::erp::Cents;
+
+use crate::helpers::{TestApp, WsClient};
+
+const EVENTS: &str = r#"subscription Events($companyId: ID!) {
+  invoiceEvents(companyId: $companyId) { change invoice { id number total paid balance status partner { name } payments { amount } } payment { id amount date method } } }"#;
+
+const LIVE_DASHBOARD: &str = r#"subscription Live($companyId: ID!, $year: Int!) {
+  dashboardUpdated(companyId: $companyId, year: $year) { year revenue receivables payables cash topCustomers(limit: 3) { total partner { name } } monthly { month revenue } } }"#;
+
+const RECORD_PAYMENT: &str = r#"mutation Pay($invoiceId: ID!, $amount: Money!, $date: Date!, $method: String) {
+  recordPayment(invoiceId: $invoiceId, amount: $amount, date: $date, method: $method) {
+    payment { id amount date method } invoice { id paid balance status } } }"#;
+
+const CREATE_INVOICE: &str = r#"mutation Create($input: CreateInvoiceInput!) {
+  createInvoice(input: $input) { id number kind issueDate dueDate net vat total paid balance partner { id } company { id } } }"#;
+
+const OPEN_INVOICES: &str = r#"query Open($companyId: ID!, $after: String) {
+  invoices(companyId: $companyId, first: 100, after: $after, filter: { status: OVERDUE }) {
+    edges { node { id issueDate balance total } } pageInfo { hasNextPage endCursor } } }"#;
+
+fn cents(v: &Value) -> Cents {
+    Cents::parse(v.as_str().expect("money is a string")).expect("money parses")
+}
+
+struct Demo {
+    app: TestApp,
+    /// alice, admin of acme.
+    acme: String,
+    /// bob, member of globex.
+    globex: String,
+    acme_company: String,
+    globex_company: String,
+}
+
+async fn demo_sized(
+    invoices: usize,
+    configure: impl FnOnce(&mut tenantql::config::Config),
+) -> Demo {
+    let app = TestApp::spawn_demo_with(invoices, configure).await;
+    let acme = app.token("alice@acme.test", Some("acme")).await;
+    let globex = app.token("bob@globex.test", Some("globex")).await;
+    let acme_company = app.companies(&acme).await[0].0.clone();
+    let globex_company = app.companies(&globex).await[0].0.clone();
+    Demo {
+        app,
+        acme,
+        globex,
+        acme_company,
+        globex_company,
+    }
+}
+
+async fn demo_with(configure: impl FnOnce(&mut tenantql::config::Config)) -> Demo {
+    demo_sized(300, configure).await
+}
+
+async fn demo() -> Demo {
+    demo_with(|_| {}).await
+}
+
+/// Invoices of the company with something still due, as (id, issue date, balance).
+async fn unpaid(app: &TestApp, token: &str, company: &str) -> Vec<(String, String, Cents)> {
+    let mut out = Vec::new();
+    let mut after = Value::Null;
+    for _ in 0..100 {
+        let answer = app
+            .gql(
+                OPEN_INVOICES,
+                json!({ "companyId": company, "after": after }),
+                Some(token),
+            )
+            .await;
+        let page = answer.assert_ok()["invoices"].clone();
+        for edge in page["edges"].as_array().unwrap() {
+            let node = &edge["node"];
+            out.push((
+                node["id"].as_str().unwrap().to_string(),
+                node["issueDate"].as_str().unwrap().to_string(),
+                cents(&node["balance"]),
+            ));
+        }
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            return out;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    panic!("pagination did not end");
+}
+
+async fn pay(
+    app: &TestApp,
+    token: &str,
+    invoice: &str,
+    amount: &str,
+    date: &str,
+) -> crate::helpers::Answer {
+    app.gql(
+        RECORD_PAYMENT,
+        json!({ "invoiceId": invoice, "amount": amount, "date": date }),
+        Some(token),
+    )
+    .await
+}
+
+/// A bad message closes with `code`; the connection is past `connection_ack`
+/// when `acked`.
+async fn assert_closes_with(app: &TestApp, token: &str, acked: bool, send: &str, code: u16) {
+    let mut ws = if acked {
+        app.ws(token).await
+    } else {
+        app.ws_with(Some("graphql-transport-ws")).await
+    };
+    ws.send_text(send).await;
+    let (got, reason) = ws.closed().await;
+    assert_eq!(got, code, "{send} → {got} {reason}");
+}
+
+#[tokio::test]
+async fn the_protocol_is_followed_to_the_letter() {
+    let d = demo_with(|c| c.server.ws_init_timeout_secs = 1).await;
+    let app = &d.app;
+
+    // No subprotocol offered: 4406.
+    let mut ws = app.ws_with(None).await;
+    assert_eq!(ws.closed().await.0, 4406);
+
+    // No connection_init in time: 4408.
+    let mut ws = app.ws_with(Some("graphql-transport-ws")).await;
+    let started = Instant::now();
+    assert_eq!(ws.closed().await.0, 4408);
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // Subscribing before the acknowledgement: 4401.
+    let subscribe =
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } }" } })
+            .to_string();
+    assert_closes_with(app, &d.acme, false, &subscribe, 4401).await;
+
+    // Bad messages: 4400, before and after the acknowledgement.
+    for bad in [
+        "not json",
+        r#"{"type":"next","id":"1","payload":{}}"#,
+        r#"{"type":"subscribe","id":"1"}"#,
+        r#"{"type":"mystery"}"#,
+    ] {
+        assert_closes_with(app, &d.acme, false, bad, 4400).await;
+        assert_closes_with(app, &d.acme, true, bad, 4400).await;
+    }
+    let mut ws = app.ws(&d.acme).await;
+    ws.send_binary(b"\x00\x01").await;
+    assert_eq!(ws.closed().await.0, 4400);
+
+    // A second connection_init: 4429.
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", d.acme) } }).to_string();
+    assert_closes_with(app, &d.acme, true, &init, 4429).await;
+
+    // A token that does not verify, or none: 4403.
+    for payload in [
+        json!({ "authorization": "Bearer not-a-token" }),
+        json!({ "authorization": d.acme.clone() }),
+        json!({}),
+    ] {
+        let mut ws = app.ws_with(Some("graphql-transport-ws")).await;
+        ws.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        assert_eq!(ws.closed().await.0, 4403, "{payload}");
+    }
+
+    // Ping → pong with the payload.
+    let mut ws = app.ws(&d.acme).await;
+    ws.send(json!({ "type": "ping", "payload": { "n": 7 } }))
+        .await;
+    assert_eq!(
+        ws.message().await,
+        json!({ "type": "pong", "payload": { "n": 7 } })
+    );
+
+    // A query over the socket: next, then complete.
+    ws.subscribe("q", "{ me { email } }", json!({})).await;
+    assert_eq!(
+        ws.next_of("q").await["data"]["me"]["email"],
+        "alice@acme.test"
+    );
+    assert_eq!(ws.message().await, json!({ "id": "q", "type": "complete" }));
+
+    // An operation that fails before it runs: one `error`, no complete, and the
+    // connection stays usable (the id is free again).
+    ws.subscribe("bad", "subscription { noSuchField }", json!({}))
+        .await;
+    let error = ws.message().await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["id"], "bad");
+    assert!(error["payload"].as_array().is_some_and(|e| !e.is_empty()));
+    ws.subscribe("bad", "{ me { email } }", json!({})).await;
+    assert_eq!(
+        ws.next_of("bad").await["data"]["me"]["email"],
+        "alice@acme.test"
+    );
+    assert_eq!(ws.message().await["type"], "complete");
+
+    // A duplicate id of a running subscription: 4409.
+    let variables = json!({ "companyId": d.acme_company });
+    ws.subscribe("live", EVENTS, variables.clone()).await;
+    ws.subscribe("live", EVENTS, variables).await;
+    let (code, reason) = ws.closed().await;
+    assert_eq!(code, 4409, "{reason}");
+    assert!(reason.contains("live"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_payment_reaches_its_tenants_subscribers_and_no_one_else() {
+    let d = demo().await;
+    let app = &d.app;
+    let mut acme = app.ws(&d.acme).await;
+    acme.subscribe("a", EVENTS, json!({ "companyId": d.acme_company }))
+        .await;
+    let mut globex = app.ws(&d.globex).await;
+    globex
+        .subscribe("g", EVENTS, json!({ "companyId": d.globex_company }))
+        .await;
+    // Another acme company's subscriber hears nothing of this one.
+    let other_company = app.companies(&d.acme).await[1].0.clone();
+    let mut acme_other = app.ws(&d.acme).await;
+    acme_other
+        .subscribe("o", EVENTS, json!({ "companyId": other_company }))
+        .await;
+    // Subscriptions start when the server has read them; a ping round trip proves it.
+    for ws in [&mut acme, &mut globex, &mut acme_other] {
+        ws.send(json!({ "type": "ping" })).await;
+        assert_eq!(ws.message().await["type"], "pong");
+    }
+
+    let (invoice, issued, balance) = unpaid(app, &d.acme, &d.acme_company).await[0].clone();
+    let answer = pay(app, &d.acme, &invoice, "10.00", &issued).await;
+    let recorded = answer.assert_ok()["recordPayment"].clone();
+    assert_eq!(
+        cents(&recorded["invoice"]["balance"]),
+        balance - Cents(1000)
+    );
+
+    let event = acme.next_of("a").await;
+    let event = &event["data"]["invoiceEvents"];
+    assert_eq!(event["change"], "PAID");
+    assert_eq!(event["invoice"]["id"], invoice.as_str());
+    assert_eq!(cents(&event["invoice"]["balance"]), balance - Cents(1000));
+    assert_eq!(event["payment"]["amount"], "10.00");
+    assert_eq!(event["payment"]["method"], "transfer");
+    assert!(event["invoice"]["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["amount"] == "10.00"));
+
+    // A new invoice is an event too.
+    let partner = app
+        .gql(
+            "{ partners(first: 1) { edges { node { id } } } }",
+            json!({}),
+            Some(&d.acme),
+        )
+        .await
+        .assert_ok()["partners"]["edges"][0]["node"]["id"]
+        .clone();
+    let input = json!({ "companyId": d.acme_company, "partnerId": partner, "kind": "SALE",
+        "issueDate": "2026-11-02", "dueDate": "2026-12-02", "net": "100.00", "vat": "21.00" });
+    let created = app
+        .gql(CREATE_INVOICE, json!({ "input": input }), Some(&d.acme))
+        .await;
+    let created = created.assert_ok()["createInvoice"].clone();
+    assert_eq!(created["total"], "121.00");
+    assert_eq!(created["balance"], "121.00");
+    assert!(
+        created["number"].as_str().unwrap().starts_with("S"),
+        "{created}"
+    );
+    let event = acme.next_of("a").await;
+    assert_eq!(event["data"]["invoiceEvents"]["change"], "CREATED");
+    assert_eq!(
+        event["data"]["invoiceEvents"]["invoice"]["id"],
+        created["id"]
+    );
+
+    globex.assert_silent(Duration::from_millis(500)).await;
+    acme_other.assert_silent(Duration::from_millis(100)).await;
+
+    // The client ends its subscription: nothing more arrives on it.
+    acme.send(json!({ "id": "a", "type": "complete" })).await;
+    pay(app, &d.acme, &invoice, "0.01", &issued)
+        .await
+        .assert_ok();
+    acme.assert_silent(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn writes_are_validated_and_never_overpay() {
+    let d = demo().await;
+    let app = &d.app;
+    let (invoice, issued, balance) = unpaid(app, &d.acme, &d.acme_company).await[0].clone();
+    let day_before = chrono::NaiveDate::parse_from_str(&issued, "%Y-%m-%d")
+        .unwrap()
+        .pred_opt()
+        .unwrap()
+        .to_string();
+    let over = (balance + Cents(1)).to_string();
+    let cases: [(&str, &str, Option<&str>, &str); 5] = [
+        ("0", &issued, None, "amount"),
+        ("-5.00", &issued, None, "amount"),
+        (&over, &issued, None, "amount"),
+        ("1.00", &day_before, None, "date"),
+        ("1.00", &issued, Some("barter"), "method"),
+    ];
+    for (amount, date, method, field) in cases {
+        let answer = app
+            .gql(
+                RECORD_PAYMENT,
+                json!({ "invoiceId": invoice, "amount": amount, "date": date, "method": method }),
+                Some(&d.acme),
+            )
+            .await;
+        assert_eq!(
+            answer.code(),
+            "BAD_USER_INPUT",
+            "{amount} {date}: {:#}",
+            answer.body
+        );
+        assert_eq!(answer.body["errors"][0]["extensions"]["field"], field);
+        assert!(answer.body["data"].is_null(), "{:#}", answer.body);
+    }
+    let bad_invoice = json!({ "companyId": d.acme_company, "partnerId": "x", "kind": "SALE",
+        "issueDate": "2026-11-02", "dueDate": "2026-11-01", "net": "1.00" });
+    let answer = app
+        .gql(
+            CREATE_INVOICE,
+            json!({ "input": bad_invoice }),
+            Some(&d.acme),
+        )
+        .await;
+    assert_eq!(answer.code(), "NOT_FOUND", "{:#}", answer.body);
+
+    // Eight concurrent payments of a third of the balance each: exactly three
+    // succeed, the invoice is paid to the cent and never beyond.
+    let third = Cents(balance.0 / 3);
+    let mut attempts = Vec::new();
+    for _ in 0..8 {
+        let amount = third.to_string();
+        let (app, token, invoice, issued) = (&d.app, &d.acme, &invoice, &issued);
+        attempts.push(async move { pay(app, token, invoice, &amount, issued).await });
+    }
+    let answers = futures_util::future::join_all(attempts).await;
+    let ok = answers
+        .iter()
+        .filter(|a| a.body["errors"].is_null())
+        .count();
+    assert_eq!(
+        ok,
+        3,
+        "{:#?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    for refused in answers.iter().filter(|a| !a.body["errors"].is_null()) {
+        assert_eq!(refused.code(), "BAD_USER_INPUT", "{:#}", refused.body);
+    }
+    let after = app
+        .gql(
+            "query($id: ID!) { invoice(id: $id) { balance payments { amount } } }",
+            json!({ "id": invoice }),
+            Some(&d.acme),
+        )
+        .await;
+    assert_eq!(
+        cents(&after.assert_ok()["invoice"]["balance"]),
+        balance - Cents(third.0 * 3)
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_ids_are_not_found_at_every_entry_point() {
+    let d = demo().await;
+    let app = &d.app;
+    let (globex_invoice, issued, _) = unpaid(app, &d.globex, &d.globex_company).await[0].clone();
+    let globex_partner = app
+        .gql(
+            "{ partners(first: 1) { edges { node { id } } } }",
+            json!({}),
+            Some(&d.globex),
+        )
+        .await
+        .assert_ok()["partners"]["edges"][0]["node"]["id"]
+        .clone();
+    let acme_partner = app
+        .gql(
+            "{ partners(first: 1) { edges { node { id } } } }",
+            json!({}),
+            Some(&d.acme),
+        )
+        .await
+        .assert_ok()["partners"]["edges"][0]["node"]["id"]
+        .clone();
+
+    // Over HTTP: pay globex's invoice, invoice globex's company or partner.
+    let answer = pay(app, &d.acme, &globex_invoice, "1.00", &issued).await;
+    assert_eq!(answer.code(), "NOT_FOUND", "{:#}", answer.body);
+    assert!(answer.body["data"].is_null());
+    for (company, partner) in [
+        (json!(d.globex_company), acme_partner.clone()),
+        (json!(d.acme_company), globex_partner.clone()),
+    ] {
+        let input = json!({ "companyId": company, "partnerId": partner, "kind": "SALE",
+            "issueDate": "2026-11-02", "dueDate": "2026-12-02", "net": "1.00" });
+        let answer = app
+            .gql(CREATE_INVOICE, json!({ "input": input }), Some(&d.acme))
+            .await;
+        assert_eq!(answer.code(), "NOT_FOUND", "{:#}", answer.body);
+        assert!(answer.body["data"].is_null());
+    }
+
+    // Over the socket: subscribe to globex's company.
+    let mut ws = app.ws(&d.acme).await;
+    for (id, query, variables) in [
+        ("e", EVENTS, json!({ "companyId": d.globex_company })),
+        (
+            "d",
+            LIVE_DASHBOARD,
+            json!({ "companyId": d.globex_company, "year": 2026 }),
+        ),
+    ] {
+        ws.subscribe(id, query, variables).await;
+        let error = ws.message().await;
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["id"], id);
+        assert_eq!(
+            error["payload"][0]["extensions"]["code"], "NOT_FOUND",
+            "{error}"
+        );
+    }
+    // Globex's data is unchanged.
+    let unchanged = unpaid(app, &d.globex, &d.globex_company).await;
+    assert!(unchanged.iter().any(|(id, ..)| *id == globex_invoice));
+
+    // A platform token has no tenant: subscriptions are forbidden to it.
+    let root = app.platform_admin("ops@tenantql.test").await;
+    let mut ws = app.ws(&root).await;
+    ws.subscribe("p", EVENTS, json!({ "companyId": d.acme_company }))
+        .await;
+    let error = ws.message().await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"], "FORBIDDEN",
+        "{error}"
+    );
+}
+
+/// `tenantql_dashboard_recomputes_total` from /metrics.
+async fn recomputes(app: &TestApp) -> u64 {
+    let body = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix("tenantql_dashboard_recomputes_total "))
+        .expect("the counter is exported")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_burst_of_payments_recomputes_the_dashboard_once() {
+    let d = demo_sized(3000, |_| {}).await;
+    let app = &d.app;
+    let year = 2026;
+    let due: Vec<_> = unpaid(app, &d.acme, &d.acme_company)
+        .await
+        .into_iter()
+        .filter(|(_, issued, _)| issued.starts_with("2026"))
+        .collect();
+    assert!(
+        due.len() >= 100,
+        "the demo data has {} unpaid 2026 invoices",
+        due.len()
+    );
+
+    // Two subscribers of the same dashboard share one feed.
+    let variables = json!({ "companyId": d.acme_company, "year": year });
+    let mut first = app.ws(&d.acme).await;
+    first
+        .subscribe("d", LIVE_DASHBOARD, variables.clone())
+        .await;
+    let initial = first.next_of("d").await["data"]["dashboardUpdated"].clone();
+    let mut second = app.ws(&d.acme).await;
+    second.subscribe("d", LIVE_DASHBOARD, variables).await;
+    assert_eq!(
+        second.next_of("d").await["data"]["dashboardUpdated"],
+        initial
+    );
+    let before = recomputes(app).await;
+    assert_eq!(before, 1, "one feed computed once for two subscribers");
+
+    // 100 payments of 0.01 from 10 concurrent clients.
+    let started = Instant::now();
+    for chunk in due[..100].chunks(10) {
+        let payments = chunk.iter().map(|(invoice, issued, _)| {
+            let (app, token) = (&d.app, &d.acme);
+            async move { pay(app, token, invoice, "0.01", issued).await }
+        });
+        for answer in futures_util::future::join_all(payments).await {
+            answer.assert_ok();
+        }
+    }
+    let burst = started.elapsed();
+
+    // The subscribers see what is owed (receivables and payables) drop by 1.00.
+    let owed = |d: &Value| cents(&d["receivables"]) + cents(&d["payables"]);
+    let expected = owed(&initial) - Cents(100);
+    let mut updates = 0;
+    loop {
+        let update = first.next_of("d").await["data"]["dashboardUpdated"].clone();
+        updates += 1;
+        if owed(&update) == expected {
+            break;
+        }
+        assert!(updates < 20, "the dashboard never caught up: {update}");
+    }
+    // At most one recomputation per started second of the burst, plus the
+    // trailing one: with 100 payments that is far from 100.
+    let allowed = burst.as_secs() + 2;
+    let during = recomputes(app).await - before;
+    assert!(
+        during <= allowed,
+        "{during} recomputations for a burst of 100 payments over {burst:?}"
+    );
+    assert!(updates as u64 <= allowed);
+}
+
+#[tokio::test]
+async fn suspension_removal_and_expiry_end_the_streams() {
+    let d = demo().await;
+    let app = &d.app;
+    let root = app.platform_admin("ops@tenantql.test").await;
+    let carol_acme = app.token("carol@acme.test", Some("acme")).await;
+    let mut alice = app.ws(&d.acme).await;
+    alice
+        .subscribe("a", EVENTS, json!({ "companyId": d.acme_company }))
+        .await;
+    let mut carol = app.ws(&carol_acme).await;
+    carol
+        .subscribe("c", EVENTS, json!({ "companyId": d.acme_company }))
+        .await;
+    let mut bob = app.ws(&d.globex).await;
+    bob.subscribe("b", EVENTS, json!({ "companyId": d.globex_company }))
+        .await;
+
+    // Carol is removed from acme: her stream ends with 4403, alice's goes on.
+    let removed = app
+        .gql(
+            r#"mutation { removeMember(email: "carol@acme.test") { email } }"#,
+            json!({}),
+            Some(&d.acme),
+        )
+        .await;
+    removed.assert_ok();
+    let (code, reason) = carol.closed().await;
+    assert_eq!(code, 4403, "{reason}");
+    assert!(reason.contains("member"), "{reason}");
+
+    // Acme is suspended: alice's stream ends with 4403 within the check period;
+    // globex's subscriber is untouched.
+    let started = Instant::now();
+    let suspended = app
+        .gql(
+            r#"mutation { suspendTenant(slug: "acme") { status } }"#,
+            json!({}),
+            Some(&root),
+        )
+        .await;
+    suspended.assert_ok();
+    let (code, reason) = alice.closed().await;
+    assert_eq!(code, 4403, "{reason}");
+    assert!(reason.contains("suspended"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    bob.send(json!({ "type": "ping" })).await;
+    assert_eq!(bob.message().await["type"], "pong");
+
+    // A suspended tenant's token cannot open a connection either.
+    let mut again = app.ws_with(Some("graphql-transport-ws")).await;
+    again
+        .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", d.acme) } }))
+        .await;
+    let (code, reason) = again.closed().await;
+    assert_eq!(code, 4403, "{reason}");
+}
+
+#[tokio::test]
+async fn an_expired_token_ends_the_connection() {
+    let d = demo_with(|c| c.tokens.token_ttl_secs = 2).await;
+    let token = d.app.token("bob@globex.test", Some("globex")).await;
+    let mut bob = d.app.ws(&token).await;
+    bob.subscribe("b", EVENTS, json!({ "companyId": d.globex_company }))
+        .await;
+    let started = Instant::now();
+    let (code, reason) = bob.closed().await;
+    assert_eq!(code, 4401, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn subscriptions_are_limited_per_connection_and_per_tenant() {
+    let d = demo_with(|c| {
+        c.server.max_subscriptions_per_connection = 2;
+        c.server.max_subscriptions_per_tenant = 3;
+    })
+    .await;
+    let app = &d.app;
+    let variables = json!({ "companyId": d.acme_company });
+    let mut ws = app.ws(&d.acme).await;
+    ws.subscribe("1", EVENTS, variables.clone()).await;
+    ws.subscribe("2", EVENTS, variables.clone()).await;
+    ws.subscribe("3", EVENTS, variables.clone()).await;
+    let error = ws.message().await;
+    assert_eq!(error["id"], "3");
+    assert_eq!(error["type"], "error");
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"], "LIMIT_EXCEEDED",
+        "{error}"
+    );
+
+    let mut other: WsClient = app.ws(&d.acme).await;
+    other.subscribe("4", EVENTS, variables.clone()).await;
+    other.subscribe("5", EVENTS, variables.clone()).await;
+    let error = other.message().await;
+    assert_eq!(error["id"], "5");
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"], "LIMIT_EXCEEDED",
+        "{error}"
+    );
+    // Globex has its own allowance.
+    let mut globex = app.ws(&d.globex).await;
+    globex
+        .subscribe("g", EVENTS, json!({ "companyId": d.globex_company }))
+        .await;
+    globex.assert_silent(Duration::from_millis(300)).await;
+
+    // Ending one frees its slot.
+    ws.send(json!({ "id": "1", "type": "complete" })).await;
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.message().await["type"], "pong");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    other.subscribe("6", EVENTS, variables).await;
+    other.assert_silent(Duration::from_millis(300)).await;
+}
