@@ -212,6 +212,11 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_AUDIT_RETENTION_DAYS", default_value_t = 0)]
     pub audit_retention_days: u32,
 
+    /// Redis shared by all instances (`redis://[:password@]host:port/db`): events
+    /// between instances and rate-limit counters. Unset: everything in process.
+    #[arg(long, env = "TENANTQL_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Invoice events a subscriber may fall behind before it is dropped
     /// (SLOW_CONSUMER); memory per tenant with subscribers is bounded by it.
     #[arg(long, env = "TENANTQL_SUBSCRIPTION_EVENT_BUFFER", default_value_t = DEFAULT_SUBSCRIPTION_EVENT_BUFFER)]
@@ -293,6 +298,7 @@ impl Default for ServerConfig {
             audit_requests: true,
             audit_queue_capacity: DEFAULT_AUDIT_QUEUE_CAPACITY,
             audit_retention_days: 0,
+            redis_url: None,
             subscription_event_buffer: DEFAULT_SUBSCRIPTION_EVENT_BUFFER,
             dashboard_interval_ms: DEFAULT_DASHBOARD_INTERVAL_MS,
             max_subscriptions_per_tenant: DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,

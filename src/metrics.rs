@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{audit::AuditStats, live::LiveStats, tenancy::pools::PoolStats};
+use crate::{audit::AuditStats, cluster::ClusterStats, live::LiveStats, tenancy::pools::PoolStats};
 
 /// Series without labels, in the order given: (name, type, help, value).
 fn render_unlabelled(series: &[(&str, &str, &str, u64)]) -> String {
@@ -385,6 +385,36 @@ impl Metrics {
         ])
     }
 
+    /// The shared Redis as this instance sees it.
+    pub fn render_cluster(&self, cluster: &ClusterStats) -> String {
+        render_unlabelled(&[
+            (
+                "tenantql_redis_up",
+                "gauge",
+                "1 when the last Redis command or subscription succeeded, 0 while degraded.",
+                u64::from(cluster.redis_up.load(Ordering::Relaxed)),
+            ),
+            (
+                "tenantql_redis_errors_total",
+                "counter",
+                "Redis commands that failed or timed out (the instance carried on without them).",
+                cluster.redis_errors.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_cluster_messages_published_total",
+                "counter",
+                "Messages sent to the other instances.",
+                cluster.messages_published.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_cluster_messages_received_total",
+                "counter",
+                "Messages received from the other instances.",
+                cluster.messages_received.load(Ordering::Relaxed),
+            ),
+        ])
+    }
+
     /// Subscriptions, events and live dashboards in this process.
     pub fn render_live(&self, live: &LiveStats, feeds: usize, watched_tenants: usize) -> String {
         render_unlabelled(&[
@@ -405,6 +435,12 @@ impl Metrics {
                 "counter",
                 "Subscriptions ended because their consumer fell behind.",
                 live.slow_consumers.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_events_not_shared_total",
+                "counter",
+                "Events not sent to the other instances because the outbound queue was full.",
+                live.events_not_shared.load(Ordering::Relaxed),
             ),
             (
                 "tenantql_dashboard_recomputes_total",

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     audit::{AuditSettings, AuditSink},
     auth::{keys::Keyring, sessions::Sessions, TokenService},
+    cluster::Cluster,
     config::{
         ControlPlaneConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS, DEFAULT_METRICS_TENANT_LABELS,
     },
@@ -20,7 +21,7 @@ use crate::{
 };
 
 /// How the services behave; the server derives these from its configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServiceSettings {
     /// How stale a cached key, verified token or tenant context may be.
     pub cache_ttl: Duration,
@@ -28,6 +29,8 @@ pub struct ServiceSettings {
     pub metrics_tenant_labels: usize,
     pub audit: AuditSettings,
     pub live: LiveSettings,
+    /// Redis shared by the instances; None runs everything in process.
+    pub redis_url: Option<String>,
 }
 
 impl Default for ServiceSettings {
@@ -38,6 +41,7 @@ impl Default for ServiceSettings {
             metrics_tenant_labels: DEFAULT_METRICS_TENANT_LABELS,
             audit: AuditSettings::default(),
             live: LiveSettings::default(),
+            redis_url: None,
         }
     }
 }
@@ -52,6 +56,7 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     pub audit: Arc<AuditSink>,
     pub live: Arc<Live>,
+    pub cluster: Cluster,
 }
 
 impl Services {
@@ -69,6 +74,10 @@ impl Services {
         let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
         let pools = PoolManager::start(control.clone(), settings.pools);
         let audit = AuditSink::start(control.db.clone(), settings.audit);
+        let cluster = match &settings.redis_url {
+            Some(url) => Cluster::with_redis(url)?,
+            None => Cluster::local(),
+        };
         Ok((
             Services {
                 control,
@@ -78,7 +87,8 @@ impl Services {
                 pools,
                 metrics: Arc::new(Metrics::new(settings.metrics_tenant_labels)),
                 audit,
-                live: Arc::new(Live::new(settings.live)),
+                live: Live::new(settings.live, &cluster),
+                cluster,
             },
             key_source,
         ))

@@ -30,6 +30,8 @@ const KEY_CHECK_PLAINTEXT: &[u8] = b"tenantql master key check";
 pub enum StartupError {
     #[error(transparent)]
     MasterKey(#[from] MasterKeyError),
+    #[error(transparent)]
+    Redis(#[from] crate::cluster::BadRedisUrl),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,

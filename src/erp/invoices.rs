@@ -8,7 +8,8 @@ use crate::{
     tenancy::{TenantDb, Transaction},
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InvoiceKind {
     Sale,
     Purchase,
@@ -41,7 +42,7 @@ pub enum InvoiceStatus {
     Overdue,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invoice {
     pub id: i64,
     pub company_id: i64,

@@ -2,7 +2,19 @@
 use std::fmt;
 
 /// An amount in cents. Sums of `Cents` are exact; there is no float anywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Cents(pub i64);
 
 impl Cents {

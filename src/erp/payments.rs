@@ -16,7 +16,7 @@ use crate::{
 /// How a payment was made; the same set the demo data uses.
 pub const METHODS: &[&str] = &["transfer", "card", "direct_debit", "cash"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Payment {
     pub id: i64,
     pub invoice_id: i64,

@@ -4,7 +4,9 @@
 //! The API's own writes publish events here after they commit; subscriptions
 //! (`resolvers::erp::subscriptions`) read them. Everything is keyed by tenant
 //! id, taken from the subscriber's verified context, never from an argument.
-//! Today the fan-out is within one process.
+//! With Redis, every event is also sent to the other instances (in order, by
+//! one task, so a write never waits for Redis) and theirs are delivered here;
+//! with Redis down, events reach this instance's subscribers only.
 pub mod dashboard;
 pub mod events;
 
@@ -20,7 +22,15 @@ use std::{
 pub use dashboard::DashboardFeeds;
 pub use events::{EventBus, InvoiceChange, InvoiceEvent};
 
-use crate::{config, error::AppError};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::{cluster::Cluster, config, error::AppError};
+
+/// The cluster channel invoice events travel on.
+const EVENTS_CHANNEL: &str = "events";
+/// Events waiting to be sent to the other instances; past it they stay local.
+const OUTBOUND: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LiveSettings {
@@ -50,6 +60,8 @@ pub struct LiveStats {
     /// Subscribers dropped for falling behind.
     pub slow_consumers: AtomicU64,
     pub subscriptions_open: AtomicU64,
+    /// Events not sent to the other instances (queue full).
+    pub events_not_shared: AtomicU64,
 }
 
 pub struct Live {
@@ -58,17 +70,45 @@ pub struct Live {
     pub stats: Arc<LiveStats>,
     settings: LiveSettings,
     open_by_tenant: Arc<Mutex<HashMap<String, usize>>>,
+    outbound: Option<mpsc::Sender<(String, Arc<InvoiceEvent>)>>,
 }
 
 impl Live {
-    pub fn new(settings: LiveSettings) -> Self {
+    /// Starts the live services; with a shared cluster, also the tasks that
+    /// carry events to and from the other instances.
+    pub fn new(settings: LiveSettings, cluster: &Cluster) -> Arc<Self> {
         let stats = Arc::new(LiveStats::default());
-        Live {
-            events: EventBus::new(settings.event_buffer, stats.clone()),
+        let outbound = cluster.is_shared().then(|| {
+            let (sender, receiver) = mpsc::channel(OUTBOUND);
+            tokio::spawn(share_events(cluster.clone(), receiver));
+            sender
+        });
+        let live = Arc::new(Live {
+            events: EventBus::new(settings.event_buffer),
             dashboards: DashboardFeeds::new(settings.dashboard_interval, stats.clone()),
             stats,
             settings,
             open_by_tenant: Arc::default(),
+            outbound,
+        });
+        if cluster.is_shared() {
+            tokio::spawn(receive_events(
+                cluster.listen(EVENTS_CHANNEL),
+                Arc::downgrade(&live),
+            ));
+        }
+        live
+    }
+
+    /// Delivers `event` to the tenant's subscribers on every instance.
+    pub fn publish(&self, tenant_id: &str, event: InvoiceEvent) {
+        self.stats.events_published.fetch_add(1, Ordering::Relaxed);
+        let event = Arc::new(event);
+        self.events.publish(tenant_id, event.clone());
+        if let Some(outbound) = &self.outbound {
+            if outbound.try_send((tenant_id.to_string(), event)).is_err() {
+                self.stats.events_not_shared.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -124,6 +164,32 @@ impl Drop for SubscriptionSlot {
             if *count == 0 {
                 open.remove(&self.tenant_id);
             }
+        }
+    }
+}
+
+/// Sends this instance's events to the others, one at a time, in order.
+async fn share_events(cluster: Cluster, mut outbound: mpsc::Receiver<(String, Arc<InvoiceEvent>)>) {
+    while let Some((tenant_id, event)) = outbound.recv().await {
+        let body = json!({ "tenant": tenant_id, "event": &*event });
+        cluster.broadcast(EVENTS_CHANNEL, body).await;
+    }
+}
+
+/// Delivers the other instances' events to this instance's subscribers.
+async fn receive_events(
+    mut inbound: mpsc::Receiver<serde_json::Value>,
+    live: std::sync::Weak<Live>,
+) {
+    while let Some(mut body) = inbound.recv().await {
+        let Some(live) = live.upgrade() else {
+            return;
+        };
+        let tenant = body["tenant"].as_str().map(str::to_string);
+        let event = serde_json::from_value::<InvoiceEvent>(body["event"].take());
+        match (tenant, event) {
+            (Some(tenant), Ok(event)) => live.events.publish(&tenant, Arc::new(event)),
+            _ => tracing::warn!("ignoring a malformed event from another instance"),
         }
     }
 }

@@ -64,6 +64,7 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             dashboard_interval: Duration::from_millis(config.dashboard_interval_ms),
             max_subscriptions_per_tenant: config.max_subscriptions_per_tenant,
         },
+        redis_url: config.redis_url.clone(),
     }
 }
 
@@ -194,6 +195,7 @@ impl Application {
                 tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping open connections");
             }
         }
+        self.state.services.cluster.stop();
         self.state.services.audit.shutdown().await;
         self.state.services.control.db.clone().close().await.ok();
         tracing::info!("tenantql stopped");

@@ -21,10 +21,21 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the control plane answers within two seconds.
+/// Readiness: the control plane answers within two seconds. A Redis that is
+/// down leaves the instance ready but `degraded` (it serves without it).
 pub async fn ready(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(READY_TIMEOUT, state.services.control.ping()).await {
-        Ok(Ok(())) => Json(json!({ "status": "ready" })).into_response(),
+        Ok(Ok(())) => {
+            let cluster = &state.services.cluster;
+            let body = if !cluster.is_shared() {
+                json!({ "status": "ready", "redis": "not configured" })
+            } else if cluster.ping().await || cluster.ping().await {
+                json!({ "status": "ready", "redis": "up" })
+            } else {
+                json!({ "status": "ready", "redis": "down", "degraded": true })
+            };
+            Json(body).into_response()
+        }
         outcome => {
             let reason = match outcome {
                 Ok(Err(e)) => e.to_string(),
@@ -54,6 +65,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let services = &state.services;
     let mut body = services.metrics.render(&services.pools.all_stats());
     body.push_str(&services.metrics.render_audit(services.audit.stats()));
+    if services.cluster.is_shared() {
+        body.push_str(&services.metrics.render_cluster(services.cluster.stats()));
+    }
     let live = &services.live;
     body.push_str(&services.metrics.render_live(
         &live.stats,

@@ -58,7 +58,7 @@ impl ErpMutation {
             method: method.unwrap_or_else(|| "transfer".into()),
         };
         let (invoice, payment) = erp::payments::record(&scope.db, &new).await?;
-        services(ctx).live.events.publish(
+        services(ctx).live.publish(
             &scope.db.tenant.id,
             InvoiceEvent {
                 change: InvoiceChange::Paid,
@@ -91,7 +91,7 @@ impl ErpMutation {
             vat: input.vat.0,
         };
         let invoice = erp::invoices::create(&scope.db, &new).await?;
-        services(ctx).live.events.publish(
+        services(ctx).live.publish(
             &scope.db.tenant.id,
             InvoiceEvent {
                 change: InvoiceChange::Created,
