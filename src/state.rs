@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     audit::{AuditSettings, AuditSink},
-    auth::{keys::Keyring, sessions::Sessions, TokenService},
+    auth::{keys::Keyring, revocations::Revocations, sessions::Sessions, TokenService},
     cluster::Cluster,
     config::{
         ControlPlaneConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS, DEFAULT_METRICS_TENANT_LABELS,
@@ -69,15 +69,23 @@ impl Services {
         let (control, key_source) = ControlPlane::open(control_cfg).await?;
         let cache_ttl = settings.cache_ttl;
         let keyring = Arc::new(Keyring::new(control.clone(), cache_ttl));
-        let tokens = Arc::new(TokenService::new(keyring, token_cfg.clone(), cache_ttl));
-        let contexts = Arc::new(ContextResolver::new(control.clone(), cache_ttl));
-        let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
-        let pools = PoolManager::start(control.clone(), settings.pools);
-        let audit = AuditSink::start(control.db.clone(), settings.audit);
         let cluster = match &settings.redis_url {
             Some(url) => Cluster::with_redis(url)?,
             None => Cluster::local(),
         };
+        let revocations = Revocations::start(control.clone(), cluster.clone(), cache_ttl)
+            .await
+            .map_err(StartupError::Connect)?;
+        let tokens = Arc::new(TokenService::new(
+            keyring,
+            token_cfg.clone(),
+            cache_ttl,
+            revocations,
+        ));
+        let contexts = Arc::new(ContextResolver::new(control.clone(), cache_ttl));
+        let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
+        let pools = PoolManager::start(control.clone(), settings.pools);
+        let audit = AuditSink::start(control.db.clone(), settings.audit);
         Ok((
             Services {
                 control,

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_control_plane;
 mod m20261129_000002_admin_and_audit;
+mod m20261130_000003_revocations_and_limits;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_control_plane::Migration),
             Box::new(m20261129_000002_admin_and_audit::Migration),
+            Box::new(m20261130_000003_revocations_and_limits::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 pub mod claims;
 pub mod keys;
 pub mod password;
+pub mod revocations;
 pub mod sessions;
 pub mod tokens;
 

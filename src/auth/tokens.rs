@@ -17,6 +17,7 @@ use sha2::Digest;
 use super::{
     claims::{Claims, Role},
     keys::{KeyOwner, Keyring},
+    revocations::Revocations,
 };
 use crate::{config::TokenConfig, error::AppError};
 
@@ -64,10 +65,16 @@ pub struct TokenService {
     /// cache lifetime, and dropped whenever this process rotates a key.
     verified: Mutex<HashMap<[u8; 32], (Claims, Instant)>>,
     verified_ttl: Duration,
+    revocations: Arc<Revocations>,
 }
 
 impl TokenService {
-    pub fn new(keyring: Arc<Keyring>, config: TokenConfig, verified_ttl: Duration) -> Self {
+    pub fn new(
+        keyring: Arc<Keyring>,
+        config: TokenConfig,
+        verified_ttl: Duration,
+        revocations: Arc<Revocations>,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_audience(&[&config.token_audience]);
         validation.set_issuer(&[&config.token_issuer]);
@@ -81,6 +88,7 @@ impl TokenService {
             validation,
             verified: Mutex::new(HashMap::new()),
             verified_ttl,
+            revocations,
         }
     }
 
@@ -138,7 +146,20 @@ impl TokenService {
     }
 
     /// Verified claims, or `Unauthenticated` saying briefly what was wrong.
+    /// Verifies a token: signature, claims, and that it was not signed out.
     pub async fn verify(&self, token: &str) -> Result<Claims, AppError> {
+        let claims = self.verify_unrevoked(token).await?;
+        if self.revocations.is_revoked(&claims.jti) {
+            return Err(AppError::Unauthenticated("the token was signed out"));
+        }
+        Ok(claims)
+    }
+
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    async fn verify_unrevoked(&self, token: &str) -> Result<Claims, AppError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AppError::Unauthenticated("token is too long"));
         }

@@ -208,6 +208,11 @@ pub async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
+        rate_limit_per_sec: Set(None),
+        rate_limit_burst: Set(None),
+        user_rate_limit_per_sec: Set(None),
+        user_rate_limit_burst: Set(None),
+        max_concurrent_operations: Set(None),
     }
     .insert(db)
     .await

@@ -11,6 +11,7 @@ use crate::{
         entities::{tenant as tenant_row, tenant::TenantStatus as RowStatus},
         memberships,
     },
+    error::AppError,
     tenancy::TenantRef,
 };
 
@@ -197,6 +198,22 @@ impl AuthMutation {
             .select_tenant(&caller.user_id, &tenant)
             .await?
             .into())
+    }
+
+    /// Signs out: the token of this request is refused from now on, on every
+    /// instance, until it would have expired. Other tokens of the user stay valid.
+    #[graphql(guard = "guards::SignedIn")]
+    async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let caller = caller(ctx)?;
+        let token = caller.token.as_ref().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("a signed-in request without its token"))
+        })?;
+        services(ctx)
+            .tokens
+            .revocations()
+            .revoke(&token.jti, &caller.user_id, token.expires_at)
+            .await?;
+        Ok(true)
     }
 
     /// Choose a password with the one-time token from an invitation (`addMember`

@@ -110,6 +110,7 @@ mod tests {
                 backend: BackendKind::Sqlite,
                 config_version: 1,
             }),
+            token: None,
         }
     }
 

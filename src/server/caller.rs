@@ -23,7 +23,7 @@ use crate::{
     auth::Claims,
     error::AppError,
     request_id::{RequestId, RequestMeta},
-    tenancy::TenantContext,
+    tenancy::{TenantContext, TokenRef},
 };
 
 pub struct Caller(pub Option<TenantContext>);
@@ -104,7 +104,13 @@ pub async fn authenticate(
     let services = &state.services;
     let claims = services.tokens.verify(token).await?;
     match services.contexts.resolve(&claims).await {
-        Ok(context) => Ok((context, claims)),
+        Ok(mut context) => {
+            context.token = Some(TokenRef {
+                jti: claims.jti.clone(),
+                expires_at: claims.exp,
+            });
+            Ok((context, claims))
+        }
         Err(err) => {
             audit_refusal(state, meta, &claims, &err);
             Err(err)

@@ -52,6 +52,16 @@ pub struct TenantContext {
     pub role: Role,
     /// `None` for a platform-admin token, which acts for no tenant by itself.
     pub tenant: Option<TenantRef>,
+    /// The token this request came with (set by the edge that verified it).
+    pub token: Option<TokenRef>,
+}
+
+/// Which token a caller presented, so it can be signed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRef {
+    pub jti: String,
+    /// Unix seconds.
+    pub expires_at: u64,
 }
 
 impl TenantContext {
@@ -135,6 +145,7 @@ impl ContextResolver {
                 email: user.email,
                 role: Role::PlatformAdmin,
                 tenant: None,
+                token: None,
             });
         };
         let tenant = tenants::find_by_slug(db, slug)
@@ -161,6 +172,7 @@ impl ContextResolver {
                 backend: tenant.backend,
                 config_version: tenant.config_version,
             }),
+            token: None,
         })
     }
 }

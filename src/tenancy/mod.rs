@@ -4,6 +4,6 @@ pub mod context;
 pub mod db;
 pub mod pools;
 
-pub use context::{ContextResolver, TenantContext, TenantRef};
+pub use context::{ContextResolver, TenantContext, TenantRef, TokenRef};
 pub use db::{TenantDb, Transaction};
 pub use pools::PoolManager;

@@ -395,3 +395,87 @@ async fn a_cached_context_still_sees_suspension_after_the_bound() {
         .await
         .assert_refused(StatusCode::FORBIDDEN, "TENANT_SUSPENDED");
 }
+
+/// How long until `app` refuses `token` (None: still accepted after `bound`).
+async fn refused_within(
+    app: &TestApp,
+    token: &str,
+    bound: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < bound {
+        let answer = app.gql(ME, json!({}), Some(token)).await;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(answer.code(), "UNAUTHENTICATED");
+            assert!(answer.message().contains("signed out"), "{:#}", answer.body);
+            return Some(started.elapsed());
+        }
+        answer.assert_ok();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+async fn logout(app: &TestApp, token: &str) {
+    let answer = app.gql("mutation { logout }", json!({}), Some(token)).await;
+    assert_eq!(answer.assert_ok()["logout"], true);
+}
+
+#[tokio::test]
+async fn logout_ends_the_token_on_every_instance_and_only_that_token() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let sibling = app.spawn_sibling(|_| {}).await;
+    let signed_out = app.token("alice@acme.test", Some("acme")).await;
+    let other = app.token("alice@acme.test", Some("acme")).await;
+    let mut ws = sibling.ws(&signed_out).await;
+
+    logout(&app, &signed_out).await;
+    // At once here; on the sibling (no Redis) within its poll of the control plane.
+    let answer = app.gql(ME, json!({}), Some(&signed_out)).await;
+    answer.assert_refused(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let lag = refused_within(&sibling, &signed_out, std::time::Duration::from_secs(5)).await;
+    assert!(
+        lag.is_some(),
+        "the sibling still accepts a signed-out token"
+    );
+    let (code, reason) = ws.closed().await;
+    assert_eq!(code, 4401, "{reason}");
+    // The user's other token is untouched; signing out twice is refused (the token is gone).
+    app.gql(ME, json!({}), Some(&other)).await.assert_ok();
+    let again = app
+        .gql("mutation { logout }", json!({}), Some(&signed_out))
+        .await;
+    again.assert_refused(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+
+    // A restarted instance still refuses it (the revocation is in the control plane).
+    let restarted = app.spawn_sibling(|_| {}).await;
+    restarted
+        .gql(ME, json!({}), Some(&signed_out))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn with_redis_a_logout_reaches_the_other_instances_at_once() {
+    let Some(redis) = crate::helpers::RedisServer::start().await else {
+        return;
+    };
+    let url = redis.url();
+    let app = TestApp::spawn_with(crate::helpers::ControlDb::Sqlite, |c| {
+        c.server.redis_url = Some(url.clone());
+        // Without Redis the sibling would need this long to notice.
+        c.server.context_cache_secs = 30;
+    })
+    .await;
+    two_tenants(&app).await;
+    let sibling = app.spawn_sibling(|_| {}).await;
+    let token = app.token("alice@acme.test", Some("acme")).await;
+    sibling.gql(ME, json!({}), Some(&token)).await.assert_ok();
+    logout(&app, &token).await;
+    let lag = refused_within(&sibling, &token, std::time::Duration::from_secs(2)).await;
+    assert!(
+        lag.is_some_and(|lag| lag < std::time::Duration::from_secs(1)),
+        "{lag:?}"
+    );
+}

@@ -3,6 +3,7 @@ pub mod audit_log;
 pub mod control_meta;
 pub mod membership;
 pub mod password_set_token;
+pub mod revoked_token;
 pub mod signing_key;
 pub mod tenant;
 pub mod user;

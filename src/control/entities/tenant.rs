@@ -51,6 +51,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Operations per second the whole tenant may start (None: the server default).
+    pub rate_limit_per_sec: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
+    /// Operations per second one user of the tenant may start.
+    pub user_rate_limit_per_sec: Option<i32>,
+    pub user_rate_limit_burst: Option<i32>,
+    /// Operations of the tenant that may execute at once on one instance.
+    pub max_concurrent_operations: Option<i32>,
 }
 
 /// Sealed columns are left out on purpose: a tenant row may be logged.
