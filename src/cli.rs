@@ -17,7 +17,7 @@ use crate::{
     control::{
         entities::{membership::MemberRole, tenant::BackendKind, tenant::TenantStatus},
         tenants,
-        tenants::{NewTenant, PoolLimits, TenantChanges},
+        tenants::{NewTenant, PoolLimits, TenantChanges, TenantLimits},
     },
     demo, schema,
     server::Application,
@@ -160,8 +160,9 @@ pub enum TenantCommand {
     List,
     /// Show one tenant (secrets are never shown).
     Show { slug: String },
-    /// Change a tenant's name, connection or pool limits. A connection or pool
-    /// change bumps its config version: every server replaces its pool.
+    /// Change a tenant's name, connection, pool or operation limits. A
+    /// connection or pool change bumps its config version: every server
+    /// replaces its pool.
     Update {
         slug: String,
         #[arg(long)]
@@ -177,6 +178,19 @@ pub enum TenantCommand {
         pool_min_idle: Option<u32>,
         #[arg(long)]
         acquire_timeout_ms: Option<u32>,
+        /// Operations per second the tenant may start (0: no limit).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        #[arg(long)]
+        rate_burst: Option<u32>,
+        /// Operations per second each of its users may start (0: no limit).
+        #[arg(long)]
+        user_rate_limit: Option<u32>,
+        #[arg(long)]
+        user_rate_burst: Option<u32>,
+        /// Its operations executing at once on one server.
+        #[arg(long)]
+        max_concurrent: Option<u32>,
     },
     /// Suspend a tenant: its members' requests answer TENANT_SUSPENDED.
     Suspend { slug: String },
@@ -501,6 +515,16 @@ async fn tenant_command(
                 "pool:            max {}, warm {}, acquire timeout {} ms (per instance)",
                 t.pool_max_size, t.pool_min_idle, t.pool_acquire_timeout_ms
             );
+            let limits = TenantLimits::of(&t);
+            let shown = |value: Option<u32>| value.map_or("default".to_string(), |v| v.to_string());
+            println!(
+                "limits:          {}/s (burst {}) per tenant, {}/s (burst {}) per user, {} at once",
+                shown(limits.rate_limit_per_sec),
+                shown(limits.rate_limit_burst),
+                shown(limits.user_rate_limit_per_sec),
+                shown(limits.user_rate_limit_burst),
+                shown(limits.max_concurrent_operations)
+            );
             println!("config version:  {}", t.config_version);
             println!("created:         {}", t.created_at.to_rfc3339());
         }
@@ -512,8 +536,30 @@ async fn tenant_command(
             pool_max,
             pool_min_idle,
             acquire_timeout_ms,
+            rate_limit,
+            rate_burst,
+            user_rate_limit,
+            user_rate_burst,
+            max_concurrent,
         } => {
             let current = tenants::get_by_slug(&control.db, slug).await?;
+            let given = [
+                rate_limit,
+                rate_burst,
+                user_rate_limit,
+                user_rate_burst,
+                max_concurrent,
+            ];
+            let operation_limits = given.iter().any(|v| v.is_some()).then(|| {
+                let now = TenantLimits::of(&current);
+                TenantLimits {
+                    rate_limit_per_sec: rate_limit.or(now.rate_limit_per_sec),
+                    rate_limit_burst: rate_burst.or(now.rate_limit_burst),
+                    user_rate_limit_per_sec: user_rate_limit.or(now.user_rate_limit_per_sec),
+                    user_rate_limit_burst: user_rate_burst.or(now.user_rate_limit_burst),
+                    max_concurrent_operations: max_concurrent.or(now.max_concurrent_operations),
+                }
+            });
             let limits = PoolLimits::of(&current);
             let pool =
                 (pool_max.is_some() || pool_min_idle.is_some() || acquire_timeout_ms.is_some())
@@ -527,6 +573,7 @@ async fn tenant_command(
                 connect_string: connect.clone(),
                 db_username: db_user.clone(),
                 pool,
+                limits: operation_limits,
             };
             let tenant = registry::update_tenant(services, actor, slug, changes).await?;
             eprintln!("updated {slug} (config version {})", tenant.config_version);

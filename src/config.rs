@@ -32,6 +32,8 @@ pub const DEFAULT_QUERY_TOKEN_LIMIT: usize = 5000;
 pub const DEFAULT_BATCH_LIMIT: usize = 10;
 pub const DEFAULT_AUDIT_QUEUE_CAPACITY: usize = 100_000;
 pub const DEFAULT_SUBSCRIPTION_EVENT_BUFFER: usize = 256;
+pub const DEFAULT_MAX_CONCURRENT_OPERATIONS: usize = 32;
+pub const DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS: usize = 8;
 pub const DEFAULT_DASHBOARD_INTERVAL_MS: u64 = 1000;
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT: usize = 10_000;
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
@@ -217,6 +219,34 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Operations executing at once on this instance, all tenants together;
+    /// more wait, served tenant by tenant in turn.
+    #[arg(long, env = "TENANTQL_MAX_CONCURRENT_OPERATIONS", default_value_t = DEFAULT_MAX_CONCURRENT_OPERATIONS)]
+    pub max_concurrent_operations: usize,
+
+    /// Operations of one tenant executing at once on this instance (a tenant's
+    /// row may set its own): one tenant cannot take the whole server.
+    #[arg(long, env = "TENANTQL_TENANT_MAX_CONCURRENT_OPERATIONS", default_value_t = DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS)]
+    pub tenant_max_concurrent_operations: usize,
+
+    /// Operations per second one tenant may start, across all instances when
+    /// Redis is configured (a tenant's row may set its own); 0: no limit.
+    #[arg(long, env = "TENANTQL_TENANT_RATE_LIMIT", default_value_t = 0)]
+    pub tenant_rate_limit: u32,
+
+    /// Operations a tenant may start at once before its rate applies (default:
+    /// the rate).
+    #[arg(long, env = "TENANTQL_TENANT_RATE_BURST")]
+    pub tenant_rate_burst: Option<u32>,
+
+    /// Operations per second one user of a tenant may start; 0: no limit.
+    #[arg(long, env = "TENANTQL_USER_RATE_LIMIT", default_value_t = 0)]
+    pub user_rate_limit: u32,
+
+    /// Operations a user may start at once before the rate applies (default: the rate).
+    #[arg(long, env = "TENANTQL_USER_RATE_BURST")]
+    pub user_rate_burst: Option<u32>,
+
     /// Invoice events a subscriber may fall behind before it is dropped
     /// (SLOW_CONSUMER); memory per tenant with subscribers is bounded by it.
     #[arg(long, env = "TENANTQL_SUBSCRIPTION_EVENT_BUFFER", default_value_t = DEFAULT_SUBSCRIPTION_EVENT_BUFFER)]
@@ -299,6 +329,12 @@ impl Default for ServerConfig {
             audit_queue_capacity: DEFAULT_AUDIT_QUEUE_CAPACITY,
             audit_retention_days: 0,
             redis_url: None,
+            max_concurrent_operations: DEFAULT_MAX_CONCURRENT_OPERATIONS,
+            tenant_max_concurrent_operations: DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
+            tenant_rate_limit: 0,
+            tenant_rate_burst: None,
+            user_rate_limit: 0,
+            user_rate_burst: None,
             subscription_event_buffer: DEFAULT_SUBSCRIPTION_EVENT_BUFFER,
             dashboard_interval_ms: DEFAULT_DASHBOARD_INTERVAL_MS,
             max_subscriptions_per_tenant: DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,

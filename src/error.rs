@@ -25,8 +25,9 @@ pub enum AppError {
     /// The tenant's pool had no free connection within its acquire timeout.
     #[error("tenant `{0}` is busy: no database connection became free in time")]
     PoolTimeout(String),
-    #[error("too many requests; retry later")]
-    RateLimited,
+    /// A rate limit of the tenant or user is used up for now.
+    #[error("too many requests; retry in {} ms", retry_after.as_millis().max(1))]
+    RateLimited { retry_after: std::time::Duration },
     /// A configured ceiling (subscriptions per tenant or connection) is reached.
     #[error("{0}")]
     LimitExceeded(String),
@@ -69,7 +70,7 @@ impl AppError {
             AppError::TenantSuspended(_) => "TENANT_SUSPENDED",
             AppError::TenantUnavailable { .. } => "TENANT_UNAVAILABLE",
             AppError::PoolTimeout(_) => "POOL_TIMEOUT",
-            AppError::RateLimited => "RATE_LIMITED",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             AppError::SlowConsumer(_) => "SLOW_CONSUMER",
             AppError::BadInput { .. } => "BAD_USER_INPUT",
@@ -87,7 +88,9 @@ impl AppError {
             AppError::TenantUnavailable { .. } | AppError::PoolTimeout(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            AppError::RateLimited | AppError::LimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited { .. } | AppError::LimitExceeded(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::SlowConsumer(_) => StatusCode::CONFLICT,
             AppError::BadInput { .. } => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -118,11 +121,14 @@ impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
         async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
             ext.set("code", self.code());
-            if let AppError::BadInput {
-                field: Some(field), ..
-            } = self
-            {
-                ext.set("field", Value::from(*field));
+            match self {
+                AppError::BadInput {
+                    field: Some(field), ..
+                } => ext.set("field", Value::from(*field)),
+                AppError::RateLimited { retry_after } => {
+                    ext.set("retryAfter", Value::from(retry_after_secs(*retry_after)))
+                }
+                _ => {}
             }
         })
     }
@@ -135,6 +141,11 @@ impl From<sea_orm::DbErr> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// Whole seconds to wait, rounded up (the unit of HTTP's `Retry-After`).
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_millis().div_ceil(1000).max(1) as u64
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! A request travels `server` → `auth` → `tenancy` → `schema` → `resolvers`;
 //! the control plane (`control`) holds tenants, users, memberships and keys.
 pub mod admin;
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{audit::AuditStats, cluster::ClusterStats, live::LiveStats, tenancy::pools::PoolStats};
+use crate::{
+    admission::Admission, audit::AuditStats, cluster::ClusterStats, live::LiveStats,
+    tenancy::pools::PoolStats,
+};
 
 /// Series without labels, in the order given: (name, type, help, value).
 fn render_unlabelled(series: &[(&str, &str, &str, u64)]) -> String {
@@ -381,6 +384,38 @@ impl Metrics {
                 "gauge",
                 "Request audit rows waiting for the writer.",
                 audit.queued(),
+            ),
+        ])
+    }
+
+    /// Rate limits and the fair-share queue.
+    pub fn render_admission(&self, admission: &Admission) -> String {
+        let (running, waiting) = admission.fair.totals();
+        let stats = &admission.rates.stats;
+        render_unlabelled(&[
+            (
+                "tenantql_rate_limited_total",
+                "counter",
+                "Operations refused with RATE_LIMITED.",
+                stats.limited.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_rate_limit_failed_open_total",
+                "counter",
+                "Rate-limit checks let through because Redis could not answer.",
+                stats.failed_open.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_operations_running",
+                "gauge",
+                "Operations executing now (fair-share slots taken).",
+                running as u64,
+            ),
+            (
+                "tenantql_operations_waiting",
+                "gauge",
+                "Operations waiting for a fair-share slot.",
+                waiting as u64,
             ),
         ])
     }

@@ -4,11 +4,14 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
+    admission::{Admission, AdmissionSettings, FairShareSettings},
     audit::{AuditSettings, AuditSink},
     auth::{keys::Keyring, revocations::Revocations, sessions::Sessions, TokenService},
     cluster::Cluster,
     config::{
-        ControlPlaneConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS, DEFAULT_METRICS_TENANT_LABELS,
+        ControlPlaneConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS,
+        DEFAULT_MAX_CONCURRENT_OPERATIONS, DEFAULT_METRICS_TENANT_LABELS,
+        DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
     },
     control::{ControlPlane, StartupError},
     live::{Live, LiveSettings},
@@ -31,6 +34,7 @@ pub struct ServiceSettings {
     pub live: LiveSettings,
     /// Redis shared by the instances; None runs everything in process.
     pub redis_url: Option<String>,
+    pub admission: AdmissionSettings,
 }
 
 impl Default for ServiceSettings {
@@ -42,6 +46,14 @@ impl Default for ServiceSettings {
             audit: AuditSettings::default(),
             live: LiveSettings::default(),
             redis_url: None,
+            admission: AdmissionSettings {
+                fair: FairShareSettings {
+                    total: DEFAULT_MAX_CONCURRENT_OPERATIONS,
+                    per_tenant: DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
+                },
+                tenant_rate: None,
+                user_rate: None,
+            },
         }
     }
 }
@@ -57,6 +69,7 @@ pub struct Services {
     pub audit: Arc<AuditSink>,
     pub live: Arc<Live>,
     pub cluster: Cluster,
+    pub admission: Arc<Admission>,
 }
 
 impl Services {
@@ -96,6 +109,7 @@ impl Services {
                 metrics: Arc::new(Metrics::new(settings.metrics_tenant_labels)),
                 audit,
                 live: Live::new(settings.live, &cluster),
+                admission: Arc::new(Admission::new(settings.admission, cluster.clone())),
                 cluster,
             },
             key_source,

@@ -333,6 +333,31 @@ pub struct TenantChanges {
     pub connect_string: Option<String>,
     pub db_username: Option<String>,
     pub pool: Option<PoolLimits>,
+    /// Replaces all five limits (a None in it: the server's default).
+    pub limits: Option<TenantLimits>,
+}
+
+/// The tenant's own rate and concurrency limits (None: the server's default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantLimits {
+    pub rate_limit_per_sec: Option<u32>,
+    pub rate_limit_burst: Option<u32>,
+    pub user_rate_limit_per_sec: Option<u32>,
+    pub user_rate_limit_burst: Option<u32>,
+    pub max_concurrent_operations: Option<u32>,
+}
+
+impl TenantLimits {
+    pub fn of(row: &tenant::Model) -> Self {
+        let limit = |value: Option<i32>| value.map(|v| v.max(0) as u32);
+        TenantLimits {
+            rate_limit_per_sec: limit(row.rate_limit_per_sec),
+            rate_limit_burst: limit(row.rate_limit_burst),
+            user_rate_limit_per_sec: limit(row.user_rate_limit_per_sec),
+            user_rate_limit_burst: limit(row.user_rate_limit_burst),
+            max_concurrent_operations: limit(row.max_concurrent_operations),
+        }
+    }
 }
 
 impl TenantChanges {
@@ -343,6 +368,7 @@ impl TenantChanges {
             ("connectString", self.connect_string.is_some()),
             ("dbUser", self.db_username.is_some()),
             ("pool", self.pool.is_some()),
+            ("limits", self.limits.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -377,6 +403,14 @@ pub async fn update(
         active.pool_max_size = Set(pool.max_size as i32);
         active.pool_min_idle = Set(pool.min_idle as i32);
         active.pool_acquire_timeout_ms = Set(pool.acquire_timeout_ms as i32);
+    }
+    if let Some(limits) = changes.limits {
+        let column = |value: Option<u32>| value.map(|v| v.min(i32::MAX as u32) as i32);
+        active.rate_limit_per_sec = Set(column(limits.rate_limit_per_sec));
+        active.rate_limit_burst = Set(column(limits.rate_limit_burst));
+        active.user_rate_limit_per_sec = Set(column(limits.user_rate_limit_per_sec));
+        active.user_rate_limit_burst = Set(column(limits.user_rate_limit_burst));
+        active.max_concurrent_operations = Set(column(limits.max_concurrent_operations));
     }
     if reconnects {
         return save_reconnecting(db, active, version).await;

@@ -109,6 +109,7 @@ mod tests {
                 display_name: "Acme".into(),
                 backend: BackendKind::Sqlite,
                 config_version: 1,
+                limits: Default::default(),
             }),
             token: None,
         }

@@ -76,7 +76,9 @@ mod tests {
                 reason: "down".into(),
             },
             AppError::PoolTimeout("acme".into()),
-            AppError::RateLimited,
+            AppError::RateLimited {
+                retry_after: std::time::Duration::from_secs(2),
+            },
             AppError::bad_input("x", "bad"),
             AppError::NotFound("invoice"),
             AppError::Conflict("dup".into()),

@@ -78,9 +78,14 @@ pub async fn execute(
 ) -> Response {
     let (observation, admitted) =
         Observation::begin(services, policy, &mut request, caller.as_ref(), meta);
+    let admitted = match (admitted, &caller) {
+        (Ok(()), Some(caller)) => services.admission.admit(caller).await,
+        (Ok(()), None) => Ok(None),
+        (Err(refusal), _) => Err(refusal),
+    };
     let mut response = match admitted {
         Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
-        Ok(()) => {
+        Ok(_slot) => {
             let request = with_request_data(request, caller, services, meta);
             schema.execute(request).await
         }
@@ -104,16 +109,23 @@ pub fn execute_stream(
 ) -> BoxStream<'static, Response> {
     let (observation, admitted) =
         Observation::begin(services, policy, &mut request, Some(&caller), meta);
-    let responses = match admitted {
-        Err(refusal) => {
-            stream::once(async move { Response::from_errors(vec![refusal.to_server_error()]) })
-                .boxed()
-        }
-        Ok(()) => {
-            let request = with_request_data(request, Some(caller), services, meta);
-            schema.execute_stream(request).boxed()
-        }
+    let admission = services.admission.clone();
+    let request = with_request_data(request, Some(caller.clone()), services, meta);
+    let schema = schema.clone();
+    let refused = |refusal: AppError| {
+        stream::once(async move { Response::from_errors(vec![refusal.to_server_error()]) }).boxed()
     };
+    // Admitted once, when it starts; a subscription holds no fair-share slot.
+    let responses = stream::once(async move {
+        match admitted {
+            Err(refusal) => refused(refusal),
+            Ok(()) => match admission.check_rate(&caller).await {
+                Err(refusal) => refused(refusal),
+                Ok(()) => schema.execute_stream(request).boxed(),
+            },
+        }
+    })
+    .flatten();
     let services = services.clone();
     let request_id = meta.request_id.clone();
     let mut observation = Some(observation);

@@ -229,27 +229,46 @@ async fn execute(
         meta,
     )
     .await;
-    // A request error (nothing executed: syntax, validation, or an anonymous call)
-    // has errors without a path and no data.
+    // A request error (nothing executed: syntax, validation, an anonymous call,
+    // a rate limit) has errors without a path and no data.
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let unauthenticated = request_error
-        && response.errors.iter().all(|e| {
-            e.extensions.as_ref().and_then(|x| x.get("code"))
-                == Some(&async_graphql::Value::from("UNAUTHENTICATED"))
-        });
-    let (status, body) = if unauthenticated {
+    let code =
+        |e: &async_graphql::ServerError| e.extensions.as_ref().and_then(|x| x.get("code")).cloned();
+    let only_code = |wanted: &str| {
+        request_error
+            && response
+                .errors
+                .iter()
+                .all(|e| code(e) == Some(async_graphql::Value::from(wanted)))
+    };
+    let (status, body) = if only_code("UNAUTHENTICATED") {
         (StatusCode::UNAUTHORIZED, errors_only(&response))
+    } else if only_code("RATE_LIMITED") {
+        (StatusCode::TOO_MANY_REQUESTS, errors_only(&response))
     } else if request_error && media == ResponseMedia::GraphqlResponse {
         (StatusCode::BAD_REQUEST, errors_only(&response))
     } else {
         (StatusCode::OK, serde_json::to_vec(&response))
     };
-    match body {
+    let mut http = match body {
         Ok(body) => json_response(status, media, body),
-        Err(e) => error_response(&AppError::internal(e), None, media),
+        Err(e) => return error_response(&AppError::internal(e), None, media),
+    };
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = response
+            .errors
+            .iter()
+            .filter_map(|e| e.extensions.as_ref()?.get("retryAfter").cloned())
+            .next();
+        if let Some(async_graphql::Value::Number(seconds)) = retry_after {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                http.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
     }
+    http
 }
 
 /// A request error's body: `errors` without a `data` entry, as the spec asks.

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
+    admission::{AdmissionSettings, FairShareSettings, Rate},
     audit::AuditSettings,
     auth::password,
     config::{Config, ServerConfig},
@@ -65,7 +66,23 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             max_subscriptions_per_tenant: config.max_subscriptions_per_tenant,
         },
         redis_url: config.redis_url.clone(),
+        admission: AdmissionSettings {
+            fair: FairShareSettings {
+                total: config.max_concurrent_operations,
+                per_tenant: config.tenant_max_concurrent_operations,
+            },
+            tenant_rate: rate(config.tenant_rate_limit, config.tenant_rate_burst),
+            user_rate: rate(config.user_rate_limit, config.user_rate_burst),
+        },
     }
+}
+
+/// A configured rate, or none for 0.
+fn rate(per_second: u32, burst: Option<u32>) -> Option<Rate> {
+    (per_second > 0).then(|| Rate {
+        per_second,
+        burst: burst.unwrap_or(per_second).max(1),
+    })
 }
 
 fn ws_settings(config: &ServerConfig) -> ws::WsSettings {

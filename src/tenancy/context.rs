@@ -14,8 +14,13 @@ use std::{
 use crate::{
     auth::{Claims, Role},
     control::{
-        entities::tenant::{BackendKind, TenantStatus},
-        memberships, tenants, users, ControlPlane,
+        entities::{
+            tenant,
+            tenant::{BackendKind, TenantStatus},
+        },
+        memberships,
+        tenants::{self, TenantLimits},
+        users, ControlPlane,
     },
     error::AppError,
     store::Dialect,
@@ -32,6 +37,20 @@ pub struct TenantRef {
     pub backend: BackendKind,
     /// Bumped when connection settings change: the pool manager rebuilds on it.
     pub config_version: i64,
+    pub limits: TenantLimits,
+}
+
+impl From<tenant::Model> for TenantRef {
+    fn from(row: tenant::Model) -> Self {
+        TenantRef {
+            limits: TenantLimits::of(&row),
+            id: row.id,
+            slug: row.slug,
+            display_name: row.display_name,
+            backend: row.backend,
+            config_version: row.config_version,
+        }
+    }
 }
 
 impl TenantRef {
@@ -165,13 +184,7 @@ impl ContextResolver {
             user_id: user.id,
             email: user.email,
             role: membership.role.into(),
-            tenant: Some(TenantRef {
-                id: tenant.id,
-                slug: tenant.slug,
-                display_name: tenant.display_name,
-                backend: tenant.backend,
-                config_version: tenant.config_version,
-            }),
+            tenant: Some(TenantRef::from(tenant)),
             token: None,
         })
     }

@@ -289,16 +289,10 @@ impl TestApp {
 
     /// The tenant as a verified request would see it (for library-level checks).
     pub async fn tenant_ref(&self, slug: &str) -> TenantRef {
-        let t = tenantql::control::tenants::get_by_slug(&self.services.control.db, slug)
+        tenantql::control::tenants::get_by_slug(&self.services.control.db, slug)
             .await
-            .expect("tenant exists");
-        TenantRef {
-            id: t.id,
-            slug: t.slug,
-            display_name: t.display_name,
-            backend: t.backend,
-            config_version: t.config_version,
-        }
+            .expect("tenant exists")
+            .into()
     }
 
     pub async fn pool_stats(&self, slug: &str) -> Option<PoolStats> {

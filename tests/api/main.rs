@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod admission;
 mod audit;
 mod cli;
 mod control_plane;

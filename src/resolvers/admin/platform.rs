@@ -10,7 +10,7 @@ use crate::{
     admin::registry,
     control::{
         entities::{tenant, tenant::BackendKind, tenant::TenantStatus as RowStatus},
-        tenants::{self, NewTenant, PoolLimits, TenantChanges, TenantFilter},
+        tenants::{self, NewTenant, PoolLimits, TenantChanges, TenantFilter, TenantLimits},
     },
     error::AppError,
     paging,
@@ -95,6 +95,45 @@ impl From<PoolLimitSettings> for PoolLimits {
     }
 }
 
+/// A tenant's own operation limits; a null is the server's default, 0 a rate
+/// turned off.
+#[derive(SimpleObject, InputObject, Debug, Clone, Copy, Default)]
+#[graphql(input_name = "OperationLimitsInput")]
+pub struct OperationLimits {
+    /// Operations per second the whole tenant may start (on all instances).
+    pub rate_limit_per_sec: Option<u32>,
+    pub rate_limit_burst: Option<u32>,
+    /// Operations per second each user of the tenant may start.
+    pub user_rate_limit_per_sec: Option<u32>,
+    pub user_rate_limit_burst: Option<u32>,
+    /// Its operations executing at once on one instance.
+    pub max_concurrent_operations: Option<u32>,
+}
+
+impl From<TenantLimits> for OperationLimits {
+    fn from(l: TenantLimits) -> Self {
+        OperationLimits {
+            rate_limit_per_sec: l.rate_limit_per_sec,
+            rate_limit_burst: l.rate_limit_burst,
+            user_rate_limit_per_sec: l.user_rate_limit_per_sec,
+            user_rate_limit_burst: l.user_rate_limit_burst,
+            max_concurrent_operations: l.max_concurrent_operations,
+        }
+    }
+}
+
+impl From<OperationLimits> for TenantLimits {
+    fn from(l: OperationLimits) -> Self {
+        TenantLimits {
+            rate_limit_per_sec: l.rate_limit_per_sec,
+            rate_limit_burst: l.rate_limit_burst,
+            user_rate_limit_per_sec: l.user_rate_limit_per_sec,
+            user_rate_limit_burst: l.user_rate_limit_burst,
+            max_concurrent_operations: l.max_concurrent_operations,
+        }
+    }
+}
+
 /// This instance's pool for the tenant.
 #[derive(SimpleObject)]
 pub struct TenantPoolStats {
@@ -163,6 +202,10 @@ impl TenantDetails {
     async fn db_user(&self) -> Option<&str> {
         self.row.db_username.as_deref()
     }
+    /// Rate and concurrency limits of its operations.
+    async fn limits(&self) -> OperationLimits {
+        TenantLimits::of(&self.row).into()
+    }
     /// Whether a database password is stored (sealed; it is never shown).
     async fn db_password_set(&self) -> bool {
         self.row.db_password_sealed.is_some()
@@ -223,6 +266,8 @@ pub struct CreateTenantInput {
     pub db_password: Option<String>,
     /// Default: max 10, warm 0, acquire timeout 5000 ms.
     pub pool_limits: Option<PoolLimitSettings>,
+    /// Replaces all of the tenant's operation limits.
+    pub limits: Option<OperationLimits>,
 }
 
 /// Only the fields given change.
@@ -233,6 +278,8 @@ pub struct UpdateTenantInput {
     /// An empty string removes the user.
     pub db_user: Option<String>,
     pub pool_limits: Option<PoolLimitSettings>,
+    /// Replaces all of the tenant's operation limits.
+    pub limits: Option<OperationLimits>,
 }
 
 #[derive(InputObject, Default)]
@@ -366,6 +413,7 @@ impl PlatformMutation {
             connect_string: input.connect_string,
             db_username: input.db_user,
             pool: input.pool_limits.map(Into::into),
+            limits: input.limits.map(Into::into),
         };
         Ok(
             registry::update_tenant(services(ctx), &actor(ctx), &slug, changes)

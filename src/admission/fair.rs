@@ -1,0 +1,292 @@
+//! Fair share of the server between tenants.
+//!
+//! At most `per_tenant` operations of one tenant execute at once, and at most
+//! `total` of all tenants; an operation over either bound waits in its
+//! tenant's queue. When a slot frees, the tenants with waiters are served in
+//! turn (round robin), each tenant's queue in arrival order. So a tenant
+//! flooding the server holds at most its share of slots, and another tenant's
+//! operation waits for at most one slot to free, not for the flood to drain.
+//! A waiter that gives up (its client went away) simply loses its turn.
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairShareSettings {
+    /// Operations executing at once, all tenants together.
+    pub total: usize,
+    /// The default per tenant (a tenant's row may set its own).
+    pub per_tenant: usize,
+}
+
+#[derive(Default)]
+struct TenantQueue {
+    running: usize,
+    limit: usize,
+    waiters: VecDeque<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+struct State {
+    running: usize,
+    tenants: HashMap<String, TenantQueue>,
+    /// Tenants with waiters, in the order they are served.
+    turns: VecDeque<String>,
+}
+
+pub struct FairShare {
+    settings: FairShareSettings,
+    state: Arc<Mutex<State>>,
+}
+
+/// A slot held while one operation executes; freed when dropped.
+pub struct Slot {
+    tenant: String,
+    state: Arc<Mutex<State>>,
+    total: usize,
+    /// Whether this slot is counted as running (and must be given back).
+    counted: bool,
+}
+
+impl FairShare {
+    pub fn new(settings: FairShareSettings) -> Self {
+        FairShare {
+            settings: FairShareSettings {
+                total: settings.total.max(1),
+                per_tenant: settings.per_tenant.max(1),
+            },
+            state: Arc::default(),
+        }
+    }
+
+    pub fn settings(&self) -> FairShareSettings {
+        self.settings
+    }
+
+    /// Waits for a slot for `tenant` (whose own limit is `limit`, or the default).
+    pub async fn acquire(&self, tenant: &str, limit: Option<usize>) -> Slot {
+        let limit = limit.unwrap_or(self.settings.per_tenant).max(1);
+        let waiting = {
+            let mut state = self.state.lock().expect("fair share lock");
+            let total = self.settings.total;
+            let free_total = state.running < total;
+            let queue = state.tenants.entry(tenant.to_string()).or_default();
+            queue.limit = limit;
+            if free_total && queue.running < limit && queue.waiters.is_empty() {
+                queue.running += 1;
+                state.running += 1;
+                None
+            } else {
+                let (sender, receiver) = oneshot::channel();
+                queue.waiters.push_back(sender);
+                if !state.turns.iter().any(|t| t == tenant) {
+                    state.turns.push_back(tenant.to_string());
+                }
+                Some(receiver)
+            }
+        };
+        let slot = |counted| Slot {
+            tenant: tenant.to_string(),
+            state: self.state.clone(),
+            total: self.settings.total,
+            counted,
+        };
+        let Some(receiver) = waiting else {
+            return slot(true);
+        };
+        let mut turn = Turn {
+            receiver: Some(receiver),
+            slot: slot(false),
+        };
+        // The slot is counted for us by whoever wakes us; the sender is only
+        // dropped unsent together with the whole state.
+        let _ = turn.receiver.as_mut().expect("set above").await;
+        turn.receiver = None;
+        slot(true)
+    }
+
+    /// (running, waiting) over all tenants.
+    pub fn totals(&self) -> (usize, usize) {
+        let state = self.state.lock().expect("fair share lock");
+        let waiting = state.tenants.values().map(|q| q.waiters.len()).sum();
+        (state.running, waiting)
+    }
+
+    /// (running, waiting) for `tenant`.
+    pub fn load_of(&self, tenant: &str) -> (usize, usize) {
+        let state = self.state.lock().expect("fair share lock");
+        state
+            .tenants
+            .get(tenant)
+            .map_or((0, 0), |q| (q.running, q.waiters.len()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.counted {
+            self.release();
+        }
+    }
+}
+
+impl Slot {
+    fn release(&mut self) {
+        self.counted = false;
+        let mut state = self.state.lock().expect("fair share lock");
+        state.running -= 1;
+        if let Some(queue) = state.tenants.get_mut(&self.tenant) {
+            queue.running -= 1;
+        }
+        dispatch(&mut state, self.total);
+        if let Some(queue) = state.tenants.get(&self.tenant) {
+            if queue.running == 0 && queue.waiters.is_empty() {
+                state.tenants.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+/// A place in a queue. If the waiting operation is abandoned after it was
+/// given a slot but before it saw that, the slot is given back here.
+struct Turn {
+    receiver: Option<oneshot::Receiver<()>>,
+    /// Whose slot to give back, if one was granted.
+    slot: Slot,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let Some(mut receiver) = self.receiver.take() else {
+            return;
+        };
+        receiver.close();
+        if receiver.try_recv().is_ok() {
+            self.slot.release();
+        }
+    }
+}
+
+/// Hands free slots to waiting tenants in turn.
+fn dispatch(state: &mut State, total: usize) {
+    let mut passes = state.turns.len();
+    while state.running < total && passes > 0 {
+        let Some(tenant) = state.turns.pop_front() else {
+            return;
+        };
+        passes -= 1;
+        let Some(queue) = state.tenants.get_mut(&tenant) else {
+            continue;
+        };
+        let mut woke = false;
+        if queue.running < queue.limit {
+            while let Some(waiter) = queue.waiters.pop_front() {
+                // A waiter whose client left has dropped its receiver: skip it.
+                if waiter.send(()).is_ok() {
+                    queue.running += 1;
+                    woke = true;
+                    break;
+                }
+            }
+        }
+        let more = !queue.waiters.is_empty();
+        if queue.running == 0 && !more {
+            state.tenants.remove(&tenant);
+        }
+        if woke {
+            state.running += 1;
+            // Everyone else may get a turn again now.
+            passes = state.turns.len() + usize::from(more);
+        }
+        if more {
+            state.turns.push_back(tenant);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn share(total: usize, per_tenant: usize) -> Arc<FairShare> {
+        Arc::new(FairShare::new(FairShareSettings { total, per_tenant }))
+    }
+
+    #[tokio::test]
+    async fn a_tenant_never_holds_more_than_its_share() {
+        let fair = share(8, 2);
+        let a1 = fair.acquire("a", None).await;
+        let _a2 = fair.acquire("a", None).await;
+        let waiting = {
+            let fair = fair.clone();
+            tokio::spawn(async move { fair.acquire("a", None).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(fair.load_of("a"), (2, 1));
+        // Another tenant is not held up by the first one's queue.
+        let _b = tokio::time::timeout(Duration::from_millis(50), fair.acquire("b", None))
+            .await
+            .expect("b runs at once");
+        drop(a1);
+        let _a3 = tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("the waiter runs when a slot frees")
+            .unwrap();
+        assert_eq!(fair.load_of("a"), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn freed_slots_go_round_robin_between_tenants() {
+        let fair = share(1, 1);
+        let first = fair.acquire("flood", None).await;
+        let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        // Three flood operations queue before one of "small".
+        for name in ["flood", "flood", "flood", "small"] {
+            let fair = fair.clone();
+            let order = order_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                let slot = fair.acquire(name, None).await;
+                order.send(name).unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(slot);
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(first);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        drop(order_tx);
+        let mut order = Vec::new();
+        while let Some(name) = order_rx.recv().await {
+            order.push(name);
+        }
+        assert_eq!(order, ["flood", "small", "flood", "flood"]);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_loses_its_turn_only() {
+        let fair = share(1, 1);
+        let held = fair.acquire("a", None).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(20), fair.acquire("b", None)).await;
+        assert!(gave_up.is_err());
+        let next = {
+            let fair = fair.clone();
+            tokio::spawn(async move { fair.acquire("c", None).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(held);
+        let _c = tokio::time::timeout(Duration::from_secs(1), next)
+            .await
+            .expect("c is served")
+            .unwrap();
+        assert_eq!(fair.load_of("b"), (0, 0));
+    }
+}

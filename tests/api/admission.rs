@@ -1,0 +1,162 @@
+//! Rate limits and fair share: RATE_LIMITED with `retryAfter` and
+//! `Retry-After`, per tenant and per user, shared through Redis, failing open
+//! without it.
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{two_tenants, ControlDb, RedisServer, TestApp, ME};
+
+const SET_LIMITS: &str = r#"mutation($slug: String!, $limits: OperationLimitsInput!) {
+  updateTenant(slug: $slug, input: { limits: $limits }) { limits { rateLimitPerSec rateLimitBurst userRateLimitPerSec maxConcurrentOperations } } }"#;
+
+async fn set_limits(app: &TestApp, root: &str, slug: &str, limits: serde_json::Value) {
+    let answer = app
+        .gql(
+            SET_LIMITS,
+            json!({ "slug": slug, "limits": limits }),
+            Some(root),
+        )
+        .await;
+    answer.assert_ok();
+}
+
+/// How many of `n` back-to-back `{ me }` calls were answered before the first
+/// refusal, and that refusal.
+async fn until_refused(
+    app: &TestApp,
+    token: &str,
+    n: usize,
+) -> (usize, Option<crate::helpers::Answer>) {
+    for i in 0..n {
+        let answer = app.gql(ME, json!({}), Some(token)).await;
+        if answer.status != StatusCode::OK || answer.body.get("errors").is_some() {
+            return (i, Some(answer));
+        }
+    }
+    (n, None)
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_rate_is_told_when_to_retry_and_others_are_not_touched() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let root = app.platform_admin("ops@tenantql.test").await;
+    set_limits(
+        &app,
+        &root,
+        "acme",
+        json!({ "rateLimitPerSec": 1, "rateLimitBurst": 5 }),
+    )
+    .await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let carol = app.token("carol@acme.test", Some("acme")).await;
+    let bob = app.token("bob@globex.test", Some("globex")).await;
+
+    let (answered, refusal) = until_refused(&app, &alice, 20).await;
+    assert_eq!(answered, 5, "the burst is 5");
+    let refusal = refusal.expect("refused");
+    assert_eq!(
+        refusal.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:#}",
+        refusal.body
+    );
+    assert_eq!(refusal.code(), "RATE_LIMITED");
+    assert!(refusal.body.get("data").is_none(), "{:#}", refusal.body);
+    let retry_after = refusal.body["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .expect("retryAfter in seconds");
+    assert_eq!(retry_after, 1);
+    assert_eq!(refusal.headers["retry-after"], "1");
+    // The tenant's limit covers all its users; another tenant is not touched.
+    let (answered, _) = until_refused(&app, &carol, 1).await;
+    assert_eq!(answered, 0);
+    let (answered, _) = until_refused(&app, &bob, 20).await;
+    assert_eq!(answered, 20);
+    // After the wait it is answered again.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    app.gql(ME, json!({}), Some(&alice)).await.assert_ok();
+
+    // 0 turns the tenant's limit off; a user limit then applies per user.
+    set_limits(
+        &app,
+        &root,
+        "acme",
+        json!({ "rateLimitPerSec": 0, "userRateLimitPerSec": 1, "userRateLimitBurst": 3 }),
+    )
+    .await;
+    let (answered, refusal) = until_refused(&app, &alice, 20).await;
+    assert_eq!(answered, 3);
+    assert_eq!(refusal.unwrap().code(), "RATE_LIMITED");
+    let (answered, _) = until_refused(&app, &carol, 3).await;
+    assert_eq!(answered, 3, "carol has her own allowance");
+}
+
+#[tokio::test]
+async fn server_defaults_apply_to_tenants_without_their_own() {
+    let app = TestApp::spawn_with(ControlDb::Sqlite, |c| {
+        c.server.user_rate_limit = 1;
+        c.server.user_rate_burst = Some(2);
+    })
+    .await;
+    two_tenants(&app).await;
+    let bob = app.token("bob@globex.test", Some("globex")).await;
+    let (answered, refusal) = until_refused(&app, &bob, 10).await;
+    assert_eq!(answered, 2);
+    assert_eq!(refusal.unwrap().code(), "RATE_LIMITED");
+    // Subscriptions are limited when they start.
+    let mut ws = app.ws(&bob).await;
+    ws.subscribe("1", ME, json!({})).await;
+    let error = ws.message().await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn with_redis_the_instances_share_one_limit_and_fail_open_without_it() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let url = redis.url();
+    let a = TestApp::spawn_with(ControlDb::Sqlite, |c| {
+        c.server.redis_url = Some(url.clone())
+    })
+    .await;
+    two_tenants(&a).await;
+    let b = a.spawn_sibling(|_| {}).await;
+    let root = a.platform_admin("ops@tenantql.test").await;
+    set_limits(
+        &a,
+        &root,
+        "acme",
+        json!({ "rateLimitPerSec": 1, "rateLimitBurst": 6 }),
+    )
+    .await;
+    let alice = a.token("alice@acme.test", Some("acme")).await;
+    let (on_a, _) = until_refused(&a, &alice, 3).await;
+    assert_eq!(on_a, 3);
+    let (on_b, refusal) = until_refused(&b, &alice, 10).await;
+    assert_eq!(on_b, 3, "B used what A left of the shared burst");
+    assert_eq!(refusal.unwrap().code(), "RATE_LIMITED");
+
+    // Redis down: the limit fails open (answered, counted), nothing breaks.
+    redis.kill();
+    let (answered, _) = until_refused(&b, &alice, 10).await;
+    assert_eq!(answered, 10);
+    let metrics = reqwest::get(b.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failed_open: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tenantql_rate_limit_failed_open_total "))
+        .expect("exported")
+        .parse()
+        .unwrap();
+    assert!(failed_open >= 10, "{failed_open}");
+    assert!(metrics.contains("tenantql_redis_up 0"));
+}
