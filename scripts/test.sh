@@ -2,10 +2,12 @@
 # Runs every test of tenantql on a fresh Debian machine that has the Rust toolchain.
 #
 # It installs what the tests need from the distribution's packages (PostgreSQL for
-# the control-plane tests, Chromium and ChromeDriver for the GraphiQL browser
-# test), starts PostgreSQL on 127.0.0.1 on a free port with its data in a temporary
-# directory, runs the formatting and lint checks and the whole test suite against
-# it, and stops it by its PID when done, pass or fail.
+# the control-plane tests, Redis for the tests of instances sharing state,
+# Chromium and ChromeDriver for the GraphiQL browser test), starts PostgreSQL on
+# 127.0.0.1 on a free port with its data in a temporary directory, runs the
+# formatting and lint checks and the whole test suite against it, and stops it by
+# its PID when done, pass or fail. Each Redis test starts its own redis-server on a
+# free loopback port (it may kill and restart it) and stops it by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ missing=()
 [ -n "$(find_pg_bin)" ] || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} from the distribution's packages"
   as_root apt-get update -qq

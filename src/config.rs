@@ -32,7 +32,10 @@ pub const DEFAULT_QUERY_TOKEN_LIMIT: usize = 5000;
 pub const DEFAULT_BATCH_LIMIT: usize = 10;
 pub const DEFAULT_AUDIT_QUEUE_CAPACITY: usize = 100_000;
 pub const DEFAULT_SUBSCRIPTION_EVENT_BUFFER: usize = 256;
-pub const DEFAULT_MAX_CONCURRENT_OPERATIONS: usize = 32;
+pub const DEFAULT_CACHE_TTL_SECS: u64 = 10;
+pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 10_000;
+/// 0: as many as the CPUs this process may run on.
+pub const DEFAULT_MAX_CONCURRENT_OPERATIONS: usize = 0;
 pub const DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS: usize = 8;
 pub const DEFAULT_DASHBOARD_INTERVAL_MS: u64 = 1000;
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT: usize = 10_000;
@@ -219,8 +222,19 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Seconds a cached answer of a hot read (dashboard, company and partner
+    /// lookups) is reused; the tenant's writes invalidate it at once. 0: no cache.
+    #[arg(long, env = "TENANTQL_CACHE_TTL_SECS", default_value_t = DEFAULT_CACHE_TTL_SECS)]
+    pub cache_ttl_secs: u64,
+
+    /// Answers the cache keeps in this process at most (least recently used go first).
+    #[arg(long, env = "TENANTQL_CACHE_MAX_ENTRIES", default_value_t = DEFAULT_CACHE_MAX_ENTRIES)]
+    pub cache_max_entries: u64,
+
     /// Operations executing at once on this instance, all tenants together;
-    /// more wait, served tenant by tenant in turn.
+    /// more wait, served tenant by tenant in turn. 0: the number of CPUs this
+    /// process may use (fairest for CPU-bound work; raise it when tenant
+    /// databases are remote and operations mostly wait on the network).
     #[arg(long, env = "TENANTQL_MAX_CONCURRENT_OPERATIONS", default_value_t = DEFAULT_MAX_CONCURRENT_OPERATIONS)]
     pub max_concurrent_operations: usize,
 
@@ -329,6 +343,8 @@ impl Default for ServerConfig {
             audit_queue_capacity: DEFAULT_AUDIT_QUEUE_CAPACITY,
             audit_retention_days: 0,
             redis_url: None,
+            cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
+            cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             max_concurrent_operations: DEFAULT_MAX_CONCURRENT_OPERATIONS,
             tenant_max_concurrent_operations: DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
             tenant_rate_limit: 0,

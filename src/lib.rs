@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admission;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -13,8 +13,8 @@ use std::{
 };
 
 use crate::{
-    admission::Admission, audit::AuditStats, cluster::ClusterStats, live::LiveStats,
-    tenancy::pools::PoolStats,
+    admission::Admission, audit::AuditStats, cache::CacheStats, cluster::ClusterStats,
+    live::LiveStats, tenancy::pools::PoolStats,
 };
 
 /// Series without labels, in the order given: (name, type, help, value).
@@ -384,6 +384,36 @@ impl Metrics {
                 "gauge",
                 "Request audit rows waiting for the writer.",
                 audit.queued(),
+            ),
+        ])
+    }
+
+    /// The cache of hot reads.
+    pub fn render_cache(&self, cache: &CacheStats) -> String {
+        render_unlabelled(&[
+            (
+                "tenantql_cache_hits_total",
+                "counter",
+                "Hot reads answered from the cache (this instance's or Redis).",
+                cache.hits.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_cache_misses_total",
+                "counter",
+                "Hot reads computed and then cached.",
+                cache.misses.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_cache_bypassed_total",
+                "counter",
+                "Cacheable reads answered without the cache (Redis unavailable).",
+                cache.bypassed.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_cache_invalidations_total",
+                "counter",
+                "Tenant cache invalidations (writes, admin requests).",
+                cache.invalidations.load(Ordering::Relaxed),
             ),
         ])
     }

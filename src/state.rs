@@ -7,11 +7,12 @@ use crate::{
     admission::{Admission, AdmissionSettings, FairShareSettings},
     audit::{AuditSettings, AuditSink},
     auth::{keys::Keyring, revocations::Revocations, sessions::Sessions, TokenService},
+    cache::{AnswerCache, CacheSettings},
     cluster::Cluster,
     config::{
-        ControlPlaneConfig, TokenConfig, DEFAULT_CONTEXT_CACHE_SECS,
-        DEFAULT_MAX_CONCURRENT_OPERATIONS, DEFAULT_METRICS_TENANT_LABELS,
-        DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
+        ControlPlaneConfig, TokenConfig, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL_SECS,
+        DEFAULT_CONTEXT_CACHE_SECS, DEFAULT_MAX_CONCURRENT_OPERATIONS,
+        DEFAULT_METRICS_TENANT_LABELS, DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
     },
     control::{ControlPlane, StartupError},
     live::{Live, LiveSettings},
@@ -35,6 +36,7 @@ pub struct ServiceSettings {
     /// Redis shared by the instances; None runs everything in process.
     pub redis_url: Option<String>,
     pub admission: AdmissionSettings,
+    pub cache: CacheSettings,
 }
 
 impl Default for ServiceSettings {
@@ -54,6 +56,10 @@ impl Default for ServiceSettings {
                 tenant_rate: None,
                 user_rate: None,
             },
+            cache: CacheSettings {
+                ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
+                max_entries: DEFAULT_CACHE_MAX_ENTRIES,
+            },
         }
     }
 }
@@ -70,6 +76,7 @@ pub struct Services {
     pub live: Arc<Live>,
     pub cluster: Cluster,
     pub admission: Arc<Admission>,
+    pub cache: Arc<AnswerCache>,
 }
 
 impl Services {
@@ -110,6 +117,7 @@ impl Services {
                 audit,
                 live: Live::new(settings.live, &cluster),
                 admission: Arc::new(Admission::new(settings.admission, cluster.clone())),
+                cache: AnswerCache::new(settings.cache, cluster.clone()),
                 cluster,
             },
             key_source,

@@ -1,12 +1,13 @@
 //! Fair share of the server between tenants.
 //!
-//! At most `per_tenant` operations of one tenant execute at once, and at most
-//! `total` of all tenants; an operation over either bound waits in its
-//! tenant's queue. When a slot frees, the tenants with waiters are served in
-//! turn (round robin), each tenant's queue in arrival order. So a tenant
-//! flooding the server holds at most its share of slots, and another tenant's
-//! operation waits for at most one slot to free, not for the flood to drain.
-//! A waiter that gives up (its client went away) simply loses its turn.
+//! At most `total` operations execute at once. A tenant alone may use all of
+//! them (up to its own `per_tenant` cap); when several tenants have work, each
+//! may hold `total / tenants` (at least one). An operation over either bound
+//! waits in its tenant's queue; when a slot frees, the tenants with waiters are
+//! served in turn (round robin), each queue in arrival order. So a tenant
+//! flooding the server gives up slots as soon as another tenant shows up, and
+//! that tenant's operation waits for one slot to free, not for the flood to
+//! drain. A waiter that gives up (its client went away) simply loses its turn.
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
@@ -52,18 +53,21 @@ pub struct Slot {
 }
 
 impl FairShare {
+    /// A `total` of 0 means one slot per CPU this process may run on.
     pub fn new(settings: FairShareSettings) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let total = if settings.total == 0 {
+            cpus
+        } else {
+            settings.total
+        };
         FairShare {
             settings: FairShareSettings {
-                total: settings.total.max(1),
+                total: total.max(1),
                 per_tenant: settings.per_tenant.max(1),
             },
             state: Arc::default(),
         }
-    }
-
-    pub fn settings(&self) -> FairShareSettings {
-        self.settings
     }
 
     /// Waits for a slot for `tenant` (whose own limit is `limit`, or the default).
@@ -73,9 +77,10 @@ impl FairShare {
             let mut state = self.state.lock().expect("fair share lock");
             let total = self.settings.total;
             let free_total = state.running < total;
-            let queue = state.tenants.entry(tenant.to_string()).or_default();
-            queue.limit = limit;
-            if free_total && queue.running < limit && queue.waiters.is_empty() {
+            state.tenants.entry(tenant.to_string()).or_default().limit = limit;
+            let share = share_of(&state, total);
+            let queue = state.tenants.get_mut(tenant).expect("inserted above");
+            if free_total && queue.running < limit.min(share) && queue.waiters.is_empty() {
                 queue.running += 1;
                 state.running += 1;
                 None
@@ -141,6 +146,12 @@ impl Slot {
         if let Some(queue) = state.tenants.get_mut(&self.tenant) {
             queue.running -= 1;
         }
+        // The tenant just served goes behind every other waiting tenant.
+        if let Some(at) = state.turns.iter().position(|t| *t == self.tenant) {
+            if let Some(tenant) = state.turns.remove(at) {
+                state.turns.push_back(tenant);
+            }
+        }
         dispatch(&mut state, self.total);
         if let Some(queue) = state.tenants.get(&self.tenant) {
             if queue.running == 0 && queue.waiters.is_empty() {
@@ -170,6 +181,12 @@ impl Drop for Turn {
     }
 }
 
+/// What each tenant with work may hold now: all slots for a tenant alone, an
+/// equal part (at least one) when several have work.
+fn share_of(state: &State, total: usize) -> usize {
+    (total / state.tenants.len().max(1)).max(1)
+}
+
 /// Hands free slots to waiting tenants in turn.
 fn dispatch(state: &mut State, total: usize) {
     let mut passes = state.turns.len();
@@ -178,11 +195,12 @@ fn dispatch(state: &mut State, total: usize) {
             return;
         };
         passes -= 1;
+        let share = share_of(state, total);
         let Some(queue) = state.tenants.get_mut(&tenant) else {
             continue;
         };
         let mut woke = false;
-        if queue.running < queue.limit {
+        if queue.running < queue.limit.min(share) {
             while let Some(waiter) = queue.waiters.pop_front() {
                 // A waiter whose client left has dropped its receiver: skip it.
                 if waiter.send(()).is_ok() {
@@ -241,6 +259,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_tenant_alone_uses_every_slot_and_yields_them_when_another_comes() {
+        let fair = share(4, 100);
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(fair.acquire("flood", None).await);
+        }
+        let queued = {
+            let fair = fair.clone();
+            tokio::spawn(async move { fair.acquire("flood", None).await })
+        };
+        let other = {
+            let fair = fair.clone();
+            tokio::spawn(async move { fair.acquire("small", None).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(fair.load_of("flood"), (4, 1));
+        // One flood operation ends: the slot goes to the other tenant, and the
+        // flood does not get it back until it is under its half.
+        held.pop();
+        let small = tokio::time::timeout(Duration::from_secs(1), other)
+            .await
+            .expect("the other tenant gets the freed slot")
+            .unwrap();
+        held.pop();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(fair.load_of("flood"), (2, 1), "the flood is held at half");
+        held.pop();
+        let _flood = tokio::time::timeout(Duration::from_secs(1), queued)
+            .await
+            .expect("under its half, the flood runs again")
+            .unwrap();
+        drop(small);
+    }
+
+    #[tokio::test]
     async fn freed_slots_go_round_robin_between_tenants() {
         let fair = share(1, 1);
         let first = fair.acquire("flood", None).await;
@@ -267,7 +320,9 @@ mod tests {
         while let Some(name) = order_rx.recv().await {
             order.push(name);
         }
-        assert_eq!(order, ["flood", "small", "flood", "flood"]);
+        // The flood just had the slot: the other tenant goes first, though it
+        // queued last.
+        assert_eq!(order, ["small", "flood", "flood", "flood"]);
     }
 
     #[tokio::test]

@@ -13,6 +13,17 @@ pub enum Role {
     PlatformAdmin,
 }
 
+impl Role {
+    /// The name written in tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::PlatformAdmin => "platform_admin",
+        }
+    }
+}
+
 impl From<MemberRole> for Role {
     fn from(role: MemberRole) -> Self {
         match role {

@@ -86,8 +86,28 @@ pub async fn execute(
     let mut response = match admitted {
         Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
         Ok(_slot) => {
+            let cache_key = match caller
+                .as_ref()
+                .and_then(|c| Some((c.tenant.as_ref()?, c.role)))
+            {
+                Some((tenant, role)) => {
+                    services
+                        .cache
+                        .key(
+                            &tenant.id,
+                            role.as_str(),
+                            &mut request,
+                            lexer::normalized_hash,
+                        )
+                        .await
+                }
+                None => None,
+            };
             let request = with_request_data(request, caller, services, meta);
-            schema.execute(request).await
+            match cache_key {
+                Some(key) => services.cache.answer(key, schema.execute(request)).await,
+                None => schema.execute(request).await,
+            }
         }
     };
     classify_errors(&mut response, Some(&meta.request_id));

@@ -21,6 +21,7 @@ use crate::{
     admission::{AdmissionSettings, FairShareSettings, Rate},
     audit::AuditSettings,
     auth::password,
+    cache::CacheSettings,
     config::{Config, ServerConfig},
     demo,
     live::LiveSettings,
@@ -73,6 +74,10 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             },
             tenant_rate: rate(config.tenant_rate_limit, config.tenant_rate_burst),
             user_rate: rate(config.user_rate_limit, config.user_rate_burst),
+        },
+        cache: CacheSettings {
+            ttl: Duration::from_secs(config.cache_ttl_secs),
+            max_entries: config.cache_max_entries,
         },
     }
 }

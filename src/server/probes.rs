@@ -66,6 +66,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut body = services.metrics.render(&services.pools.all_stats());
     body.push_str(&services.metrics.render_audit(services.audit.stats()));
     body.push_str(&services.metrics.render_admission(&services.admission));
+    body.push_str(&services.metrics.render_cache(&services.cache.stats));
     if services.cluster.is_shared() {
         body.push_str(&services.metrics.render_cluster(services.cluster.stats()));
     }

@@ -64,6 +64,7 @@ const POLICY: &[(&str, Policy)] = &[
     ("rotateTenantSigningKey", Policy::PlatformAdmin),
     ("testTenantConnection", Policy::PlatformAdmin),
     ("reloadTenantPool", Policy::PlatformAdmin),
+    ("invalidateTenantCache", Policy::PlatformAdmin),
 ];
 
 const TYPE_REF: &str = "fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";

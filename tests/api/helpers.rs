@@ -150,6 +150,9 @@ impl TestApp {
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         // Tests see control-plane changes at once; the cache is exercised separately.
         config.server.context_cache_secs = 0;
+        // Likewise answers: every read reaches the tenant store (tests/api/cache.rs
+        // turns the cache on).
+        config.server.cache_ttl_secs = 0;
         config.server.shutdown_grace_secs = 2;
         if db == ControlDb::Postgres {
             let base = postgres_url().expect("PostgreSQL tests call postgres_url() first");

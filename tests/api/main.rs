@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod admission;
 mod audit;
+mod cache;
 mod cli;
 mod control_plane;
 mod erp;

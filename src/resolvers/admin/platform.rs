@@ -422,6 +422,22 @@ impl PlatformMutation {
         )
     }
 
+    /// Drops every cached answer of the tenant's hot reads, on every instance
+    /// (after its data was changed outside tenantql, say).
+    #[graphql(guard = "PlatformAdmin")]
+    async fn invalidate_tenant_cache(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<bool> {
+        let services = services(ctx);
+        let tenant = tenants::find_by_slug(&services.control.db, &slug)
+            .await?
+            .ok_or(AppError::NotFound("tenant"))?;
+        services.cache.invalidate(&tenant.id).await;
+        Ok(true)
+    }
+
     /// Its members' requests answer TENANT_SUSPENDED (within the context-cache bound).
     #[graphql(guard = "PlatformAdmin")]
     async fn suspend_tenant(
