@@ -87,6 +87,10 @@ impl Cluster {
         })
     }
 
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
     pub fn is_shared(&self) -> bool {
         self.redis.is_some()
     }
@@ -121,7 +125,7 @@ impl Cluster {
         &self,
         script: &redis::Script,
         keys: &[String],
-        args: &[i64],
+        args: &[String],
     ) -> Option<T> {
         let link = self.redis.as_ref()?;
         let mut invocation = script.prepare_invoke();
@@ -129,7 +133,7 @@ impl Cluster {
             invocation.key(key);
         }
         for arg in args {
-            invocation.arg(*arg);
+            invocation.arg(arg);
         }
         self.run(async {
             let mut conn = link.manager.clone();

@@ -32,6 +32,7 @@ pub const DEFAULT_QUERY_TOKEN_LIMIT: usize = 5000;
 pub const DEFAULT_BATCH_LIMIT: usize = 10;
 pub const DEFAULT_AUDIT_QUEUE_CAPACITY: usize = 100_000;
 pub const DEFAULT_SUBSCRIPTION_EVENT_BUFFER: usize = 256;
+pub const DEFAULT_CHANGE_POLL_MS: u64 = 1000;
 pub const DEFAULT_CACHE_TTL_SECS: u64 = 10;
 pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 10_000;
 /// 0: as many as the CPUs this process may run on.
@@ -266,6 +267,11 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_SUBSCRIPTION_EVENT_BUFFER", default_value_t = DEFAULT_SUBSCRIPTION_EVENT_BUFFER)]
     pub subscription_event_buffer: usize,
 
+    /// How often the change log of a tenant with subscribers is polled for rows
+    /// changed outside tenantql (one instance per tenant polls, with Redis).
+    #[arg(long, env = "TENANTQL_CHANGE_POLL_MS", default_value_t = DEFAULT_CHANGE_POLL_MS)]
+    pub change_poll_ms: u64,
+
     /// Shortest time between two recomputations of one live dashboard
     /// (`dashboardUpdated`), however many events arrive.
     #[arg(long, env = "TENANTQL_DASHBOARD_INTERVAL_MS", default_value_t = DEFAULT_DASHBOARD_INTERVAL_MS)]
@@ -352,6 +358,7 @@ impl Default for ServerConfig {
             user_rate_limit: 0,
             user_rate_burst: None,
             subscription_event_buffer: DEFAULT_SUBSCRIPTION_EVENT_BUFFER,
+            change_poll_ms: DEFAULT_CHANGE_POLL_MS,
             dashboard_interval_ms: DEFAULT_DASHBOARD_INTERVAL_MS,
             max_subscriptions_per_tenant: DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,
             max_subscriptions_per_connection: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,

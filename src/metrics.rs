@@ -481,7 +481,13 @@ impl Metrics {
     }
 
     /// Subscriptions, events and live dashboards in this process.
-    pub fn render_live(&self, live: &LiveStats, feeds: usize, watched_tenants: usize) -> String {
+    pub fn render_live(
+        &self,
+        live: &LiveStats,
+        feeds: usize,
+        watched_tenants: usize,
+        watchers: usize,
+    ) -> String {
         render_unlabelled(&[
             (
                 "tenantql_subscriptions_open",
@@ -518,6 +524,12 @@ impl Metrics {
                 "gauge",
                 "Live dashboard feeds running (one per tenant, company and year watched).",
                 feeds as u64,
+            ),
+            (
+                "tenantql_change_watchers",
+                "gauge",
+                "Tenants whose change log this instance polls (their subscribers are here).",
+                watchers as u64,
             ),
             (
                 "tenantql_event_channels",

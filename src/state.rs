@@ -106,6 +106,7 @@ impl Services {
         let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
         let pools = PoolManager::start(control.clone(), settings.pools);
         let audit = AuditSink::start(control.db.clone(), settings.audit);
+        let cache = AnswerCache::new(settings.cache, cluster.clone());
         Ok((
             Services {
                 control,
@@ -115,9 +116,9 @@ impl Services {
                 pools,
                 metrics: Arc::new(Metrics::new(settings.metrics_tenant_labels)),
                 audit,
-                live: Live::new(settings.live, &cluster),
+                live: Live::new(settings.live, &cluster, cache.clone()),
                 admission: Arc::new(Admission::new(settings.admission, cluster.clone())),
-                cache: AnswerCache::new(settings.cache, cluster.clone()),
+                cache,
                 cluster,
             },
             key_source,

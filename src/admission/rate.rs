@@ -126,9 +126,10 @@ impl RateLimiter {
             .iter()
             .map(|(key, _)| format!("{PREFIX}rate:{key}"))
             .collect();
-        let args: Vec<i64> = limits
+        let args: Vec<String> = limits
             .iter()
-            .flat_map(|(_, rate)| [rate.interval_us() as i64, rate.tolerance_us() as i64])
+            .flat_map(|(_, rate)| [rate.interval_us(), rate.tolerance_us()])
+            .map(|n| n.to_string())
             .collect();
         match self.cluster.script::<i64>(&self.script, &keys, &args).await {
             Some(0) => Ok(()),

@@ -176,6 +176,17 @@ pub async fn by_id(db: &TenantDb, id: i64) -> Result<Option<Invoice>, AppError> 
     Ok(super::fetch(db, &sql, from_row).await?.pop())
 }
 
+/// The invoices with these ids (those that exist), by id.
+pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<Vec<Invoice>, AppError> {
+    let mut sql = Sql::new(db.dialect());
+    sql.push("SELECT ")
+        .push(COLUMNS)
+        .push(" FROM invoices WHERE ")
+        .in_list("id", ids.iter().copied())
+        .push(" ORDER BY id");
+    super::fetch(db, &sql, from_row).await
+}
+
 /// An invoice to create; the number is assigned (`S1-2026-000042`: kind,
 /// company, year, the next in that series).
 #[derive(Debug, Clone)]
@@ -288,6 +299,7 @@ pub async fn create(db: &TenantDb, new: &NewInvoice) -> Result<Invoice, AppError
     ];
     tx.execute(&Sql::insert_rows(dialect, "invoices", &columns, &[row]))
         .await?;
+    super::changes::forget(&mut tx, invoice.id).await;
     tx.commit().await?;
     Ok(invoice)
 }

@@ -1,6 +1,7 @@
 //! The ERP reporting domain of one tenant: companies, partners, invoices, payments,
 //! treasury and the dashboard. Each module holds its records and the queries that
 //! load them, written once over `Sql` and run on the request's `TenantDb`.
+pub mod changes;
 pub mod companies;
 pub mod dashboard;
 pub mod invoices;

@@ -163,6 +163,7 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
         ))
         .await?;
     }
+    super::changes::forget(&mut tx, invoice.id).await;
     tx.commit().await?;
     Ok((invoice, payment))
 }

@@ -413,6 +413,8 @@ pub async fn write(conn: &mut Connection, dataset: &Dataset) -> Result<SeedCount
 
 /// The embedded store's schema.
 pub const SQLITE_SCHEMA: &str = include_str!("../../sql/sqlite/erp_schema.sql");
+/// The change log and its triggers, created once the data is in.
+pub const SQLITE_CHANGE_LOG: &str = include_str!("../../sql/sqlite/change_log.sql");
 
 /// Creates (or re-creates) a SQLite store at `path` filled with the tenant's demo data.
 pub async fn seed_sqlite(path: &str, slug: &str, plan: SeedPlan) -> Result<SeedCounts, StoreError> {
@@ -420,6 +422,16 @@ pub async fn seed_sqlite(path: &str, slug: &str, plan: SeedPlan) -> Result<SeedC
     session.execute_script(SQLITE_SCHEMA).await?;
     let mut conn = Connection::Sqlite(session);
     let counts = write(&mut conn, &generate(slug, plan)).await?;
+    if let Connection::Sqlite(session) = &mut conn {
+        session.execute_script(SQLITE_CHANGE_LOG).await?;
+        // A re-seed starts a fresh log.
+        session
+            .execute(&Sql::raw(
+                crate::store::Dialect::Sqlite,
+                "DELETE FROM tenantql_changes",
+            ))
+            .await?;
+    }
     // Fresh statistics, so the planner knows which index covers which query.
     conn.execute(&Sql::raw(crate::store::Dialect::Sqlite, "ANALYZE"))
         .await?;

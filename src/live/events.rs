@@ -69,6 +69,13 @@ impl EventBus {
         }
     }
 
+    pub fn has_subscribers(&self, tenant_id: &str) -> bool {
+        self.channels
+            .lock()
+            .expect("event channels lock")
+            .contains_key(tenant_id)
+    }
+
     /// Tenants with at least one subscriber in this process.
     pub fn watched_tenants(&self) -> usize {
         self.channels.lock().expect("event channels lock").len()

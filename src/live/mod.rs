@@ -9,6 +9,7 @@
 //! with Redis down, events reach this instance's subscribers only.
 pub mod dashboard;
 pub mod events;
+mod watcher;
 
 use std::{
     collections::HashMap,
@@ -25,7 +26,7 @@ pub use events::{EventBus, InvoiceChange, InvoiceEvent};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::{cluster::Cluster, config, error::AppError};
+use crate::{cache::AnswerCache, cluster::Cluster, config, error::AppError, tenancy::TenantDb};
 
 /// The cluster channel invoice events travel on.
 const EVENTS_CHANNEL: &str = "events";
@@ -40,6 +41,8 @@ pub struct LiveSettings {
     pub dashboard_interval: Duration,
     /// Subscriptions one tenant may hold open in this process.
     pub max_subscriptions_per_tenant: usize,
+    /// How often the change watcher polls a watched tenant's change log.
+    pub change_poll: Duration,
 }
 
 impl Default for LiveSettings {
@@ -48,6 +51,7 @@ impl Default for LiveSettings {
             event_buffer: config::DEFAULT_SUBSCRIPTION_EVENT_BUFFER,
             dashboard_interval: Duration::from_millis(config::DEFAULT_DASHBOARD_INTERVAL_MS),
             max_subscriptions_per_tenant: config::DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,
+            change_poll: Duration::from_millis(config::DEFAULT_CHANGE_POLL_MS),
         }
     }
 }
@@ -71,12 +75,15 @@ pub struct Live {
     settings: LiveSettings,
     open_by_tenant: Arc<Mutex<HashMap<String, usize>>>,
     outbound: Option<mpsc::Sender<(String, Arc<InvoiceEvent>)>>,
+    cache: Arc<AnswerCache>,
+    cluster: Cluster,
+    watchers: watcher::Watchers,
 }
 
 impl Live {
     /// Starts the live services; with a shared cluster, also the tasks that
     /// carry events to and from the other instances.
-    pub fn new(settings: LiveSettings, cluster: &Cluster) -> Arc<Self> {
+    pub fn new(settings: LiveSettings, cluster: &Cluster, cache: Arc<AnswerCache>) -> Arc<Self> {
         let stats = Arc::new(LiveStats::default());
         let outbound = cluster.is_shared().then(|| {
             let (sender, receiver) = mpsc::channel(OUTBOUND);
@@ -90,6 +97,9 @@ impl Live {
             settings,
             open_by_tenant: Arc::default(),
             outbound,
+            cache,
+            cluster: cluster.clone(),
+            watchers: Default::default(),
         });
         if cluster.is_shared() {
             tokio::spawn(receive_events(
@@ -100,8 +110,28 @@ impl Live {
         live
     }
 
+    /// After a change of the tenant's data committed: its cached answers are
+    /// stale, and its subscribers (on every instance) hear of the change.
+    pub async fn committed(&self, tenant_id: &str, event: InvoiceEvent) {
+        self.cache.invalidate(tenant_id).await;
+        self.publish(tenant_id, event);
+    }
+
+    /// Starts the tenant's change watcher unless it runs already; it stops by
+    /// itself once the tenant has no subscribers here.
+    pub fn watch_changes(self: &Arc<Self>, db: TenantDb) {
+        if self.watchers.claim(&db.tenant.id) {
+            watcher::spawn(self, db, self.settings.change_poll);
+        }
+    }
+
+    /// Change watchers running in this process.
+    pub fn watchers_running(&self) -> usize {
+        self.watchers.count()
+    }
+
     /// Delivers `event` to the tenant's subscribers on every instance.
-    pub fn publish(&self, tenant_id: &str, event: InvoiceEvent) {
+    fn publish(&self, tenant_id: &str, event: InvoiceEvent) {
         self.stats.events_published.fetch_add(1, Ordering::Relaxed);
         let event = Arc::new(event);
         self.events.publish(tenant_id, event.clone());

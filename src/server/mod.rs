@@ -65,6 +65,7 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             event_buffer: config.subscription_event_buffer.max(1),
             dashboard_interval: Duration::from_millis(config.dashboard_interval_ms),
             max_subscriptions_per_tenant: config.max_subscriptions_per_tenant,
+            change_poll: Duration::from_millis(config.change_poll_ms.max(10)),
         },
         redis_url: config.redis_url.clone(),
         admission: AdmissionSettings {

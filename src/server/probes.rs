@@ -75,6 +75,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         &live.stats,
         live.dashboards.running(),
         live.events.watched_tenants(),
+        live.watchers_running(),
     ));
     (
         [(

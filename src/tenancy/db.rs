@@ -95,6 +95,13 @@ impl Transaction<'_> {
             .map_err(|e| db.pools.failed(&db.tenant, e))
     }
 
+    /// Runs a statement whose failure the write can live with (it is not
+    /// counted against the tenant's database); whether it succeeded.
+    pub async fn try_execute(&mut self, sql: &Sql) -> bool {
+        self.db.pools.count_round_trip(&self.db.tenant);
+        self.session().execute(sql).await.is_ok()
+    }
+
     pub async fn commit(mut self) -> Result<(), AppError> {
         let db = self.db;
         db.pools.count_round_trip(&db.tenant);

@@ -791,3 +791,105 @@ async fn instances_share_events_through_redis_and_survive_its_outage() {
     assert_eq!(ready["redis"], "up", "{ready}");
     globex_on_a.assert_silent(Duration::from_millis(100)).await;
 }
+
+/// Marks one unpaid invoice of the company (1-based row id) as fully paid by
+/// writing to the tenant's store directly, as another program would; returns its id.
+async fn pay_outside_tenantql(app: &TestApp, slug: &str, company_row: i64) -> i64 {
+    use tenantql::store::{sqlite::SqliteSession, Dialect, Sql};
+    let tenant = tenantql::control::tenants::get_by_slug(&app.services.control.db, slug)
+        .await
+        .unwrap();
+    let mut store = SqliteSession::open(&tenant.connect_string).await.unwrap();
+    let mut find = Sql::new(Dialect::Sqlite);
+    find.push("SELECT id FROM invoices WHERE company_id = ")
+        .bind(company_row)
+        .push(" AND paid_cents < total_cents ORDER BY id LIMIT 1");
+    let id = match store.query(&find).await.unwrap()[0].0[0] {
+        tenantql::store::Value::Int(id) => id,
+        ref other => panic!("not an id: {other:?}"),
+    };
+    let mut pay = Sql::new(Dialect::Sqlite);
+    pay.push("UPDATE invoices SET paid_cents = total_cents WHERE id = ")
+        .bind(id);
+    store.execute(&pay).await.unwrap();
+    id
+}
+
+/// The next event's invoice, which must be a CHANGED one of balance 0.
+async fn changed_and_paid(ws: &mut WsClient, id: &str) -> Value {
+    let event = ws.next_of(id).await["data"]["invoiceEvents"].clone();
+    assert_eq!(event["change"], "CHANGED", "{event}");
+    assert_eq!(event["invoice"]["balance"], "0.00", "{event}");
+    assert_eq!(event["invoice"]["status"], "PAID", "{event}");
+    event
+}
+
+#[tokio::test]
+async fn a_row_changed_directly_in_the_store_reaches_subscribers_once() {
+    let d = demo_with(|c| c.server.change_poll_ms = 100).await;
+    let app = &d.app;
+    let mut ws = app.ws(&d.acme).await;
+    ws.subscribe("a", EVENTS, json!({ "companyId": d.acme_company }))
+        .await;
+    // Let the watcher read the log's head.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    pay_outside_tenantql(app, "acme", 1).await;
+    let started = Instant::now();
+    changed_and_paid(&mut ws, "a").await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // A payment through the API is announced once (PAID), not again as CHANGED.
+    let (invoice, issued, _) = unpaid(app, &d.acme, &d.acme_company).await[0].clone();
+    pay(app, &d.acme, &invoice, "0.01", &issued)
+        .await
+        .assert_ok();
+    assert_eq!(
+        ws.next_of("a").await["data"]["invoiceEvents"]["change"],
+        "PAID"
+    );
+    ws.assert_silent(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn with_redis_one_instance_watches_a_tenant_and_a_survivor_takes_over() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let url = redis.url();
+    let d = demo_with(|c| {
+        c.server.redis_url = Some(url.clone());
+        c.server.change_poll_ms = 100;
+    })
+    .await;
+    // A subscribes first, so A takes the lease.
+    let mut on_a = d.app.ws(&d.acme).await;
+    on_a.subscribe("a", EVENTS, json!({ "companyId": d.acme_company }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let b = d.app.spawn_sibling(|_| {}).await;
+    let mut on_b = b.ws(&d.acme).await;
+    on_b.subscribe("b", EVENTS, json!({ "companyId": d.acme_company }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // One change, one event on each instance (not one per watcher).
+    pay_outside_tenantql(&b, "acme", 1).await;
+    changed_and_paid(&mut on_a, "a").await;
+    changed_and_paid(&mut on_b, "b").await;
+    on_a.assert_silent(Duration::from_millis(500)).await;
+    on_b.assert_silent(Duration::from_millis(100)).await;
+
+    // A stops; B takes the lease over once it lapses (3 polls) and announces
+    // the next change.
+    drop(on_a);
+    let data_dir = d.app.stop().await;
+    pay_outside_tenantql(&b, "acme", 1).await;
+    let started = Instant::now();
+    changed_and_paid(&mut on_b, "b").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(data_dir);
+}

@@ -33,14 +33,6 @@ pub struct PaymentRecorded {
     pub invoice: InvoiceNode,
 }
 
-/// After a write committed: the tenant's cached answers are stale, and its
-/// subscribers hear of the change.
-async fn committed(ctx: &Context<'_>, tenant_id: &str, event: InvoiceEvent) {
-    let services = services(ctx);
-    services.cache.invalidate(tenant_id).await;
-    services.live.publish(tenant_id, event);
-}
-
 #[derive(Default)]
 pub struct ErpMutation;
 
@@ -66,16 +58,17 @@ impl ErpMutation {
             method: method.unwrap_or_else(|| "transfer".into()),
         };
         let (invoice, payment) = erp::payments::record(&scope.db, &new).await?;
-        committed(
-            ctx,
-            &scope.db.tenant.id,
-            InvoiceEvent {
-                change: InvoiceChange::Paid,
-                invoice: invoice.clone(),
-                payment: Some(payment.clone()),
-            },
-        )
-        .await;
+        services(ctx)
+            .live
+            .committed(
+                &scope.db.tenant.id,
+                InvoiceEvent {
+                    change: InvoiceChange::Paid,
+                    invoice: invoice.clone(),
+                    payment: Some(payment.clone()),
+                },
+            )
+            .await;
         Ok(PaymentRecorded {
             payment: PaymentNode(payment),
             invoice: InvoiceNode(invoice),
@@ -101,16 +94,17 @@ impl ErpMutation {
             vat: input.vat.0,
         };
         let invoice = erp::invoices::create(&scope.db, &new).await?;
-        committed(
-            ctx,
-            &scope.db.tenant.id,
-            InvoiceEvent {
-                change: InvoiceChange::Created,
-                invoice: invoice.clone(),
-                payment: None,
-            },
-        )
-        .await;
+        services(ctx)
+            .live
+            .committed(
+                &scope.db.tenant.id,
+                InvoiceEvent {
+                    change: InvoiceChange::Created,
+                    invoice: invoice.clone(),
+                    payment: None,
+                },
+            )
+            .await;
         Ok(InvoiceNode(invoice))
     }
 }

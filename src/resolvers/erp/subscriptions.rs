@@ -90,8 +90,10 @@ impl ErpSubscription {
         let live = &services(ctx).live;
         let tenant_id = &scope.db.tenant.id;
         let slot = live.open_subscription(tenant_id)?;
+        let events = live.events.subscribe(tenant_id);
+        live.watch_changes(scope.db.clone());
         let state = EventStream {
-            events: live.events.subscribe(tenant_id),
+            events,
             company,
             scope,
             stats: live.stats.clone(),
@@ -120,6 +122,7 @@ impl ErpSubscription {
         let feed = live
             .dashboards
             .watch(scope.db.clone(), &live.events, company, year);
+        live.watch_changes(scope.db.clone());
         let mut updates = feed.updates();
         // The current snapshot, if one is computed already, is the first answer.
         updates.mark_changed();
