@@ -23,6 +23,15 @@
 //!   connections without think time; B's p95 beside the flood over B's p95
 //!   alone, with fair share on (the defaults) and off, three times in turn.
 //!
+//! - events: two instances sharing a private redis-server; `--subscribers`
+//!   WebSocket subscribers of `invoiceEvents`, half on each; `--payments`
+//!   payments sent to the second instance one after the other; the latency from
+//!   sending each mutation to each subscriber's `next` (p50, p99 over all
+//!   deliveries);
+//! - memory: the server's resident memory before and after opening
+//!   `--subscribers` idle subscriptions (one WebSocket each), per subscription;
+//! - cache: the saturation dashboard with the answer cache off, then on (warm).
+//!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
 //! end. Data is generated once per (tenants, invoices) under target/loadbench.
@@ -75,6 +84,8 @@ struct Options {
     /// Fair-share settings the fairness phase compares, as (total, per tenant).
     fair_settings: Vec<(usize, usize)>,
     rounds: usize,
+    subscribers: usize,
+    payments: usize,
 }
 
 fn options() -> Options {
@@ -92,6 +103,8 @@ fn options() -> Options {
         flood_connections: 64,
         fair_settings: vec![(0, 0), (1_000_000, 1_000_000)],
         rounds: 3,
+        subscribers: 1000,
+        payments: 50,
     };
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -121,6 +134,8 @@ fn options() -> Options {
                 o.flood_connections = value.parse().expect("--flood-connections N")
             }
             "--rounds" => o.rounds = value.parse().expect("--rounds N"),
+            "--subscribers" => o.subscribers = value.parse().expect("--subscribers N"),
+            "--payments" => o.payments = value.parse().expect("--payments N"),
             // total/per-tenant pairs; 0/0 is the server's defaults.
             "--fair-settings" => {
                 o.fair_settings = value
@@ -572,6 +587,96 @@ async fn steady_sender(driver: Arc<Driver>, target: Target, rps: u64, deadline: 
     }
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A `graphql-transport-ws` connection past its acknowledgement, subscribed to
+/// `query` with `variables` as operation "1".
+async fn subscriber(addr: &str, token: &str, query: &str, variables: Value) -> Socket {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let mut request = format!("ws://{addr}/graphql")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket");
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    socket
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) if text.contains("connection_ack") => break,
+            Some(Ok(_)) => continue,
+            other => panic!("no connection_ack: {other:?}"),
+        }
+    }
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
+    socket
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    socket
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A private redis-server on a free loopback port, stopped when dropped.
+struct Redis(Child, u16);
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs it)");
+        // Owned at once, so it is stopped (and waited for) however this ends.
+        let redis = Redis(child, port);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return redis;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -913,6 +1018,122 @@ fn main() {
                 let picked: Vec<f64> = rows.iter().filter(|r| &r.0 == setting).map(|r| r.3 / r.2).collect();
                 let mean = picked.iter().sum::<f64>() / picked.len().max(1) as f64;
                 ratios.push(format!("fairness, {setting}: B's p95 beside the flood / alone = {mean:.2} (mean of {} rounds)", picked.len()));
+            }
+        }
+        if o.phases.iter().any(|p| p == "events") {
+            use futures_util::StreamExt;
+            let redis = Redis::start().await;
+            let redis_url = format!("redis://127.0.0.1:{}/", redis.1);
+            let env = [("TENANTQL_REDIS_URL", redis_url.as_str())];
+            let a = start_server_with(&dir, &o, &env).await;
+            let b = start_server_with(&dir, &o, &env).await;
+            let target = targets[0].clone();
+            let company = target.company_ids[0].clone();
+            const EVENTS: &str = "subscription($c: ID!) { invoiceEvents(companyId: $c) { change invoice { id balance } } }";
+            let mut sockets = Vec::with_capacity(o.subscribers);
+            for i in 0..o.subscribers {
+                let addr = if i % 2 == 0 { &a.addr } else { &b.addr };
+                sockets.push(subscriber(addr, &target.token, EVENTS, json!({ "c": company })).await);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let page: Value = client
+                .post(format!("http://{}/graphql", b.addr))
+                .bearer_auth(&target.token)
+                .json(&json!({ "query": "query($c: ID!) { invoices(companyId: $c, first: 100, filter: { status: OVERDUE }) { edges { node { id issueDate balance } } } }", "variables": { "c": company } }))
+                .send().await.unwrap().json().await.unwrap();
+            let open: Vec<Value> = page["data"]["invoices"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+            // Every subscriber reads its socket; each delivery's arrival time is kept.
+            let (arrivals_tx, mut arrivals_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+            let readers: Vec<_> = sockets.into_iter().enumerate().map(|(i, mut socket)| {
+                let arrivals = arrivals_tx.clone();
+                tokio::spawn(async move {
+                    while let Some(Ok(message)) = socket.next().await {
+                        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                            if text.contains("\"next\"") {
+                                let _ = arrivals.send((i, Instant::now()));
+                            }
+                        }
+                    }
+                })
+            }).collect();
+            drop(arrivals_tx);
+            let mut latencies = Vec::new();
+            let mut missing = 0usize;
+            for n in 0..o.payments {
+                let invoice = &open[n % open.len()];
+                let sent = Instant::now();
+                let answer: Value = client
+                    .post(format!("http://{}/graphql", b.addr))
+                    .bearer_auth(&target.token)
+                    .json(&json!({ "query": "mutation($i: ID!, $d: Date!) { recordPayment(invoiceId: $i, amount: \"0.01\", date: $d) { payment { id } } }", "variables": { "i": invoice["id"], "d": invoice["issueDate"] } }))
+                    .send().await.unwrap().json().await.unwrap();
+                assert!(answer.get("errors").is_none(), "{answer}");
+                let mut got = 0;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while got < o.subscribers {
+                    match tokio::time::timeout_at(deadline, arrivals_rx.recv()).await {
+                        Ok(Some((_, at))) => {
+                            latencies.push(at - sent);
+                            got += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                missing += o.subscribers - got;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            for reader in readers {
+                reader.abort();
+            }
+            latencies.sort();
+            println!("\n### events: mutation on one instance to {} subscribers over two (Redis)\n", o.subscribers);
+            println!("| payments | deliveries | missing | p50 ms | p99 ms | max ms |\n|---:|---:|---:|---:|---:|---:|");
+            println!("| {} | {} | {missing} | {:.2} | {:.2} | {:.2} |", o.payments, latencies.len(), percentile(&latencies, 0.5), percentile(&latencies, 0.99), percentile(&latencies, 1.0));
+            ratios.push(format!("events to {} subscribers over two instances: p50 {:.2} ms, p99 {:.2} ms, {missing} missing", o.subscribers, percentile(&latencies, 0.5), percentile(&latencies, 0.99)));
+            drop((a, b, redis));
+        }
+        if o.phases.iter().any(|p| p == "memory") {
+            let server = start_server_with(&dir, &o, &[]).await;
+            let target = targets[0].clone();
+            const EVENTS: &str = "subscription($c: ID!) { invoiceEvents(companyId: $c) { change } }";
+            // One subscription first, so what every tenant subscription shares exists.
+            let first = subscriber(&server.addr, &target.token, EVENTS, json!({ "c": target.company_ids[0] })).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let before = rss_kib(server.child.id());
+            let mut sockets = Vec::with_capacity(o.subscribers);
+            for i in 0..o.subscribers {
+                let company = &target.company_ids[i % target.company_ids.len()];
+                sockets.push(subscriber(&server.addr, &target.token, EVENTS, json!({ "c": company })).await);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let after = rss_kib(server.child.id());
+            let per = (after.saturating_sub(before)) as f64 * 1024.0 / o.subscribers as f64;
+            println!("\n### memory per idle subscription\n\n| subscriptions | RSS before KiB | RSS after KiB | bytes per subscription (connection included) |\n|---:|---:|---:|---:|\n| {} | {before} | {after} | {per:.0} |", o.subscribers);
+            ratios.push(format!("memory per idle subscription (its WebSocket included): {:.1} KB over {} subscriptions", per / 1000.0, o.subscribers));
+            drop((sockets, first, server));
+        }
+        if o.phases.iter().any(|p| p == "cache") {
+            let mut by_setting = Vec::new();
+            for (setting, ttl) in [("cache off", "0"), ("cache on, warm", "10")] {
+                let server = start_server_with(&dir, &o, &[("TENANTQL_CACHE_TTL_SECS", ttl)]).await;
+                let url = format!("http://{}/graphql", server.addr);
+                let connections = o.connections;
+                let spawn = |driver: Arc<Driver>, deadline| {
+                    (0..connections)
+                        .map(|c| tokio::spawn(worker(driver.clone(), targets.clone(), c, true, deadline)))
+                        .collect()
+                };
+                run_phase(&url, "warm-up (not measured)", 3, spawn).await;
+                let result = run_phase(&url, &format!("dashboard, {setting}: {connections} connections over {} tenants", targets.len()), o.seconds, spawn).await;
+                by_setting.push((setting, result.get("dashboard").copied().unwrap_or_default()));
+                drop(server);
+            }
+            println!("\n### dashboards with the answer cache off and on (server on one core)\n\n| setting | req/s | p95 ms |\n|---|---:|---:|");
+            for (setting, (rps, p95)) in &by_setting {
+                println!("| {setting} | {rps:.0} | {p95:.2} |");
+            }
+            if let [(_, (cold, _)), (_, (warm, _))] = by_setting.as_slice() {
+                ratios.push(format!("dashboard throughput, cache warm / off: {:.1}", warm / cold));
             }
         }
         println!("\n### ratios\n");

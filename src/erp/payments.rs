@@ -13,6 +13,18 @@ use crate::{
     tenancy::TenantDb,
 };
 
+/// The columns of a payment row, in insert order.
+pub const COLUMNS: &[&str] = &["id", "invoice_id", "payment_date", "amount_cents", "method"];
+/// The columns of a treasury transaction row, in insert order.
+pub const TRANSACTION_COLUMNS: &[&str] = &[
+    "id",
+    "account_id",
+    "tx_date",
+    "amount_cents",
+    "description",
+    "payment_id",
+];
+
 /// How a payment was made; the same set the demo data uses.
 pub const METHODS: &[&str] = &["transfer", "card", "direct_debit", "cash"];
 
@@ -110,7 +122,7 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
     tx.execute(&Sql::insert_rows(
         dialect,
         "payments",
-        &["id", "invoice_id", "payment_date", "amount_cents", "method"],
+        COLUMNS,
         &[vec![
             Value::Int(payment.id),
             Value::Int(payment.invoice_id),
@@ -144,14 +156,7 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
         tx.execute(&Sql::insert_rows(
             dialect,
             "treasury_transactions",
-            &[
-                "id",
-                "account_id",
-                "tx_date",
-                "amount_cents",
-                "description",
-                "payment_id",
-            ],
+            TRANSACTION_COLUMNS,
             &[vec![
                 Value::Int(id),
                 Value::Int(account_id),

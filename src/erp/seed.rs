@@ -360,11 +360,7 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
                 ],
                 invoices,
             ),
-            table(
-                "payments",
-                &["id", "invoice_id", "payment_date", "amount_cents", "method"],
-                payments,
-            ),
+            table("payments", super::payments::COLUMNS, payments),
             table(
                 "treasury_accounts",
                 &[
@@ -379,14 +375,7 @@ pub fn generate(slug: &str, plan: SeedPlan) -> Dataset {
             ),
             table(
                 "treasury_transactions",
-                &[
-                    "id",
-                    "account_id",
-                    "tx_date",
-                    "amount_cents",
-                    "description",
-                    "payment_id",
-                ],
+                super::payments::TRANSACTION_COLUMNS,
                 transactions,
             ),
         ],

@@ -88,7 +88,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
                     save_position(&live, &position_key, head).await;
                 }
                 Err(err) => {
-                    tracing::warn!(tenant = %db.tenant.slug, error = %err,
+                    tracing::warn!(tenant = %db.tenant.slug, error = ?err,
                         "the change watcher cannot read the tenant's change log (apply sql/*/change_log.sql); rows changed outside tenantql will not be announced");
                     live.watchers.release(&tenant_id);
                     return;
@@ -99,7 +99,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
         let rows = match changes::since(&db, after - window).await {
             Ok(rows) => rows,
             Err(err) => {
-                tracing::warn!(tenant = %db.tenant.slug, error = %err, "polling the change log failed; retrying");
+                tracing::warn!(tenant = %db.tenant.slug, error = ?err, "polling the change log failed; retrying");
                 continue;
             }
         };
@@ -132,7 +132,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(tenant = %db.tenant.slug, error = %err, "loading changed invoices failed; retrying");
+                    tracing::warn!(tenant = %db.tenant.slug, error = ?err, "loading changed invoices failed; retrying");
                     last = Some(after);
                     continue;
                 }
@@ -142,7 +142,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
         if polls % PRUNE_EVERY == 0 {
             if let Some(head) = last.filter(|head| *head > changes::KEEP) {
                 if let Err(err) = changes::prune(&db, head - changes::KEEP).await {
-                    tracing::warn!(tenant = %db.tenant.slug, error = %err, "pruning the change log failed");
+                    tracing::warn!(tenant = %db.tenant.slug, error = ?err, "pruning the change log failed");
                 }
             }
         }

@@ -45,10 +45,17 @@ pub async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> 
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    // Dashboards keep sockets open all day: tungstenite's default 128 KiB read
+    // buffer per socket would be most of an idle subscription's memory. Reads
+    // grow past 4 KiB when a message needs it; writes go out at once, and a
+    // client that stops reading can hold at most 1 MiB here.
     let upgrade = upgrade
         .protocols([ws::PROTOCOL])
         .max_message_size(ws::MAX_MESSAGE_BYTES)
-        .max_frame_size(ws::MAX_MESSAGE_BYTES);
+        .max_frame_size(ws::MAX_MESSAGE_BYTES)
+        .read_buffer_size(ws::READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(ws::MAX_WRITE_BUFFER_BYTES);
     let protocol_ok = upgrade.selected_protocol().is_some();
     upgrade.on_upgrade(move |socket| ws::serve(socket, state, meta, protocol_ok))
 }

@@ -44,6 +44,10 @@ const OUTBOX: usize = 64;
 const ACCESS_CHECK: Duration = Duration::from_secs(1);
 /// Largest frame a client may send (a subscribe message is a document).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// The socket's read buffer (it grows for a bigger message).
+pub const READ_BUFFER_BYTES: usize = 1024;
+/// Most unsent bytes kept for a client that does not read.
+pub const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WsSettings {
@@ -135,16 +139,19 @@ fn parse(text: &str) -> Result<ClientMessage, Close> {
     }
 }
 
-/// What an operation task hands the connection to write.
+/// What an operation task hands the connection to write. Boxed, so the
+/// outbox's preallocated slots stay small on idle connections.
 enum Outgoing {
     /// A protocol message for operation `id` of generation `generation`.
-    Operation {
-        id: String,
-        generation: u64,
-        message: Value,
-    },
+    Operation(Box<OperationMessage>),
     /// Operation `id` of `generation` is over (its `complete` or `error` sent).
     Finished { id: String, generation: u64 },
+}
+
+struct OperationMessage {
+    id: String,
+    generation: u64,
+    message: Value,
 }
 
 struct Operation {
@@ -231,7 +238,10 @@ impl Connection {
                     match message {
                         Message::Text(text) => {
                             let result = match parse(text.as_str()) {
-                                Ok(message) => self.handle(message).await,
+                                // Boxed: handling a message (authenticating, starting an
+                                // operation) is a big future, needed only for a moment;
+                                // inline it would sit in every idle connection's task.
+                                Ok(message) => Box::pin(self.handle(message)).await,
                                 Err(close) => Err(close),
                             };
                             if let Err(close) = result {
@@ -266,7 +276,7 @@ impl Connection {
                     }
                 }
                 _ = access.tick(), if self.session.is_some() => {
-                    if let Err(close) = self.recheck_access().await {
+                    if let Err(close) = Box::pin(self.recheck_access()).await {
                         return Some(close);
                     }
                 }
@@ -422,11 +432,12 @@ impl Connection {
     /// (the client completed it, or reused its id).
     async fn write(&mut self, out: Outgoing) -> bool {
         match out {
-            Outgoing::Operation {
-                id,
-                generation,
-                message,
-            } => {
+            Outgoing::Operation(out) => {
+                let OperationMessage {
+                    id,
+                    generation,
+                    message,
+                } = *out;
                 let current = self
                     .operations
                     .get(&id)
@@ -462,10 +473,12 @@ async fn run_operation(
     mut responses: futures_util::stream::BoxStream<'static, async_graphql::Response>,
     outbox: mpsc::Sender<Outgoing>,
 ) {
-    let emit = |message: Value| Outgoing::Operation {
-        id: id.clone(),
-        generation,
-        message,
+    let emit = |message: Value| {
+        Outgoing::Operation(Box::new(OperationMessage {
+            id: id.clone(),
+            generation,
+            message,
+        }))
     };
     let mut first = true;
     let mut failed = false;

@@ -145,18 +145,7 @@ async fn with_redis_the_instances_share_one_limit_and_fail_open_without_it() {
     redis.kill();
     let (answered, _) = until_refused(&b, &alice, 10).await;
     assert_eq!(answered, 10);
-    let metrics = reqwest::get(b.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let failed_open: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("tenantql_rate_limit_failed_open_total "))
-        .expect("exported")
-        .parse()
-        .unwrap();
+    let failed_open = b.metric("tenantql_rate_limit_failed_open_total").await;
     assert!(failed_open >= 10, "{failed_open}");
-    assert!(metrics.contains("tenantql_redis_up 0"));
+    assert_eq!(b.metric("tenantql_redis_up").await, 0);
 }

@@ -321,6 +321,38 @@ impl TestApp {
             .collect()
     }
 
+    /// The /metrics page.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics is text")
+    }
+
+    /// One unlabelled series of /metrics.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let page = self.metrics().await;
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("`{name}` is not exported"))
+            .parse()
+            .expect("a number")
+    }
+
+    /// The id of the first partner the token's tenant has.
+    pub async fn first_partner(&self, token: &str) -> Value {
+        self.gql(
+            "{ partners(first: 1) { edges { node { id } } } }",
+            json!({}),
+            Some(token),
+        )
+        .await
+        .assert_ok()["partners"]["edges"][0]["node"]["id"]
+            .clone()
+    }
+
     /// Stops the server gracefully (in-flight requests finish, the audit queue is
     /// written) and waits for it. The data dir lives as long as the returned handle.
     pub async fn stop(mut self) -> Option<std::sync::Arc<tempfile::TempDir>> {

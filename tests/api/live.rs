@@ -258,15 +258,7 @@ async fn a_payment_reaches_its_tenants_subscribers_and_no_one_else() {
         .any(|p| p["amount"] == "10.00"));
 
     // A new invoice is an event too.
-    let partner = app
-        .gql(
-            "{ partners(first: 1) { edges { node { id } } } }",
-            json!({}),
-            Some(&d.acme),
-        )
-        .await
-        .assert_ok()["partners"]["edges"][0]["node"]["id"]
-        .clone();
+    let partner = app.first_partner(&d.acme).await;
     let input = json!({ "companyId": d.acme_company, "partnerId": partner, "kind": "SALE",
         "issueDate": "2026-11-02", "dueDate": "2026-12-02", "net": "100.00", "vat": "21.00" });
     let created = app
@@ -384,24 +376,8 @@ async fn another_tenants_ids_are_not_found_at_every_entry_point() {
     let d = demo().await;
     let app = &d.app;
     let (globex_invoice, issued, _) = unpaid(app, &d.globex, &d.globex_company).await[0].clone();
-    let globex_partner = app
-        .gql(
-            "{ partners(first: 1) { edges { node { id } } } }",
-            json!({}),
-            Some(&d.globex),
-        )
-        .await
-        .assert_ok()["partners"]["edges"][0]["node"]["id"]
-        .clone();
-    let acme_partner = app
-        .gql(
-            "{ partners(first: 1) { edges { node { id } } } }",
-            json!({}),
-            Some(&d.acme),
-        )
-        .await
-        .assert_ok()["partners"]["edges"][0]["node"]["id"]
-        .clone();
+    let globex_partner = app.first_partner(&d.globex).await;
+    let acme_partner = app.first_partner(&d.acme).await;
 
     // Over HTTP: pay globex's invoice, invoice globex's company or partner.
     let answer = pay(app, &d.acme, &globex_invoice, "1.00", &issued).await;
@@ -456,19 +432,8 @@ async fn another_tenants_ids_are_not_found_at_every_entry_point() {
     );
 }
 
-/// `tenantql_dashboard_recomputes_total` from /metrics.
 async fn recomputes(app: &TestApp) -> u64 {
-    let body = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    body.lines()
-        .find_map(|l| l.strip_prefix("tenantql_dashboard_recomputes_total "))
-        .expect("the counter is exported")
-        .parse()
-        .unwrap()
+    app.metric("tenantql_dashboard_recomputes_total").await
 }
 
 #[tokio::test]
