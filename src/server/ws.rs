@@ -139,19 +139,18 @@ fn parse(text: &str) -> Result<ClientMessage, Close> {
     }
 }
 
-/// What an operation task hands the connection to write. Boxed, so the
-/// outbox's preallocated slots stay small on idle connections.
-enum Outgoing {
-    /// A protocol message for operation `id` of generation `generation`.
-    Operation(Box<OperationMessage>),
-    /// Operation `id` of `generation` is over (its `complete` or `error` sent).
-    Finished { id: String, generation: u64 },
-}
+/// What an operation task hands the connection to write: a protocol message
+/// of operation `id` of `generation`. Boxed, so the outbox's preallocated
+/// slots stay small on idle connections.
+type Outgoing = Box<OperationMessage>;
 
 struct OperationMessage {
     id: String,
     generation: u64,
     message: Value,
+    /// The operation's `complete` or `error`: once written, its id is free
+    /// (before the client can read it and reuse the id).
+    last: bool,
 }
 
 struct Operation {
@@ -431,30 +430,23 @@ impl Connection {
     /// Writes what an operation produced, unless the operation has ended since
     /// (the client completed it, or reused its id).
     async fn write(&mut self, out: Outgoing) -> bool {
-        match out {
-            Outgoing::Operation(out) => {
-                let OperationMessage {
-                    id,
-                    generation,
-                    message,
-                } = *out;
-                let current = self
-                    .operations
-                    .get(&id)
-                    .is_some_and(|op| op.generation == generation);
-                !current || self.send(message).await
-            }
-            Outgoing::Finished { id, generation } => {
-                if self
-                    .operations
-                    .get(&id)
-                    .is_some_and(|op| op.generation == generation)
-                {
-                    self.operations.remove(&id);
-                }
-                true
-            }
+        let OperationMessage {
+            id,
+            generation,
+            message,
+            last,
+        } = *out;
+        let current = self
+            .operations
+            .get(&id)
+            .is_some_and(|op| op.generation == generation);
+        if !current {
+            return true;
         }
+        if last {
+            self.operations.remove(&id);
+        }
+        self.send(message).await
     }
 
     async fn send(&mut self, message: Value) -> bool {
@@ -473,12 +465,13 @@ async fn run_operation(
     mut responses: futures_util::stream::BoxStream<'static, async_graphql::Response>,
     outbox: mpsc::Sender<Outgoing>,
 ) {
-    let emit = |message: Value| {
-        Outgoing::Operation(Box::new(OperationMessage {
+    let emit = |message: Value, last: bool| {
+        Box::new(OperationMessage {
             id: id.clone(),
             generation,
             message,
-        }))
+            last,
+        })
     };
     let mut first = true;
     let mut failed = false;
@@ -491,25 +484,12 @@ async fn run_operation(
         } else {
             json!({ "id": id, "type": "next", "payload": response })
         };
-        if outbox.send(emit(message)).await.is_err() {
-            return;
-        }
-        if failed {
-            break;
-        }
-    }
-    if !failed {
-        let complete = json!({ "id": id, "type": "complete" });
-        if outbox.send(emit(complete)).await.is_err() {
+        if outbox.send(emit(message, failed)).await.is_err() || failed {
             return;
         }
     }
-    let _ = outbox
-        .send(Outgoing::Finished {
-            id: id.clone(),
-            generation,
-        })
-        .await;
+    let complete = json!({ "id": id, "type": "complete" });
+    let _ = outbox.send(emit(complete, true)).await;
 }
 
 #[cfg(test)]

@@ -204,6 +204,17 @@ async fn the_protocol_is_followed_to_the_letter() {
     );
     assert_eq!(ws.message().await["type"], "complete");
 
+    // An id is free again as soon as its `complete` arrives: reused at once,
+    // twenty times, it is never taken for a duplicate.
+    for _ in 0..20 {
+        ws.subscribe("r", "{ me { email } }", json!({})).await;
+        assert_eq!(
+            ws.next_of("r").await["data"]["me"]["email"],
+            "alice@acme.test"
+        );
+        assert_eq!(ws.message().await, json!({ "id": "r", "type": "complete" }));
+    }
+
     // A duplicate id of a running subscription: 4409.
     let variables = json!({ "companyId": d.acme_company });
     ws.subscribe("live", EVENTS, variables.clone()).await;
