@@ -321,6 +321,16 @@ impl TestApp {
             .collect()
     }
 
+    /// The /ready answer.
+    pub async fn ready(&self) -> Value {
+        reqwest::get(self.url("/ready"))
+            .await
+            .expect("/ready answers")
+            .json()
+            .await
+            .expect("/ready is JSON")
+    }
+
     /// The /metrics page.
     pub async fn metrics(&self) -> String {
         reqwest::get(self.url("/metrics"))

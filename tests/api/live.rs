@@ -708,12 +708,7 @@ async fn instances_share_events_through_redis_and_survive_its_outage() {
     );
     globex_on_a.assert_silent(Duration::from_millis(300)).await;
     globex_on_b.assert_silent(Duration::from_millis(100)).await;
-    let ready: Value = reqwest::get(a.url("/ready"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = a.ready().await;
     assert_eq!(ready["redis"], "up", "{ready}");
 
     // Redis dies under a query load: every query is answered, B's own
@@ -740,12 +735,7 @@ async fn instances_share_events_through_redis_and_survive_its_outage() {
         on_b.next_of("b").await["data"]["invoiceEvents"]["change"],
         "PAID"
     );
-    let ready: Value = reqwest::get(a.url("/ready"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = a.ready().await;
     assert_eq!(ready["degraded"], true, "{ready}");
     assert!(ready["status"] == "ready");
     // The event sent while Redis was down stayed on B (A may not get it later).
@@ -758,12 +748,7 @@ async fn instances_share_events_through_redis_and_survive_its_outage() {
         latency.is_some(),
         "events never flowed again after Redis returned"
     );
-    let ready: Value = reqwest::get(a.url("/ready"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = a.ready().await;
     assert_eq!(ready["redis"], "up", "{ready}");
     globex_on_a.assert_silent(Duration::from_millis(100)).await;
 }
