@@ -1105,12 +1105,27 @@ fn main() {
                 let company = &target.company_ids[i % target.company_ids.len()];
                 sockets.push(subscriber(&server.addr, &target.token, EVENTS, json!({ "c": company })).await);
             }
+            // Until every subscription has been set up and transient memory
+            // (audit rows, responses) is given back.
             tokio::time::sleep(Duration::from_secs(2)).await;
+            let early = rss_kib(server.child.id());
+            tokio::time::sleep(Duration::from_secs(8)).await;
             let after = rss_kib(server.child.id());
+            println!("\nRSS 2 s after the last subscription: {early} KiB; 10 s after: {after} KiB");
             let per = (after.saturating_sub(before)) as f64 * 1024.0 / o.subscribers as f64;
+            // The same count of connections acknowledged but not subscribed: what
+            // the WebSocket costs apart from the subscription.
+            let mut bare = Vec::with_capacity(o.subscribers);
+            for _ in 0..o.subscribers {
+                bare.push(subscriber(&server.addr, &target.token, "{ __typename }", json!({})).await);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let with_bare = rss_kib(server.child.id());
+            let per_connection = (with_bare.saturating_sub(after)) as f64 * 1024.0 / o.subscribers as f64;
+            println!("\nconnections whose only operation has completed: {per_connection:.0} bytes each");
             println!("\n### memory per idle subscription\n\n| subscriptions | RSS before KiB | RSS after KiB | bytes per subscription (connection included) |\n|---:|---:|---:|---:|\n| {} | {before} | {after} | {per:.0} |", o.subscribers);
             ratios.push(format!("memory per idle subscription (its WebSocket included): {:.1} KB over {} subscriptions", per / 1000.0, o.subscribers));
-            drop((sockets, first, server));
+            drop((sockets, bare, first, server));
         }
         if o.phases.iter().any(|p| p == "cache") {
             let mut by_setting = Vec::new();

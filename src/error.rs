@@ -111,6 +111,15 @@ impl AppError {
         error
     }
 
+    /// The error for a log line: the cause chain of an internal error (never a
+    /// backtrace: resolving one loads the binary's debug info into memory).
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Internal(cause) => format!("{cause:#}"),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the server log should carry the full cause chain at error level.
     pub fn is_internal(&self) -> bool {
         matches!(self, AppError::Internal(_))

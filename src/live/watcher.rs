@@ -22,6 +22,8 @@ use crate::{
     tenancy::TenantDb,
 };
 
+/// How long a tenant whose store has no change log is left alone.
+const NO_LOG_RETRY: Duration = Duration::from_secs(60);
 /// Prune the change log every this many polls (by the lease holder).
 const PRUNE_EVERY: u64 = 60;
 
@@ -37,7 +39,7 @@ end
 return 0
 "#;
 
-pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
+pub(super) async fn run(weak: Weak<Live>, db: TenantDb, interval: Duration) {
     let tenant_id = db.tenant.id.clone();
     let lease_key = format!("{PREFIX}watcher:{tenant_id}");
     let position_key = format!("{PREFIX}watcher-position:{tenant_id}");
@@ -48,7 +50,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
     let mut polls = 0u64;
     loop {
         tokio::time::sleep(interval).await;
-        let Some(live) = live.upgrade() else { return };
+        let Some(live) = weak.upgrade() else { return };
         if !live.events.has_subscribers(&tenant_id) {
             live.watchers.release(&tenant_id);
             // A subscriber that came meanwhile found this watcher still running.
@@ -88,9 +90,14 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
                     save_position(&live, &position_key, head).await;
                 }
                 Err(err) => {
-                    tracing::warn!(tenant = %db.tenant.slug, error = ?err,
+                    tracing::warn!(tenant = %db.tenant.slug, error = %err.detail(),
                         "the change watcher cannot read the tenant's change log (apply sql/*/change_log.sql); rows changed outside tenantql will not be announced");
-                    live.watchers.release(&tenant_id);
+                    drop(live);
+                    // Tried again in a minute at the earliest, not on every new subscription.
+                    tokio::time::sleep(NO_LOG_RETRY).await;
+                    if let Some(live) = weak.upgrade() {
+                        live.watchers.release(&tenant_id);
+                    }
                     return;
                 }
             }
@@ -99,7 +106,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
         let rows = match changes::since(&db, after - window).await {
             Ok(rows) => rows,
             Err(err) => {
-                tracing::warn!(tenant = %db.tenant.slug, error = ?err, "polling the change log failed; retrying");
+                tracing::warn!(tenant = %db.tenant.slug, error = %err.detail(), "polling the change log failed; retrying");
                 continue;
             }
         };
@@ -132,7 +139,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(tenant = %db.tenant.slug, error = ?err, "loading changed invoices failed; retrying");
+                    tracing::warn!(tenant = %db.tenant.slug, error = %err.detail(), "loading changed invoices failed; retrying");
                     last = Some(after);
                     continue;
                 }
@@ -142,7 +149,7 @@ pub(super) async fn run(live: Weak<Live>, db: TenantDb, interval: Duration) {
         if polls % PRUNE_EVERY == 0 {
             if let Some(head) = last.filter(|head| *head > changes::KEEP) {
                 if let Err(err) = changes::prune(&db, head - changes::KEEP).await {
-                    tracing::warn!(tenant = %db.tenant.slug, error = ?err, "pruning the change log failed");
+                    tracing::warn!(tenant = %db.tenant.slug, error = %err.detail(), "pruning the change log failed");
                 }
             }
         }
