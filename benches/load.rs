@@ -28,8 +28,9 @@
 //!   payments sent to the second instance one after the other; the latency from
 //!   sending each mutation to each subscriber's `next` (p50, p99 over all
 //!   deliveries);
-//! - memory: the server's resident memory before and after opening
-//!   `--subscribers` idle subscriptions (one WebSocket each), per subscription;
+//! - memory: the server's resident memory before and 10 s after opening
+//!   `--subscribers` idle subscriptions (one WebSocket each), per subscription,
+//!   then per connection whose only operation has completed;
 //! - cache: the saturation dashboard with the answer cache off, then on (warm).
 //!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to

@@ -77,7 +77,17 @@ impl FairShare {
             let mut state = self.state.lock().expect("fair share lock");
             let total = self.settings.total;
             let free_total = state.running < total;
-            state.tenants.entry(tenant.to_string()).or_default().limit = limit;
+            // Looked up first: the key is allocated only for a tenant new to the queue.
+            match state.tenants.get_mut(tenant) {
+                Some(queue) => queue.limit = limit,
+                None => {
+                    let queue = TenantQueue {
+                        limit,
+                        ..TenantQueue::default()
+                    };
+                    state.tenants.insert(tenant.to_string(), queue);
+                }
+            }
             let share = share_of(&state, total);
             let queue = state.tenants.get_mut(tenant).expect("inserted above");
             if free_total && queue.running < limit.min(share) && queue.waiters.is_empty() {

@@ -91,14 +91,13 @@ pub async fn execute(
                 .and_then(|c| Some((c.tenant.as_ref()?, c.role)))
             {
                 Some((tenant, role)) => {
+                    // The audit row, when there is one, has hashed the document already.
+                    let audited_hash = observation.document_hash();
+                    let hash =
+                        |query: &str| audited_hash.unwrap_or_else(|| lexer::normalized_hash(query));
                     services
                         .cache
-                        .key(
-                            &tenant.id,
-                            role.as_str(),
-                            &mut request,
-                            lexer::normalized_hash,
-                        )
+                        .key(&tenant.id, role.as_str(), &mut request, hash)
                         .await
                 }
                 None => None,
@@ -206,6 +205,11 @@ impl Observation {
             refused_anonymously: matches!(admitted, Err(AppError::Unauthenticated(_))),
         };
         (observation, admitted)
+    }
+
+    /// The normalized document's hash, if the audit row computed it.
+    fn document_hash(&self) -> Option<String> {
+        self.audit_row.as_ref()?.document_hash.clone()
     }
 
     /// Records the metrics and queues the audit row of the finished operation.

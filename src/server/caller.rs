@@ -80,7 +80,7 @@ impl FromRequestParts<AppState> for Caller {
             )));
         };
         match authenticate(state, token, &meta_of(parts)).await {
-            Ok((context, _)) => Ok(Caller(Some(context))),
+            Ok(context) => Ok(Caller(Some(context))),
             Err(err) => Err(reject(err)),
         }
     }
@@ -100,7 +100,7 @@ pub async fn authenticate(
     state: &AppState,
     token: &str,
     meta: &RequestMeta,
-) -> Result<(TenantContext, Claims), AppError> {
+) -> Result<TenantContext, AppError> {
     let services = &state.services;
     let claims = services.tokens.verify(token).await?;
     match services.contexts.resolve(&claims).await {
@@ -109,7 +109,7 @@ pub async fn authenticate(
                 jti: claims.jti.clone(),
                 expires_at: claims.exp,
             });
-            Ok((context, claims))
+            Ok(context)
         }
         Err(err) => {
             audit_refusal(state, meta, &claims, &err);

@@ -29,7 +29,6 @@ use tokio::{
 
 use super::{caller::authenticate, caller::bearer_token, AppState};
 use crate::{
-    auth::Claims,
     error::AppError,
     request_id::{RequestId, RequestMeta},
     schema,
@@ -158,10 +157,10 @@ struct Operation {
     task: AbortHandle,
 }
 
-/// The connection's verified caller and the token that proves it.
+/// The connection's verified caller (its `token` says when it expires) and
+/// the token that proves it.
 struct Session {
     token: String,
-    claims: Claims,
     caller: TenantContext,
 }
 
@@ -340,9 +339,8 @@ impl Connection {
             ));
         };
         match authenticate(&self.state, token, &self.meta).await {
-            Ok((caller, claims)) => Ok(Session {
+            Ok(caller) => Ok(Session {
                 token: token.to_string(),
-                claims,
                 caller,
             }),
             Err(err) => {
@@ -362,11 +360,12 @@ impl Connection {
             return Ok(());
         };
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        if session.claims.exp <= now {
+        let expires_at = session.caller.token.as_ref().map_or(0, |t| t.expires_at);
+        if expires_at <= now {
             return Err(Close(4401, "Unauthorized: the token expired".into()));
         }
         match authenticate(&self.state, &session.token, &self.meta).await {
-            Ok((caller, _)) => {
+            Ok(caller) => {
                 if let Some(session) = &mut self.session {
                     session.caller = caller;
                 }

@@ -52,6 +52,21 @@ pub(crate) fn scope<'a>(ctx: &Context<'a>) -> Result<&'a ErpScope, AppError> {
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("tenant request without an ERP scope")))
 }
 
+/// The company `id` names in the request's tenant; NOT_FOUND otherwise.
+pub(crate) async fn company(
+    scope: &ErpScope,
+    id: &ID,
+) -> async_graphql::Result<erp::companies::Company> {
+    let row = scope.ids.decode(Kind::Company, id)?;
+    let company = scope
+        .loaders
+        .companies
+        .load_one(row)
+        .await
+        .map_err(shared)?;
+    Ok(company.ok_or(AppError::NotFound("company"))?)
+}
+
 /// A loader error shared by every field that waited on the batch.
 pub(crate) fn shared(err: std::sync::Arc<AppError>) -> async_graphql::Error {
     async_graphql::Error::from(err)
@@ -82,17 +97,7 @@ impl ErpQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<parties::CompanyNode> {
-        let scope = scope(ctx)?;
-        let row = scope.ids.decode(Kind::Company, &id)?;
-        let company = scope
-            .loaders
-            .companies
-            .load_one(row)
-            .await
-            .map_err(shared)?;
-        Ok(parties::CompanyNode(
-            company.ok_or(AppError::NotFound("company"))?,
-        ))
+        Ok(parties::CompanyNode(company(scope(ctx)?, &id).await?))
     }
 
     /// Partners by name. `kind` CUSTOMER or SUPPLIER includes partners that are both.

@@ -10,7 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{
     dashboard::DashboardNode,
     invoices::{InvoiceNode, PaymentNode},
-    scope, shared, ErpScope, Kind,
+    scope, shared, ErpScope,
 };
 use crate::{
     erp,
@@ -61,18 +61,9 @@ impl InvoiceEventNode {
 #[derive(Default)]
 pub struct ErpSubscription;
 
-/// The company named by `company_id`, which must exist in the caller's tenant.
+/// The row id of `company_id`, which must name a company of the caller's tenant.
 async fn existing_company(ctx: &Context<'_>, company_id: &ID) -> async_graphql::Result<i64> {
-    let scope = scope(ctx)?;
-    let company = scope.ids.decode(Kind::Company, company_id)?;
-    scope
-        .loaders
-        .companies
-        .load_one(company)
-        .await
-        .map_err(shared)?
-        .ok_or(AppError::NotFound("company"))?;
-    Ok(company)
+    Ok(super::company(scope(ctx)?, company_id).await?.id)
 }
 
 #[Subscription]
