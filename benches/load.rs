@@ -33,6 +33,13 @@
 //!   then per connection whose only operation has completed;
 //! - cache: the saturation dashboard with the answer cache off, then on (warm).
 //!
+//! - network: the saturation invoice page on the same PostgreSQL database reached
+//!   directly, then through an SSH tunnel (a private sshd on loopback), then on
+//!   t001's SQLite store, in one run; then sshd is killed and restarted
+//!   `--rounds` times, and the time from its restart (and from the loss) to the
+//!   tenant's first answer is measured. Needs `--pg-url` (or
+//!   TENANTQL_TEST_PG_URL): a PostgreSQL whose user may create databases.
+//!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
 //! end. Data is generated once per (tenants, invoices) under target/loadbench.
@@ -56,6 +63,12 @@ use tenantql::{
     },
     state::Services,
 };
+
+/// The loopback services the tests start (redis-server, sshd), shared with them.
+#[path = "../tests/api/services.rs"]
+mod services;
+
+use services::free_port;
 
 const INVOICE_PAGE: &str = r#"query InvoicePage($companyId: ID!, $after: String) {
   invoices(companyId: $companyId, first: 100, after: $after) {
@@ -87,6 +100,7 @@ struct Options {
     rounds: usize,
     subscribers: usize,
     payments: usize,
+    pg_url: Option<String>,
 }
 
 fn options() -> Options {
@@ -106,6 +120,7 @@ fn options() -> Options {
         rounds: 3,
         subscribers: 1000,
         payments: 50,
+        pg_url: std::env::var("TENANTQL_TEST_PG_URL").ok(),
     };
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -137,6 +152,7 @@ fn options() -> Options {
             "--rounds" => o.rounds = value.parse().expect("--rounds N"),
             "--subscribers" => o.subscribers = value.parse().expect("--subscribers N"),
             "--payments" => o.payments = value.parse().expect("--payments N"),
+            "--pg-url" => o.pg_url = Some(value.clone()),
             // total/per-tenant pairs; 0/0 is the server's defaults.
             "--fair-settings" => {
                 o.fair_settings = value
@@ -185,6 +201,7 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
                     db_username: None,
                     db_password: None,
                     pool: PoolLimits::default(),
+                    tunnel: None,
                 },
             )
             .await
@@ -279,14 +296,6 @@ impl Drop for Server {
             .status();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn start_server(dir: &Path, o: &Options) -> Server {
@@ -636,46 +645,112 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A private redis-server on a free loopback port, stopped when dropped.
-struct Redis(Child, u16);
-
-impl Redis {
-    async fn start() -> Redis {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/test.sh installs it)");
-        // Owned at once, so it is stopped (and waited for) however this ends.
-        let redis = Redis(child, port);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return redis;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start");
-    }
+/// The ids of the companies the token's tenant has (ids are opaque and bound to
+/// their tenant).
+async fn company_ids(client: &reqwest::Client, url: &str, token: &str) -> Vec<String> {
+    let companies: Value = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ companies { id } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    companies["data"]["companies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("companies: {companies}"))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// The network phase's tenants on one fresh PostgreSQL database: `pgdirect`
+/// reaching it directly, `pgtunnel` through `sshd`; bench@t001.test a member of
+/// both. Created on the first run, pointed at this run's database after that.
+async fn network_tenants(
+    services: &Services,
+    pg_url: &str,
+    sshd: &services::SshServer,
+    o: &Options,
+) -> String {
+    use sea_orm::{ConnectionTrait, Database};
+    use tenantql::control::tenants::{self, TenantChanges};
+    let admin = Database::connect(format!("{pg_url}/postgres"))
+        .await
+        .expect("connect to --pg-url");
+    let name = format!("tq_bench_{}", std::process::id());
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    let (user, host) = pg_url
+        .strip_prefix("postgres://")
+        .and_then(|r| r.split_once('@'))
+        .expect("--pg-url postgres://user@host:port");
+    let connect = format!("{host}/{name}");
+    for (slug, tunnel) in [
+        ("pgdirect", None),
+        ("pgtunnel", Some(sshd.tunnel("host_key.pub"))),
+    ] {
+        let actor = Actor::cli("bench");
+        match tenants::find_by_slug(&services.control.db, slug)
+            .await
+            .unwrap()
+        {
+            None => {
+                registry::add_tenant(
+                    services,
+                    &actor,
+                    NewTenant {
+                        slug: slug.into(),
+                        display_name: slug.into(),
+                        backend: BackendKind::Postgres,
+                        connect_string: connect.clone(),
+                        db_username: Some(user.into()),
+                        db_password: None,
+                        pool: PoolLimits {
+                            max_size: o.pool_max as u32,
+                            ..PoolLimits::default()
+                        },
+                        tunnel,
+                    },
+                )
+                .await
+                .unwrap();
+                registry::grant(
+                    services,
+                    &actor,
+                    "bench@t001.test",
+                    slug,
+                    MemberRole::Member,
+                )
+                .await
+                .unwrap();
+            }
+            Some(_) => {
+                let changes = TenantChanges {
+                    connect_string: Some(connect.clone()),
+                    tunnel: Some(tunnel),
+                    ..Default::default()
+                };
+                registry::update_tenant(services, &actor, slug, changes)
+                    .await
+                    .unwrap();
+            }
+        }
     }
+    let counts = tenantql::demo::seed_tenant(services, "pgdirect", o.invoices)
+        .await
+        .unwrap();
+    eprintln!("seeded pgdirect (PostgreSQL): {} invoices", counts.invoices);
+    connect
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -777,22 +852,7 @@ fn main() {
                 .unwrap()
                 .issued
                 .token;
-            let companies: Value = client
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&json!({ "query": "{ companies { id } }" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let company_ids = companies["data"]["companies"]
-                .as_array()
-                .expect("companies")
-                .iter()
-                .map(|c| c["id"].as_str().unwrap().to_string())
-                .collect();
+            let company_ids = company_ids(&client, &url, &token).await;
             targets.push(Target { slug, token, company_ids });
         }
         println!(
@@ -1023,8 +1083,10 @@ fn main() {
         }
         if o.phases.iter().any(|p| p == "events") {
             use futures_util::StreamExt;
-            let redis = Redis::start().await;
-            let redis_url = format!("redis://127.0.0.1:{}/", redis.1);
+            let redis = services::RedisServer::start()
+                .await
+                .expect("redis-server is installed (scripts/test.sh installs it)");
+            let redis_url = redis.url();
             let env = [("TENANTQL_REDIS_URL", redis_url.as_str())];
             let a = start_server_with(&dir, &o, &env).await;
             let b = start_server_with(&dir, &o, &env).await;
@@ -1092,6 +1154,84 @@ fn main() {
             println!("| {} | {} | {missing} | {:.2} | {:.2} | {:.2} |", o.payments, latencies.len(), percentile(&latencies, 0.5), percentile(&latencies, 0.99), percentile(&latencies, 1.0));
             ratios.push(format!("events to {} subscribers over two instances: p50 {:.2} ms, p99 {:.2} ms, {missing} missing", o.subscribers, percentile(&latencies, 0.5), percentile(&latencies, 0.99)));
             drop((a, b, redis));
+        }
+        if o.phases.iter().any(|p| p == "network") {
+            let pg_url = o.pg_url.clone().expect("the network phase needs --pg-url postgres://user@host:port (or TENANTQL_TEST_PG_URL)");
+            let mut sshd = services::SshServer::start().await.expect("sshd is installed (scripts/test.sh installs openssh-server)");
+            let connect = network_tenants(&services, &pg_url, &sshd, &o).await;
+            println!("\nnetwork: one PostgreSQL database ({connect}) with {} invoices, reached directly (pgdirect) and through sshd on 127.0.0.1:{} (pgtunnel)", o.invoices, sshd.port);
+            // A server of its own, with fair share opened up: its default (one
+            // executing operation per CPU) would serialize waits on a remote
+            // database and measure that instead of the path to it.
+            let net_server = start_server_with(&dir, &o, &[("TENANTQL_MAX_CONCURRENT_OPERATIONS", "64")]).await;
+            let url = format!("http://{}/graphql", net_server.addr);
+            let mut network_targets = Vec::new();
+            for slug in ["pgdirect", "pgtunnel"] {
+                let token = services.sessions.mint("bench@t001.test", Some(slug), Duration::from_secs(3600)).await.unwrap().issued.token;
+                let company_ids = company_ids(&client, &url, &token).await;
+                network_targets.push(Target { slug: slug.to_string(), token, company_ids });
+            }
+            network_targets.push(targets[0].clone());
+            let mut pages = Vec::new();
+            for target in &network_targets {
+                run_phase(&url, &format!("warm-up {} (not measured)", target.slug), 2, |driver, deadline| {
+                    (0..8).map(|c| tokio::spawn(worker(driver.clone(), vec![target.clone()], c, false, deadline))).collect()
+                })
+                .await;
+                let connections = o.connections;
+                let cpu_before = cpu_seconds(net_server.child.id());
+                let result = run_phase(&url, &format!("network: invoice page on {}, {connections} connections", target.slug), o.seconds, |driver, deadline| {
+                    (0..connections).map(|c| tokio::spawn(worker(driver.clone(), vec![target.clone()], c, false, deadline))).collect()
+                })
+                .await;
+                let cpu = cpu_seconds(net_server.child.id()) - cpu_before;
+                let (rps, p95) = result["invoice page"];
+                let cpu_ms_per_page = cpu * 1000.0 / (rps * o.seconds as f64);
+                pages.push((target.slug.clone(), (rps, p95, cpu_ms_per_page)));
+            }
+            println!("\n| store | invoice pages/s | p95 ms | server CPU ms / page | pages/s vs direct PostgreSQL | CPU / page vs direct |\n|---|---:|---:|---:|---:|---:|");
+            let (direct, _, direct_cpu) = pages[0].1;
+            for (slug, (rps, p95, cpu)) in &pages {
+                println!("| {slug} | {rps:.1} | {p95:.2} | {cpu:.3} | {:.3} | {:.3} |", rps / direct, cpu / direct_cpu);
+            }
+            ratios.push(format!("network: invoice pages/s through the tunnel / direct PostgreSQL = {:.3} (server CPU per page {:.3}); SQLite / direct PostgreSQL = {:.3} (CPU {:.3})", pages[1].1 .0 / direct, pages[1].1 .2 / direct_cpu, pages[2].1 .0 / direct, pages[2].1 .2 / direct_cpu));
+            // Recovery: sshd dies, comes back after 1 s; time to the tenant's first answer.
+            let driver = Driver { client: reqwest::Client::new(), url: url.clone(), results: tokio::sync::Mutex::new(BTreeMap::new()) };
+            let tunnel = &network_targets[1];
+            let company = tunnel.company_ids[0].clone();
+            println!("\n| round | unavailable after loss ms | answering after restart ms | after loss ms |\n|---:|---:|---:|---:|");
+            let mut recoveries = Vec::new();
+            for round in 1..=o.rounds {
+                sshd.kill();
+                let lost = Instant::now();
+                let mut unavailable = None;
+                while lost.elapsed() < Duration::from_secs(10) {
+                    if invoice_page(&driver, tunnel, &company, Value::Null).await.is_none() {
+                        unavailable = Some(lost.elapsed());
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                tokio::time::sleep(Duration::from_secs(1).saturating_sub(lost.elapsed())).await;
+                sshd.restart().await;
+                let restarted = Instant::now();
+                let mut answered = None;
+                while restarted.elapsed() < Duration::from_secs(70) {
+                    if invoice_page(&driver, tunnel, &company, Value::Null).await.is_some() {
+                        answered = Some(restarted.elapsed());
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let ms = |d: Option<Duration>| d.map_or("never".to_string(), |d| format!("{:.0}", d.as_secs_f64() * 1000.0));
+                println!("| {round} | {} | {} | {} |", ms(unavailable), ms(answered), ms(answered.map(|a| restarted - lost + a)));
+                recoveries.extend(answered);
+                // Let the next loss start from a steady tunnel.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let worst = recoveries.iter().max().map_or(f64::NAN, |d| d.as_secs_f64());
+            ratios.push(format!("network: tenant answering again at most {worst:.2} s after sshd restarted ({} of {} rounds recovered)", recoveries.len(), o.rounds));
+            drop(net_server);
         }
         if o.phases.iter().any(|p| p == "memory") {
             let server = start_server_with(&dir, &o, &[]).await;

@@ -2,12 +2,14 @@
 # Runs every test of tenantql on a fresh Debian machine that has the Rust toolchain.
 #
 # It installs what the tests need from the distribution's packages (PostgreSQL for
-# the control-plane tests, Redis for the tests of instances sharing state,
-# Chromium and ChromeDriver for the GraphiQL browser test), starts PostgreSQL on
+# the control-plane tests and the PostgreSQL tenants, Redis for the tests of
+# instances sharing state, OpenSSH's server as the SSH bastion of the tunnel
+# tests, Chromium and ChromeDriver for the GraphiQL browser test), starts PostgreSQL on
 # 127.0.0.1 on a free port with its data in a temporary directory, runs the
 # formatting and lint checks and the whole test suite against it, and stops it by
-# its PID when done, pass or fail. Each Redis test starts its own redis-server on a
-# free loopback port (it may kill and restart it) and stops it by its PID.
+# its PID when done, pass or fail. Each Redis test starts its own redis-server, and
+# each tunnel test its own sshd (generated host and client keys, its own config),
+# on a free loopback port; the test may kill and restart it, and stops it by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} from the distribution's packages"
   as_root apt-get update -qq

@@ -1,11 +1,12 @@
 //! The command line. It parses arguments and calls the library; nothing else.
 use std::{
     io::{BufRead, IsTerminal, Write},
+    path::PathBuf,
     time::Duration,
 };
 
 use anyhow::{bail, Context as _};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use sea_orm::ActiveEnum;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +18,7 @@ use crate::{
     control::{
         entities::{membership::MemberRole, tenant::BackendKind, tenant::TenantStatus},
         tenants,
-        tenants::{NewTenant, PoolLimits, TenantChanges, TenantLimits},
+        tenants::{NewTenant, PoolLimits, TenantChanges, TenantLimits, TunnelConfig},
     },
     demo, schema,
     server::Application,
@@ -137,11 +138,15 @@ pub enum TenantCommand {
         backend: BackendKind,
         /// SQLite: a file path (default `<data dir>/tenants/<slug>.db`).
         /// Oracle: an Easy Connect string such as `db.example.com:1521/ERP`.
+        /// PostgreSQL: `host[:port]/database` or a `postgres://` URL without
+        /// password. Behind a bastion: the database as the bastion sees it.
         #[arg(long)]
         connect: Option<String>,
-        /// Database user (Oracle).
+        /// Database user (Oracle, PostgreSQL).
         #[arg(long)]
         db_user: Option<String>,
+        #[command(flatten)]
+        tunnel: TunnelArgs,
         /// Read the database password from standard input.
         #[arg(long)]
         db_password_stdin: bool,
@@ -172,6 +177,12 @@ pub enum TenantCommand {
         /// Database user; an empty value removes it.
         #[arg(long)]
         db_user: Option<String>,
+        /// Sets (or replaces) the SSH bastion.
+        #[command(flatten)]
+        tunnel: TunnelArgs,
+        /// Connect directly again (removes the SSH bastion).
+        #[arg(long, conflicts_with = "ssh_host")]
+        no_ssh: bool,
         #[arg(long)]
         pool_max: Option<u32>,
         #[arg(long)]
@@ -208,6 +219,47 @@ pub enum TenantCommand {
     RotateCredentials { slug: String },
     /// Open one session to the tenant's database and run a trivial statement.
     TestConnection { slug: String },
+}
+
+/// The SSH bastion in front of a tenant's database.
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    /// Reach the database through this SSH bastion (Oracle, PostgreSQL).
+    #[arg(long)]
+    ssh_host: Option<String>,
+    #[arg(long, default_value_t = tenants::DEFAULT_SSH_PORT, requires = "ssh_host")]
+    ssh_port: u16,
+    #[arg(long, requires = "ssh_host")]
+    ssh_user: Option<String>,
+    /// File holding the unencrypted private key tenantql signs in with (stored sealed).
+    #[arg(long, requires = "ssh_host")]
+    ssh_key_file: Option<PathBuf>,
+    /// The bastion's host key: an OpenSSH public key line (`ssh-keyscan`'s
+    /// output) or its `SHA256:…` fingerprint. Another key is refused.
+    #[arg(long, requires = "ssh_host")]
+    ssh_host_key: Option<String>,
+}
+
+impl TunnelArgs {
+    fn config(&self) -> anyhow::Result<Option<TunnelConfig>> {
+        let Some(host) = &self.ssh_host else {
+            return Ok(None);
+        };
+        let (Some(user), Some(key_file), Some(host_key)) =
+            (&self.ssh_user, &self.ssh_key_file, &self.ssh_host_key)
+        else {
+            bail!("--ssh-host needs --ssh-user, --ssh-key-file and --ssh-host-key");
+        };
+        let private_key = std::fs::read_to_string(key_file)
+            .with_context(|| format!("reading the SSH key file {}", key_file.display()))?;
+        Ok(Some(TunnelConfig {
+            host: host.clone(),
+            port: self.ssh_port,
+            user: user.clone(),
+            private_key: SecretString::from(private_key),
+            host_key: host_key.clone(),
+        }))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -438,6 +490,7 @@ async fn tenant_command(
             backend,
             connect,
             db_user,
+            tunnel,
             db_password_stdin,
             pool_max,
             pool_min_idle,
@@ -452,7 +505,9 @@ async fn tenant_command(
                     .join(format!("{slug}.db"))
                     .display()
                     .to_string(),
-                (None, BackendKind::Oracle) => bail!("--connect is required for an Oracle tenant"),
+                (None, BackendKind::Oracle | BackendKind::Postgres) => {
+                    bail!("--connect is required for an Oracle or PostgreSQL tenant")
+                }
             };
             let db_password = if *db_password_stdin {
                 Some(read_secret_line("database password")?)
@@ -474,6 +529,7 @@ async fn tenant_command(
                         min_idle: *pool_min_idle,
                         acquire_timeout_ms: *acquire_timeout_ms,
                     },
+                    tunnel: tunnel.config()?,
                 },
             )
             .await?;
@@ -511,6 +567,14 @@ async fn tenant_command(
                     "-"
                 }
             );
+            match (&t.ssh_host, &t.ssh_user) {
+                (Some(host), Some(user)) => println!(
+                    "ssh bastion:     {user}@{host}:{} (host key {}; private key sealed)",
+                    t.ssh_port.unwrap_or(i32::from(tenants::DEFAULT_SSH_PORT)),
+                    t.ssh_host_key.as_deref().unwrap_or("-")
+                ),
+                _ => println!("ssh bastion:     -"),
+            }
             println!(
                 "pool:            max {}, warm {}, acquire timeout {} ms (per instance)",
                 t.pool_max_size, t.pool_min_idle, t.pool_acquire_timeout_ms
@@ -533,6 +597,8 @@ async fn tenant_command(
             name,
             connect,
             db_user,
+            tunnel,
+            no_ssh,
             pool_max,
             pool_min_idle,
             acquire_timeout_ms,
@@ -574,6 +640,10 @@ async fn tenant_command(
                 db_username: db_user.clone(),
                 pool,
                 limits: operation_limits,
+                tunnel: match tunnel.config()? {
+                    Some(config) => Some(Some(config)),
+                    None => no_ssh.then_some(None),
+                },
             };
             let tenant = registry::update_tenant(services, actor, slug, changes).await?;
             eprintln!("updated {slug} (config version {})", tenant.config_version);

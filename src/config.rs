@@ -23,6 +23,9 @@ pub const DEFAULT_QUERY_COMPLEXITY_LIMIT: usize = 5000;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
 pub const DEFAULT_POOL_IDLE_TTL_SECS: u64 = 3600;
 pub const DEFAULT_POOL_BREAKER_BACKOFF_MS: u64 = 1000;
+pub const DEFAULT_TUNNEL_CHECK_SECS: u64 = 60;
+pub const DEFAULT_TUNNEL_BACKOFF_MIN_MS: u64 = 5_000;
+pub const DEFAULT_TUNNEL_BACKOFF_MAX_MS: u64 = 60_000;
 pub const DEFAULT_DEMO_INVOICES: usize = 20_000;
 pub const DEFAULT_METRICS_TENANT_LABELS: usize = 50;
 pub const DEFAULT_QUERY_ALIAS_LIMIT: usize = 50;
@@ -313,6 +316,20 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_POOL_BREAKER_BACKOFF_MS", default_value_t = DEFAULT_POOL_BREAKER_BACKOFF_MS)]
     pub pool_breaker_backoff_ms: u64,
 
+    /// Seconds between checks of each SSH tunnel to a tenant's bastion (a
+    /// closed connection is noticed at once).
+    #[arg(long, env = "TENANTQL_TUNNEL_CHECK_SECS", default_value_t = DEFAULT_TUNNEL_CHECK_SECS)]
+    pub tunnel_check_secs: u64,
+
+    /// Milliseconds before a lost SSH tunnel's first reconnection attempt;
+    /// doubles per failed attempt (±20% jitter).
+    #[arg(long, env = "TENANTQL_TUNNEL_BACKOFF_MIN_MS", default_value_t = DEFAULT_TUNNEL_BACKOFF_MIN_MS)]
+    pub tunnel_backoff_min_ms: u64,
+
+    /// Longest wait, in milliseconds, between SSH tunnel reconnection attempts.
+    #[arg(long, env = "TENANTQL_TUNNEL_BACKOFF_MAX_MS", default_value_t = DEFAULT_TUNNEL_BACKOFF_MAX_MS)]
+    pub tunnel_backoff_max_ms: u64,
+
     /// Tenants that get their own label in /metrics (the busiest); the rest are
     /// summed under `tenant="other"`.
     #[arg(long, env = "TENANTQL_METRICS_TENANT_LABELS", default_value_t = DEFAULT_METRICS_TENANT_LABELS)]
@@ -336,6 +353,9 @@ impl Default for ServerConfig {
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             pool_idle_ttl_secs: DEFAULT_POOL_IDLE_TTL_SECS,
             pool_breaker_backoff_ms: DEFAULT_POOL_BREAKER_BACKOFF_MS,
+            tunnel_check_secs: DEFAULT_TUNNEL_CHECK_SECS,
+            tunnel_backoff_min_ms: DEFAULT_TUNNEL_BACKOFF_MIN_MS,
+            tunnel_backoff_max_ms: DEFAULT_TUNNEL_BACKOFF_MAX_MS,
             demo: false,
             demo_invoices: DEFAULT_DEMO_INVOICES,
             metrics_tenant_labels: DEFAULT_METRICS_TENANT_LABELS,

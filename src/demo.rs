@@ -13,10 +13,6 @@ use crate::{
     },
     erp::seed::{self, SeedCounts, SeedPlan},
     state::Services,
-    store::{
-        oracle::{OracleSession, OracleSettings},
-        Connection,
-    },
 };
 
 /// The password of every demo user. Demo data only: never use it elsewhere.
@@ -85,21 +81,12 @@ pub async fn seed_tenant(
     let control = &services.control;
     let tenant = tenants::get_by_slug(&control.db, slug).await?;
     let plan = SeedPlan::new(invoices);
-    match tenant.backend {
-        BackendKind::Sqlite => Ok(seed::seed_sqlite(&tenant.connect_string, slug, plan).await?),
-        BackendKind::Oracle => {
-            let password = tenants::open_db_password(&control.sealer, &tenant)?
-                .unwrap_or_else(|| SecretString::from(String::new()));
-            let session = OracleSession::open(&OracleSettings {
-                connect_string: tenant.connect_string.clone(),
-                username: tenant.db_username.clone().unwrap_or_default(),
-                password,
-            })
-            .await?;
-            let mut conn = Connection::Oracle(session);
-            Ok(seed::write(&mut conn, &seed::generate(slug, plan)).await?)
-        }
+    if tenant.backend == BackendKind::Sqlite {
+        // The file may not exist yet: the seeder creates it.
+        return Ok(seed::seed_sqlite(&tenant.connect_string, slug, plan).await?);
     }
+    let mut session = services.pools.open_session(&tenant).await?;
+    Ok(seed::seed(&mut session.conn, slug, plan).await?)
 }
 
 async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyhow::Result<()> {
@@ -118,6 +105,7 @@ async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyho
                 db_username: None,
                 db_password: None,
                 pool: PoolLimits::default(),
+                tunnel: None,
             },
         )
         .await?;

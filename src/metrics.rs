@@ -13,8 +13,12 @@ use std::{
 };
 
 use crate::{
-    admission::Admission, audit::AuditStats, cache::CacheStats, cluster::ClusterStats,
-    live::LiveStats, tenancy::pools::PoolStats,
+    admission::Admission,
+    audit::AuditStats,
+    cache::CacheStats,
+    cluster::ClusterStats,
+    live::LiveStats,
+    tenancy::{pools::PoolStats, tunnel::TunnelState},
 };
 
 /// Series without labels, in the order given: (name, type, help, value).
@@ -144,6 +148,9 @@ struct PoolTotals {
     waiters: u64,
     timeouts: u64,
     pools_created: u64,
+    tunnels: u64,
+    tunnels_up: u64,
+    tunnel_reconnects: u64,
 }
 
 impl PoolTotals {
@@ -156,6 +163,11 @@ impl PoolTotals {
         self.waiters += s.waiters as u64;
         self.timeouts += s.timeouts;
         self.pools_created += s.pools_created;
+        if let Some(tunnel) = &s.tunnel {
+            self.tunnels += 1;
+            self.tunnels_up += u64::from(tunnel.state == TunnelState::Up);
+            self.tunnel_reconnects += tunnel.reconnects;
+        }
     }
 }
 
@@ -358,6 +370,32 @@ impl Metrics {
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (tenant, stats) in &pool_rows {
+                let _ = writeln!(out, "{name}{{tenant=\"{tenant}\"}} {}", value(stats));
+            }
+        }
+        let tunnels: [PoolSeries; 3] = [
+            (
+                "tenantql_tunnels",
+                "gauge",
+                "SSH tunnels of open pools (tenants behind a bastion).",
+                |s| s.tunnels,
+            ),
+            (
+                "tenantql_tunnels_up",
+                "gauge",
+                "SSH tunnels forwarding sessions now.",
+                |s| s.tunnels_up,
+            ),
+            (
+                "tenantql_tunnel_reconnects_total",
+                "counter",
+                "SSH tunnel reconnections after a loss (open pools).",
+                |s| s.tunnel_reconnects,
+            ),
+        ];
+        for (name, kind, help, value) in tunnels {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (tenant, stats) in pool_rows.iter().filter(|(_, s)| s.tunnels > 0) {
                 let _ = writeln!(out, "{name}{{tenant=\"{tenant}\"}} {}", value(stats));
             }
         }

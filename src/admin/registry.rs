@@ -12,18 +12,47 @@ use crate::{
     audit::{self, commit_with, Actor, AuditEntry},
     auth::{keys, password},
     control::{
-        entities::{membership::MemberRole, tenant, tenant::TenantStatus, user},
+        entities::{
+            membership::MemberRole,
+            tenant::{self, BackendKind, TenantStatus},
+            user,
+        },
         memberships,
-        tenants::{self, NewTenant, TenantChanges},
+        tenants::{self, NewTenant, TenantChanges, TunnelConfig},
         users,
     },
     error::AppError,
     state::Services,
-    tenancy::pools::Probe,
+    store::{oracle, postgres},
+    tenancy::{pools::Probe, tunnel},
 };
 
 fn scope(tenant: &tenant::Model) -> Option<(&str, &str)> {
     Some((tenant.id.as_str(), tenant.slug.as_str()))
+}
+
+/// Refuses, before anything is stored, a connection the server could not use:
+/// a PostgreSQL connect string it cannot read, key texts the tunnel cannot
+/// parse, a tunnel in front of a database it cannot point at.
+fn check_connection(
+    backend: BackendKind,
+    connect_string: &str,
+    tunnel: Option<&TunnelConfig>,
+) -> Result<(), AppError> {
+    use secrecy::ExposeSecret;
+    let endpoint = match backend {
+        BackendKind::Postgres => postgres::endpoint(connect_string).map(drop),
+        BackendKind::Oracle if tunnel.is_some() => oracle::endpoint(connect_string).map(drop),
+        _ => Ok(()),
+    };
+    endpoint.map_err(|e| AppError::bad_input("connectString", e.to_string()))?;
+    if let Some(tunnel) = tunnel {
+        tunnel::parse_private_key(tunnel.private_key.expose_secret())
+            .map_err(|e| AppError::bad_input("tunnel.privateKey", e.to_string()))?;
+        tunnel::expected_fingerprint(&tunnel.host_key)
+            .map_err(|e| AppError::bad_input("tunnel.hostKey", e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Adds a tenant together with its signing key, atomically.
@@ -32,6 +61,7 @@ pub async fn add_tenant(
     actor: &Actor,
     new: NewTenant,
 ) -> Result<tenant::Model, AppError> {
+    check_connection(new.backend, &new.connect_string, new.tunnel.as_ref())?;
     let control = &services.control;
     let txn = control.begin_change().await?;
     let tenant = tenants::insert(&txn, &control.sealer, new).await?;
@@ -40,6 +70,7 @@ pub async fn add_tenant(
         .with_details(json!({
             "backend": tenant.backend.to_value(),
             "dbPasswordSet": tenant.db_password_sealed.is_some(),
+            "tunnel": tenant.ssh_host.is_some(),
         }));
     commit_with(txn, entry).await?;
     Ok(tenant)
@@ -62,13 +93,24 @@ pub async fn update_tenant(
     slug: &str,
     changes: TenantChanges,
 ) -> Result<tenant::Model, AppError> {
-    let txn = services.control.begin_change().await?;
+    let control = &services.control;
+    let txn = control.begin_change().await?;
     let tenant = tenants::get_by_slug(&txn, slug).await?;
     let fields = changes.changed_fields();
     if fields.is_empty() {
         return Err(AppError::bad_input("input", "nothing to change"));
     }
-    let tenant = tenants::update(&txn, tenant, changes).await?;
+    let tunnel_after = match &changes.tunnel {
+        Some(tunnel) => tunnel.clone(),
+        None => tenants::open_tunnel(&control.sealer, &tenant)
+            .map_err(|e| AppError::internal(anyhow::anyhow!("opening {slug}'s SSH key: {e}")))?,
+    };
+    let connect_after = changes
+        .connect_string
+        .as_deref()
+        .unwrap_or(&tenant.connect_string);
+    check_connection(tenant.backend, connect_after, tunnel_after.as_ref())?;
+    let tenant = tenants::update(&txn, &control.sealer, tenant, changes).await?;
     let entry = AuditEntry::change(actor, "tenant.update", scope(&tenant), &tenant.slug)
         .with_details(json!({ "changed": fields, "configVersion": tenant.config_version }));
     commit_with(txn, entry).await?;

@@ -85,6 +85,81 @@ pub struct NewTenant {
     pub db_username: Option<String>,
     pub db_password: Option<SecretString>,
     pub pool: PoolLimits,
+    pub tunnel: Option<TunnelConfig>,
+}
+
+pub const DEFAULT_SSH_PORT: u16 = 22;
+
+/// The SSH bastion in front of a tenant's database. The private key is sealed
+/// before it is stored and never shown again.
+#[derive(Clone)]
+pub struct TunnelConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub private_key: SecretString,
+    /// An OpenSSH public key line (`ssh-ed25519 AAAA…`) or its `SHA256:…` fingerprint.
+    pub host_key: String,
+}
+
+impl std::fmt::Debug for TunnelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TunnelConfig {
+    /// The shape every bastion must have; whether the key texts parse is the
+    /// tunnel's to say (`tenancy::tunnel`), checked by the registry.
+    fn validate(&self, backend: BackendKind) -> Result<(), AppError> {
+        use secrecy::ExposeSecret;
+        if backend == BackendKind::Sqlite {
+            return Err(AppError::bad_input(
+                "tunnel",
+                "an embedded SQLite store cannot sit behind an SSH bastion",
+            ));
+        }
+        let plain = |v: &str| {
+            !v.is_empty()
+                && v.len() <= 255
+                && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if !plain(&self.host) {
+            return Err(AppError::bad_input(
+                "tunnel.host",
+                "a bastion host name is 1-255 characters without spaces",
+            ));
+        }
+        if self.port == 0 {
+            return Err(AppError::bad_input(
+                "tunnel.port",
+                "a bastion port is 1-65535",
+            ));
+        }
+        if !plain(&self.user) {
+            return Err(AppError::bad_input(
+                "tunnel.user",
+                "a bastion user is 1-255 characters without spaces",
+            ));
+        }
+        if self.private_key.expose_secret().len() > 16_384 {
+            return Err(AppError::bad_input(
+                "tunnel.privateKey",
+                "a private key is at most 16 KiB",
+            ));
+        }
+        if self.host_key.trim().is_empty() || self.host_key.len() > 16_384 {
+            return Err(AppError::bad_input(
+                "tunnel.hostKey",
+                "the bastion's host key is required",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Words that would read as part of the product rather than a client's name, or
@@ -181,6 +256,9 @@ pub async fn insert(
     new.pool.validate()?;
     let display_name = validate_display_name(&new.display_name)?;
     validate_connect_string(&new.connect_string)?;
+    if let Some(tunnel) = &new.tunnel {
+        tunnel.validate(new.backend)?;
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let now = Utc::now();
     let password = new
@@ -188,7 +266,7 @@ pub async fn insert(
         .as_ref()
         .map(|p| sealer.seal_str(&id, DB_PASSWORD_FIELD, p));
     let slug = new.slug.clone();
-    tenant::ActiveModel {
+    let mut row = tenant::ActiveModel {
         id: Set(id.clone()),
         slug: Set(new.slug),
         display_name: Set(display_name),
@@ -197,10 +275,6 @@ pub async fn insert(
         connect_string: Set(new.connect_string),
         db_username: Set(new.db_username),
         db_password_sealed: Set(password),
-        ssh_host: Set(None),
-        ssh_port: Set(None),
-        ssh_user: Set(None),
-        ssh_private_key_sealed: Set(None),
         pool_max_size: Set(new.pool.max_size as i32),
         pool_min_idle: Set(new.pool.min_idle as i32),
         pool_acquire_timeout_ms: Set(new.pool.acquire_timeout_ms as i32),
@@ -213,10 +287,51 @@ pub async fn insert(
         user_rate_limit_per_sec: Set(None),
         user_rate_limit_burst: Set(None),
         max_concurrent_operations: Set(None),
-    }
-    .insert(db)
-    .await
-    .on_conflict(|| format!("a tenant with slug `{slug}` already exists"))
+        ..Default::default()
+    };
+    set_tunnel(&mut row, sealer, &id, new.tunnel.as_ref());
+    row.insert(db)
+        .await
+        .on_conflict(|| format!("a tenant with slug `{slug}` already exists"))
+}
+
+/// Writes (or with `None` clears) the bastion columns, sealing the key.
+fn set_tunnel(
+    row: &mut tenant::ActiveModel,
+    sealer: &Sealer,
+    tenant_id: &str,
+    tunnel: Option<&TunnelConfig>,
+) {
+    row.ssh_host = Set(tunnel.map(|t| t.host.clone()));
+    row.ssh_port = Set(tunnel.map(|t| i32::from(t.port)));
+    row.ssh_user = Set(tunnel.map(|t| t.user.clone()));
+    row.ssh_private_key_sealed =
+        Set(tunnel.map(|t| sealer.seal_str(tenant_id, SSH_PRIVATE_KEY_FIELD, &t.private_key)));
+    row.ssh_host_key = Set(tunnel.map(|t| t.host_key.trim().to_string()));
+}
+
+/// The tenant's bastion with its private key opened, if it has one.
+pub fn open_tunnel(
+    sealer: &Sealer,
+    tenant: &tenant::Model,
+) -> Result<Option<TunnelConfig>, SealError> {
+    let (Some(host), Some(user), Some(sealed)) = (
+        &tenant.ssh_host,
+        &tenant.ssh_user,
+        &tenant.ssh_private_key_sealed,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(TunnelConfig {
+        host: host.clone(),
+        port: tenant
+            .ssh_port
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(DEFAULT_SSH_PORT),
+        user: user.clone(),
+        private_key: sealer.open_string(&tenant.id, SSH_PRIVATE_KEY_FIELD, sealed)?,
+        host_key: tenant.ssh_host_key.clone().unwrap_or_default(),
+    }))
 }
 
 /// The tenant's database password, opened for connecting. Fails if the sealed
@@ -335,6 +450,8 @@ pub struct TenantChanges {
     pub pool: Option<PoolLimits>,
     /// Replaces all five limits (a None in it: the server's default).
     pub limits: Option<TenantLimits>,
+    /// `Some(Some(…))` sets the bastion, `Some(None)` removes it.
+    pub tunnel: Option<Option<TunnelConfig>>,
 }
 
 /// The tenant's own rate and concurrency limits (None: the server's default).
@@ -369,6 +486,7 @@ impl TenantChanges {
             ("dbUser", self.db_username.is_some()),
             ("pool", self.pool.is_some()),
             ("limits", self.limits.is_some()),
+            ("tunnel", self.tunnel.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -380,12 +498,19 @@ impl TenantChanges {
 /// tenant's `config_version`, so every instance replaces its pool.
 pub async fn update(
     db: &impl ConnectionTrait,
+    sealer: &Sealer,
     tenant: tenant::Model,
     changes: TenantChanges,
 ) -> Result<tenant::Model, AppError> {
-    let reconnects =
-        changes.connect_string.is_some() || changes.db_username.is_some() || changes.pool.is_some();
+    let reconnects = changes.connect_string.is_some()
+        || changes.db_username.is_some()
+        || changes.pool.is_some()
+        || changes.tunnel.is_some();
     let version = tenant.config_version;
+    if let Some(Some(tunnel)) = &changes.tunnel {
+        tunnel.validate(tenant.backend)?;
+    }
+    let tenant_id = tenant.id.clone();
     let mut active: tenant::ActiveModel = tenant.into();
     if let Some(name) = &changes.display_name {
         active.display_name = Set(validate_display_name(name)?);
@@ -411,6 +536,9 @@ pub async fn update(
         active.user_rate_limit_per_sec = Set(column(limits.user_rate_limit_per_sec));
         active.user_rate_limit_burst = Set(column(limits.user_rate_limit_burst));
         active.max_concurrent_operations = Set(column(limits.max_concurrent_operations));
+    }
+    if let Some(tunnel) = &changes.tunnel {
+        set_tunnel(&mut active, sealer, &tenant_id, tunnel.as_ref());
     }
     if reconnects {
         return save_reconnecting(db, active, version).await;

@@ -12,12 +12,12 @@ pub const BATCH: usize = 500;
 /// Change rows kept behind the newest (older ones are deleted by the watcher).
 pub const KEEP: i64 = 10_000;
 
-/// How far back each poll re-reads: Oracle's sequence ids may commit out of
-/// order; SQLite's writers are serialized, so its ids commit in order.
+/// How far back each poll re-reads: Oracle's and PostgreSQL's sequence ids may
+/// commit out of order; SQLite's writers are serialized, so its ids commit in order.
 pub fn window(dialect: Dialect) -> i64 {
     match dialect {
         Dialect::Sqlite => 0,
-        Dialect::Oracle => 1_000,
+        Dialect::Oracle | Dialect::Postgres => 1_000,
     }
 }
 

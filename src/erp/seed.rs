@@ -5,7 +5,7 @@
 //! per company, a bank transaction per payment and petty-cash spending.
 use chrono::{Datelike, Days, NaiveDate};
 
-use crate::store::{sqlite::SqliteSession, Connection, Sql, StoreError, Value};
+use crate::store::{sqlite::SqliteSession, Connection, Dialect, Sql, StoreError, Value};
 
 pub const DEFAULT_INVOICES: usize = 20_000;
 pub const PARTNERS: usize = 500;
@@ -404,27 +404,47 @@ pub async fn write(conn: &mut Connection, dataset: &Dataset) -> Result<SeedCount
 pub const SQLITE_SCHEMA: &str = include_str!("../../sql/sqlite/erp_schema.sql");
 /// The change log and its triggers, created once the data is in.
 pub const SQLITE_CHANGE_LOG: &str = include_str!("../../sql/sqlite/change_log.sql");
+pub const POSTGRES_SCHEMA: &str = include_str!("../../sql/postgres/erp_schema.sql");
+pub const POSTGRES_CHANGE_LOG: &str = include_str!("../../sql/postgres/change_log.sql");
+
+/// The schema and change-log scripts the seeder applies itself; an Oracle
+/// schema is its DBA's to create (`sql/oracle/`).
+fn scripts(dialect: Dialect) -> Option<(&'static str, &'static str)> {
+    match dialect {
+        Dialect::Sqlite => Some((SQLITE_SCHEMA, SQLITE_CHANGE_LOG)),
+        Dialect::Postgres => Some((POSTGRES_SCHEMA, POSTGRES_CHANGE_LOG)),
+        Dialect::Oracle => None,
+    }
+}
+
+/// Fills a tenant's store with its demo data: creates the tables where the
+/// seeder may, replaces the rows, then (re)creates the change log empty, so
+/// loading the data announces nothing.
+pub async fn seed(
+    conn: &mut Connection,
+    slug: &str,
+    plan: SeedPlan,
+) -> Result<SeedCounts, StoreError> {
+    let dialect = conn.dialect();
+    let scripts = scripts(dialect);
+    if let Some((schema, _)) = scripts {
+        conn.execute_script(schema).await?;
+    }
+    let counts = write(conn, &generate(slug, plan)).await?;
+    if let Some((_, change_log)) = scripts {
+        conn.execute_script(change_log).await?;
+        conn.execute(&Sql::raw(dialect, "DELETE FROM tenantql_changes"))
+            .await?;
+        // Fresh statistics, so the planner knows which index covers which query.
+        conn.execute(&Sql::raw(dialect, "ANALYZE")).await?;
+    }
+    Ok(counts)
+}
 
 /// Creates (or re-creates) a SQLite store at `path` filled with the tenant's demo data.
 pub async fn seed_sqlite(path: &str, slug: &str, plan: SeedPlan) -> Result<SeedCounts, StoreError> {
-    let mut session = SqliteSession::create(path).await?;
-    session.execute_script(SQLITE_SCHEMA).await?;
-    let mut conn = Connection::Sqlite(session);
-    let counts = write(&mut conn, &generate(slug, plan)).await?;
-    if let Connection::Sqlite(session) = &mut conn {
-        session.execute_script(SQLITE_CHANGE_LOG).await?;
-        // A re-seed starts a fresh log.
-        session
-            .execute(&Sql::raw(
-                crate::store::Dialect::Sqlite,
-                "DELETE FROM tenantql_changes",
-            ))
-            .await?;
-    }
-    // Fresh statistics, so the planner knows which index covers which query.
-    conn.execute(&Sql::raw(crate::store::Dialect::Sqlite, "ANALYZE"))
-        .await?;
-    Ok(counts)
+    let session = SqliteSession::create(path).await?;
+    seed(&mut Connection::Sqlite(session), slug, plan).await
 }
 
 /// The dataset as a SQL*Plus script of plain INSERTs (see `sql/oracle/erp_seed.sql`).

@@ -28,7 +28,7 @@ use crate::{
     schema::{self, AppSchema, QueryLimits, SchemaPolicy},
     sealing::KeySource,
     state::{ServiceSettings, Services},
-    tenancy::{breaker::BreakerSettings, pools::PoolSettings},
+    tenancy::{breaker::BreakerSettings, pools::PoolSettings, tunnel::TunnelTimings},
 };
 
 #[derive(Clone)]
@@ -52,6 +52,16 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             breaker: BreakerSettings {
                 base_backoff: Duration::from_millis(config.pool_breaker_backoff_ms.max(1)),
                 ..pools.breaker
+            },
+            tunnel: TunnelTimings {
+                check_every: Duration::from_secs(config.tunnel_check_secs.max(1)),
+                backoff_min: Duration::from_millis(config.tunnel_backoff_min_ms.max(1)),
+                backoff_max: Duration::from_millis(
+                    config
+                        .tunnel_backoff_max_ms
+                        .max(config.tunnel_backoff_min_ms.max(1)),
+                ),
+                ..pools.tunnel
             },
         },
         metrics_tenant_labels: config.metrics_tenant_labels,

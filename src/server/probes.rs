@@ -9,6 +9,8 @@ use axum::{
 };
 use serde_json::json;
 
+use crate::tenancy::pools::PoolStats;
+
 use super::{
     media::{error_response, ResponseMedia},
     AppState,
@@ -27,13 +29,14 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(READY_TIMEOUT, state.services.control.ping()).await {
         Ok(Ok(())) => {
             let cluster = &state.services.cluster;
-            let body = if !cluster.is_shared() {
+            let mut body = if !cluster.is_shared() {
                 json!({ "status": "ready", "redis": "not configured" })
             } else if cluster.ping().await || cluster.ping().await {
                 json!({ "status": "ready", "redis": "up" })
             } else {
                 json!({ "status": "ready", "redis": "down", "degraded": true })
             };
+            body["tunnels"] = tunnel_counts(&state.services.pools.all_stats());
             Json(body).into_response()
         }
         outcome => {
@@ -49,6 +52,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// SSH tunnels of open pools by state. Counts only: `/ready` is often open to
+/// load balancers, and tenant names are not theirs to see (pool stats and
+/// `/metrics` name the tenants).
+fn tunnel_counts(pools: &[PoolStats]) -> serde_json::Value {
+    let mut counts = json!({ "up": 0, "connecting": 0, "down": 0 });
+    for tunnel in pools.iter().filter_map(|p| p.tunnel.as_ref()) {
+        let slot = &mut counts[tunnel.state.as_str()];
+        *slot = json!(slot.as_u64().unwrap_or(0) + 1);
+    }
+    counts
 }
 
 /// The public keys that verify tenantql tokens (RFC 7517).

@@ -4,6 +4,7 @@
 pub enum Dialect {
     Sqlite,
     Oracle,
+    Postgres,
 }
 
 impl Dialect {
@@ -12,6 +13,7 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("?{index}"),
             Dialect::Oracle => format!(":{index}"),
+            Dialect::Postgres => format!("${index}"),
         }
     }
 
@@ -20,13 +22,15 @@ impl Dialect {
         match self {
             Dialect::Sqlite => 5000,
             Dialect::Oracle => 1000,
+            // The protocol allows 65,535 bind values per statement.
+            Dialect::Postgres => 5000,
         }
     }
 
     /// Row-limiting clause, placed after ORDER BY.
     pub fn limit(self, rows: usize) -> String {
         match self {
-            Dialect::Sqlite => format!("LIMIT {rows}"),
+            Dialect::Sqlite | Dialect::Postgres => format!("LIMIT {rows}"),
             Dialect::Oracle => format!("FETCH FIRST {rows} ROWS ONLY"),
         }
     }
@@ -34,7 +38,7 @@ impl Dialect {
     /// The cheapest statement that proves a session works (connection tests).
     pub fn ping_statement(self) -> &'static str {
         match self {
-            Dialect::Sqlite => "SELECT 1",
+            Dialect::Sqlite | Dialect::Postgres => "SELECT 1",
             Dialect::Oracle => "SELECT 1 FROM DUAL",
         }
     }
@@ -44,7 +48,7 @@ impl Dialect {
     pub fn for_update(self) -> &'static str {
         match self {
             Dialect::Sqlite => "",
-            Dialect::Oracle => " FOR UPDATE",
+            Dialect::Oracle | Dialect::Postgres => " FOR UPDATE",
         }
     }
 
@@ -54,7 +58,9 @@ impl Dialect {
     pub fn lock_for_insert(self, table: &str) -> Option<String> {
         match self {
             Dialect::Sqlite => None,
-            Dialect::Oracle => Some(format!("LOCK TABLE {table} IN EXCLUSIVE MODE")),
+            Dialect::Oracle | Dialect::Postgres => {
+                Some(format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))
+            }
         }
     }
 
@@ -62,7 +68,7 @@ impl Dialect {
     pub fn month_of(self, column: &str) -> String {
         match self {
             Dialect::Sqlite => format!("substr({column}, 1, 7)"),
-            Dialect::Oracle => format!("TO_CHAR({column}, 'YYYY-MM')"),
+            Dialect::Oracle | Dialect::Postgres => format!("TO_CHAR({column}, 'YYYY-MM')"),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Tenant data stores: the SQL each query needs, rendered per dialect, and the
-//! backends that run it (Oracle in production, embedded SQLite for demo and tests).
+//! backends that run it (Oracle and PostgreSQL in production, embedded SQLite for
+//! demo and tests).
 //!
 //! Query logic is written once against `Sql`; a `Dialect` renders placeholders,
 //! row limits and IN-lists, and a `Connection` runs the statement and hands back
@@ -8,6 +9,7 @@
 pub mod dialect;
 pub mod error;
 pub mod oracle;
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 pub mod value;
@@ -21,6 +23,7 @@ pub use value::{Row, Value};
 pub enum Connection {
     Sqlite(sqlite::SqliteSession),
     Oracle(oracle::OracleSession),
+    Postgres(postgres::PostgresSession),
 }
 
 impl Connection {
@@ -28,6 +31,7 @@ impl Connection {
         match self {
             Connection::Sqlite(_) => Dialect::Sqlite,
             Connection::Oracle(_) => Dialect::Oracle,
+            Connection::Postgres(_) => Dialect::Postgres,
         }
     }
 
@@ -37,12 +41,13 @@ impl Connection {
         match self {
             Connection::Sqlite(session) => session.query(sql).await,
             Connection::Oracle(session) => session.query(sql, request_id).await,
+            Connection::Postgres(session) => session.query(sql).await,
         }
     }
 
     /// Starts a write transaction (Oracle sessions are always in one). SQLite's
     /// takes the write lock at once, so a read-then-write never fails halfway
-    /// with "database is locked".
+    /// with "database is locked"; PostgreSQL's rows are locked by the statements.
     pub async fn begin(&mut self) -> Result<(), StoreError> {
         match self {
             Connection::Sqlite(session) => session
@@ -50,6 +55,10 @@ impl Connection {
                 .await
                 .map(drop),
             Connection::Oracle(_) => Ok(()),
+            Connection::Postgres(session) => session
+                .execute(&Sql::raw(Dialect::Postgres, "BEGIN"))
+                .await
+                .map(drop),
         }
     }
 
@@ -58,7 +67,32 @@ impl Connection {
         match self {
             Connection::Sqlite(session) => session.execute(sql).await,
             Connection::Oracle(session) => session.execute(sql).await,
+            Connection::Postgres(session) => session.execute(sql).await,
         }
+    }
+
+    /// Runs a statement whose failure the transaction survives: PostgreSQL
+    /// aborts the whole transaction on any error, so there it runs under a
+    /// savepoint that a failure rolls back to.
+    pub async fn try_execute(&mut self, sql: &Sql) -> bool {
+        if !matches!(self, Connection::Postgres(_)) {
+            return self.execute(sql).await.is_ok();
+        }
+        let savepoint = |text| Sql::raw(Dialect::Postgres, text);
+        if self
+            .execute(&savepoint("SAVEPOINT tenantql_optional"))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        let done = self.execute(sql).await.is_ok();
+        let end = if done {
+            "RELEASE SAVEPOINT tenantql_optional"
+        } else {
+            "ROLLBACK TO SAVEPOINT tenantql_optional"
+        };
+        self.execute(&savepoint(end)).await.is_ok() && done
     }
 
     pub async fn commit(&mut self) -> Result<(), StoreError> {
@@ -68,6 +102,18 @@ impl Connection {
                 .await
                 .map(drop),
             Connection::Oracle(session) => session.commit().await,
+            Connection::Postgres(session) => session.commit().await,
+        }
+    }
+
+    /// Runs a script of several statements without bind values (schemas).
+    pub async fn execute_script(&mut self, script: &str) -> Result<(), StoreError> {
+        match self {
+            Connection::Sqlite(session) => session.execute_script(script).await,
+            Connection::Postgres(session) => session.execute_script(script).await,
+            Connection::Oracle(_) => Err(StoreError::Query(
+                "scripts run on Oracle through SQL*Plus, not tenantql".into(),
+            )),
         }
     }
 
@@ -76,6 +122,7 @@ impl Connection {
         match self {
             Connection::Sqlite(session) => session.is_healthy().await,
             Connection::Oracle(session) => session.is_healthy(),
+            Connection::Postgres(session) => session.is_healthy(),
         }
     }
 }

@@ -26,6 +26,53 @@ pub struct OracleSettings {
     pub password: SecretString,
 }
 
+/// Oracle's listener port when an Easy Connect string names none.
+const DEFAULT_PORT: u16 = 1521;
+
+/// An Easy Connect string split as `(host, port, rest)`: `[//]host[:port][/service…]`.
+/// TNS aliases and descriptors have no host to forward to.
+fn split_easy_connect(connect: &str) -> Result<(&str, u16, &str), StoreError> {
+    let not_easy = || {
+        StoreError::unavailable(
+            "an SSH tunnel needs an Easy Connect string (`host:port/service`)",
+            "not an Easy Connect string",
+        )
+    };
+    let text = connect.trim().trim_start_matches("//");
+    if text.contains('(') || text.contains('@') {
+        return Err(not_easy());
+    }
+    let (host, after_host) = if let Some(bracketed) = text.strip_prefix('[') {
+        let end = bracketed.find(']').ok_or_else(not_easy)?;
+        (&bracketed[..end], &bracketed[end + 1..])
+    } else {
+        let end = text.find([':', '/']).unwrap_or(text.len());
+        (&text[..end], &text[end..])
+    };
+    if host.is_empty() || !after_host.starts_with([':', '/']) && !after_host.is_empty() {
+        return Err(not_easy());
+    }
+    match after_host.strip_prefix(':') {
+        Some(port_and_rest) => {
+            let end = port_and_rest.find('/').unwrap_or(port_and_rest.len());
+            let port = port_and_rest[..end].parse().map_err(|_| not_easy())?;
+            Ok((host, port, &port_and_rest[end..]))
+        }
+        None => Ok((host, DEFAULT_PORT, after_host)),
+    }
+}
+
+/// The listener an Easy Connect string points at (what a tunnel forwards to).
+pub fn endpoint(connect: &str) -> Result<(String, u16), StoreError> {
+    split_easy_connect(connect).map(|(host, port, _)| (host.to_string(), port))
+}
+
+/// The same Easy Connect string pointed at `addr` (a tunnel's local end).
+pub fn with_endpoint(connect: &str, addr: std::net::SocketAddr) -> Result<String, StoreError> {
+    let (_, _, rest) = split_easy_connect(connect)?;
+    Ok(format!("{}:{}{rest}", addr.ip(), addr.port()))
+}
+
 pub struct OracleSession {
     conn: Arc<oracle::Connection>,
 }
@@ -259,6 +306,39 @@ mod tests {
             panic!()
         };
         assert!(!reason.contains("secret-host"));
+    }
+
+    #[test]
+    fn easy_connect_strings_are_pointed_at_a_tunnel() {
+        assert_eq!(
+            endpoint("db.internal:1522/ERP").unwrap(),
+            ("db.internal".into(), 1522)
+        );
+        assert_eq!(
+            endpoint("//db.internal/ERP").unwrap(),
+            ("db.internal".into(), 1521)
+        );
+        assert_eq!(
+            endpoint("[fd00::5]:1521/ERP").unwrap(),
+            ("fd00::5".into(), 1521)
+        );
+        let local: std::net::SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        assert_eq!(
+            with_endpoint("db.internal:1522/ERP:dedicated", local).unwrap(),
+            "127.0.0.1:40001/ERP:dedicated"
+        );
+        assert_eq!(
+            with_endpoint("db.internal", local).unwrap(),
+            "127.0.0.1:40001"
+        );
+        for bad in [
+            "(DESCRIPTION=(ADDRESS=(HOST=x)(PORT=1521)))",
+            "ERPALIAS@x",
+            ":1521/ERP",
+            "db:port/ERP",
+        ] {
+            assert!(endpoint(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]

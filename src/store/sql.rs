@@ -85,7 +85,7 @@ impl Sql {
         self
     }
 
-    /// One statement inserting many rows: a VALUES list for SQLite, `INSERT ALL`
+    /// One statement inserting many rows: a VALUES list for SQLite and PostgreSQL, `INSERT ALL`
     /// for Oracle (which has no multi-row VALUES before 23ai).
     pub fn insert_rows(
         dialect: Dialect,
@@ -106,7 +106,7 @@ impl Sql {
             sql.push(")");
         };
         match dialect {
-            Dialect::Sqlite => {
+            Dialect::Sqlite | Dialect::Postgres => {
                 sql.push("INSERT INTO ")
                     .push(table)
                     .push(" (")

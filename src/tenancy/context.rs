@@ -58,6 +58,7 @@ impl TenantRef {
         match self.backend {
             BackendKind::Sqlite => Dialect::Sqlite,
             BackendKind::Oracle => Dialect::Oracle,
+            BackendKind::Postgres => Dialect::Postgres,
         }
     }
 }

@@ -99,7 +99,7 @@ impl Transaction<'_> {
     /// counted against the tenant's database); whether it succeeded.
     pub async fn try_execute(&mut self, sql: &Sql) -> bool {
         self.db.pools.count_round_trip(&self.db.tenant);
-        self.session().execute(sql).await.is_ok()
+        self.session().try_execute(sql).await
     }
 
     pub async fn commit(mut self) -> Result<(), AppError> {

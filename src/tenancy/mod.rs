@@ -3,6 +3,7 @@ pub mod breaker;
 pub mod context;
 pub mod db;
 pub mod pools;
+pub mod tunnel;
 
 pub use context::{ContextResolver, TenantContext, TenantRef, TokenRef};
 pub use db::{TenantDb, Transaction};

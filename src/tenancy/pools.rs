@@ -10,6 +10,9 @@
 //! - **Idle eviction**: a pool unused for the idle TTL is dropped by the reaper.
 //! - **Circuit breaker**: connection failures open the tenant's breaker; its
 //!   requests fail fast with TENANT_UNAVAILABLE until a probe succeeds.
+//! - **SSH tunnel**: a tenant behind a bastion gets a tunnel with each pool
+//!   generation (`tunnel`); its sessions connect through it, and a session
+//!   opened over an SSH session that has since been lost is never reused.
 use std::{
     collections::HashMap,
     sync::{
@@ -27,6 +30,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
     breaker::{Breaker, BreakerSettings, BreakerState},
+    tunnel::{self, Tunnel, TunnelConfig, TunnelError, TunnelStatus, TunnelTimings},
     TenantRef,
 };
 use crate::{
@@ -35,8 +39,10 @@ use crate::{
         tenants, ControlPlane,
     },
     error::AppError,
+    sealing::SealError,
     store::{
-        oracle::{OracleSession, OracleSettings},
+        oracle::{self, OracleSession, OracleSettings},
+        postgres::{self, PostgresSession, PostgresSettings},
         sqlite::SqliteSession,
         Connection, Sql, StoreError,
     },
@@ -50,6 +56,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PoolSettings {
     pub idle_ttl: Duration,
     pub breaker: BreakerSettings,
+    pub tunnel: TunnelTimings,
 }
 
 impl Default for PoolSettings {
@@ -57,6 +64,7 @@ impl Default for PoolSettings {
         PoolSettings {
             idle_ttl: DEFAULT_IDLE_TTL,
             breaker: BreakerSettings::default(),
+            tunnel: TunnelTimings::default(),
         }
     }
 }
@@ -65,10 +73,74 @@ impl Default for PoolSettings {
 pub enum StoreTarget {
     Sqlite { path: String },
     Oracle(OracleSettings),
+    Postgres(PostgresSettings),
+}
+
+impl StoreTarget {
+    /// The database's host and port as a bastion would reach them.
+    fn endpoint(&self) -> Result<(String, u16), StoreError> {
+        match self {
+            StoreTarget::Sqlite { .. } => Err(StoreError::unavailable(
+                "an embedded SQLite store cannot be reached through an SSH tunnel",
+                "sqlite tenant with a tunnel",
+            )),
+            StoreTarget::Oracle(settings) => oracle::endpoint(&settings.connect_string),
+            StoreTarget::Postgres(settings) => postgres::endpoint(&settings.connect_string),
+        }
+    }
+
+    /// Opens one session, through `via` (a tunnel's local end) if given.
+    async fn open(&self, via: Option<std::net::SocketAddr>) -> Result<Connection, StoreError> {
+        match self {
+            StoreTarget::Sqlite { path } => SqliteSession::open(path).await.map(Connection::Sqlite),
+            StoreTarget::Oracle(settings) => match via {
+                None => OracleSession::open(settings).await,
+                Some(addr) => {
+                    let through = OracleSettings {
+                        connect_string: oracle::with_endpoint(&settings.connect_string, addr)?,
+                        username: settings.username.clone(),
+                        password: settings.password.clone(),
+                    };
+                    OracleSession::open(&through).await
+                }
+            }
+            .map(Connection::Oracle),
+            StoreTarget::Postgres(settings) => PostgresSession::open(settings, via)
+                .await
+                .map(Connection::Postgres),
+        }
+    }
+}
+
+fn tunnel_unavailable(error: TunnelError) -> StoreError {
+    StoreError::unavailable(error.reason(), format!("SSH tunnel: {error}"))
+}
+
+/// A store failure outside any pool (so not the breaker's business) as the
+/// client error.
+fn store_failure(slug: &str, err: StoreError) -> AppError {
+    match err {
+        StoreError::Unavailable { reason, detail } => {
+            tracing::warn!(tenant = %slug, %detail, "tenant database unavailable");
+            AppError::TenantUnavailable {
+                tenant: slug.to_string(),
+                reason: reason.to_string(),
+            }
+        }
+        other => AppError::internal(anyhow::anyhow!("tenant {slug}: {other}")),
+    }
+}
+
+/// A session outside the pool (seeding, schema scripts), through its own
+/// tunnel if the tenant is behind a bastion; the tunnel closes with it.
+pub struct DetachedSession {
+    pub conn: Connection,
+    _tunnel: Option<Tunnel>,
 }
 
 pub struct StoreManager {
     target: StoreTarget,
+    tunnel: Option<Tunnel>,
 }
 
 impl managed::Manager for StoreManager {
@@ -76,15 +148,21 @@ impl managed::Manager for StoreManager {
     type Error = StoreError;
 
     async fn create(&self) -> Result<Connection, StoreError> {
-        match &self.target {
-            StoreTarget::Sqlite { path } => SqliteSession::open(path).await.map(Connection::Sqlite),
-            StoreTarget::Oracle(settings) => {
-                OracleSession::open(settings).await.map(Connection::Oracle)
-            }
-        }
+        let via = match &self.tunnel {
+            Some(tunnel) => Some(tunnel.ready().await.map_err(tunnel_unavailable)?),
+            None => None,
+        };
+        self.target.open(via).await
     }
 
-    async fn recycle(&self, conn: &mut Connection, _: &Metrics) -> RecycleResult<StoreError> {
+    async fn recycle(&self, conn: &mut Connection, metrics: &Metrics) -> RecycleResult<StoreError> {
+        if let Some(tunnel) = &self.tunnel {
+            if !tunnel.carries(metrics.created) {
+                return Err(RecycleError::message(
+                    "session was opened over an SSH session that is gone",
+                ));
+            }
+        }
         if conn.is_healthy().await {
             Ok(())
         } else {
@@ -138,6 +216,16 @@ pub struct Probe {
     pub latency: Duration,
     /// Why it failed, in words safe to show (never the driver's text).
     pub reason: Option<String>,
+    /// Each hop on the way, in order: `tunnel` (if the tenant has one), `database`.
+    pub hops: Vec<Hop>,
+}
+
+/// One hop of a connection test. A hop after a failed one is not tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub name: &'static str,
+    pub latency: Duration,
+    pub reason: Option<String>,
 }
 
 /// What admins and metrics see of one tenant's pool.
@@ -157,6 +245,8 @@ pub struct PoolStats {
     pub round_trips: u64,
     pub breaker: BreakerState,
     pub last_error: Option<String>,
+    /// The tunnel of the open pool, if the tenant is behind a bastion.
+    pub tunnel: Option<TunnelStatus>,
 }
 
 pub struct PoolManager {
@@ -243,43 +333,116 @@ impl PoolManager {
 
     /// Where the tenant's sessions go, with its password opened.
     fn target(&self, row: &tenant::Model) -> Result<StoreTarget, AppError> {
+        let sealed = |what: &str, e: SealError| {
+            AppError::internal(anyhow::anyhow!("opening {}'s {what}: {e}", row.slug))
+        };
+        let password = tenants::open_db_password(&self.control.sealer, row)
+            .map_err(|e| sealed("database password", e))?;
+        let username = row.db_username.clone().unwrap_or_default();
+        let connect_string = row.connect_string.clone();
         Ok(match row.backend {
             BackendKind::Sqlite => StoreTarget::Sqlite {
-                path: row.connect_string.clone(),
+                path: connect_string,
             },
-            BackendKind::Oracle => {
-                let password = tenants::open_db_password(&self.control.sealer, row)
-                    .map_err(|e| {
-                        AppError::internal(anyhow::anyhow!(
-                            "opening {}'s database password: {e}",
-                            row.slug
-                        ))
-                    })?
-                    .unwrap_or_else(|| secrecy::SecretString::from(String::new()));
-                StoreTarget::Oracle(OracleSettings {
-                    connect_string: row.connect_string.clone(),
-                    username: row.db_username.clone().unwrap_or_default(),
-                    password,
-                })
-            }
+            BackendKind::Oracle => StoreTarget::Oracle(OracleSettings {
+                connect_string,
+                username,
+                password: password.unwrap_or_else(|| secrecy::SecretString::from(String::new())),
+            }),
+            BackendKind::Postgres => StoreTarget::Postgres(PostgresSettings {
+                connect_string,
+                username,
+                password,
+            }),
         })
     }
 
-    /// Opens one session outside the pool and runs a trivial statement: what an
-    /// operator's connection test reports. Leaves the live pool and the breaker
-    /// alone, so testing a broken tenant cannot make it worse.
-    pub async fn probe(&self, row: &tenant::Model) -> Result<Probe, AppError> {
-        let manager = StoreManager {
-            target: self.target(row)?,
+    /// The tenant's bastion, with its private key opened, if it has one.
+    fn tunnel_settings(&self, row: &tenant::Model) -> Result<Option<TunnelConfig>, AppError> {
+        tenants::open_tunnel(&self.control.sealer, row)
+            .map_err(|e| AppError::internal(anyhow::anyhow!("opening {}'s SSH key: {e}", row.slug)))
+    }
+
+    /// Opens the tenant's tunnel (if it has a bastion): for a new pool
+    /// generation with `slot` (whose breaker a reconnection closes), or for a
+    /// session of its own.
+    async fn open_tunnel(
+        &self,
+        row: &tenant::Model,
+        target: &StoreTarget,
+        slot: Option<&Arc<Slot>>,
+    ) -> Result<Option<Tunnel>, StoreError> {
+        let Some(settings) = self.tunnel_settings(row).map_err(|e| {
+            StoreError::unavailable("the tenant's SSH key cannot be opened", e.detail())
+        })?
+        else {
+            return Ok(None);
         };
+        let on_reconnect = slot.map(|slot| {
+            let slot = Arc::downgrade(slot);
+            Box::new(move || {
+                if let Some(slot) = slot.upgrade() {
+                    slot.breaker.record_success();
+                }
+            }) as tunnel::OnReconnect
+        });
+        Tunnel::open(
+            settings,
+            target.endpoint()?,
+            self.settings.tunnel,
+            on_reconnect,
+        )
+        .await
+        .map(Some)
+        .map_err(tunnel_unavailable)
+    }
+
+    /// Opens one session outside the pool (through a fresh tunnel if the tenant
+    /// has a bastion) and runs a trivial statement: what an operator's connection
+    /// test reports, hop by hop. Leaves the live pool and the breaker alone, so
+    /// testing a broken tenant cannot make it worse.
+    pub async fn probe(&self, row: &tenant::Model) -> Result<Probe, AppError> {
+        let target = self.target(row)?;
         let started = std::time::Instant::now();
+        let mut hops = Vec::new();
+        let mut via = None;
+        let mut _tunnel = None;
+        if let Some(settings) = self.tunnel_settings(row)? {
+            let (latency, opened) = match target.endpoint() {
+                Ok(endpoint) => {
+                    let (latency, opened) =
+                        tunnel::probe(settings, endpoint, self.settings.tunnel).await;
+                    (latency, opened.map_err(|e| e.reason().to_string()))
+                }
+                Err(e) => (Duration::ZERO, Err(e.to_string())),
+            };
+            let reason = opened.as_ref().err().cloned();
+            hops.push(Hop {
+                name: "tunnel",
+                latency,
+                reason: reason.clone(),
+            });
+            match opened {
+                Ok(tunnel) => {
+                    via = tunnel.ready().await.ok();
+                    _tunnel = Some(tunnel);
+                }
+                Err(reason) => {
+                    return Ok(Probe {
+                        latency: started.elapsed(),
+                        reason: Some(reason),
+                        hops,
+                    })
+                }
+            }
+        }
+        let database_started = std::time::Instant::now();
         let attempt = async {
-            let mut conn = managed::Manager::create(&manager).await?;
+            let mut conn = target.open(via).await?;
             let ping = Sql::raw(conn.dialect(), conn.dialect().ping_statement());
             conn.query(&ping, "connection-test").await.map(drop)
         };
         let outcome = tokio::time::timeout(CONNECT_TIMEOUT, attempt).await;
-        let latency = started.elapsed();
         let reason = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(StoreError::Unavailable { reason, detail })) => {
@@ -292,7 +455,34 @@ impl PoolManager {
             }
             Err(_) => Some(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())),
         };
-        Ok(Probe { latency, reason })
+        hops.push(Hop {
+            name: "database",
+            latency: database_started.elapsed(),
+            reason: reason.clone(),
+        });
+        Ok(Probe {
+            latency: started.elapsed(),
+            reason,
+            hops,
+        })
+    }
+
+    /// Opens one session outside the pool (see `DetachedSession`).
+    pub async fn open_session(&self, row: &tenant::Model) -> Result<DetachedSession, AppError> {
+        let target = self.target(row)?;
+        let opened = async {
+            let tunnel = self.open_tunnel(row, &target, None).await?;
+            let via = match &tunnel {
+                Some(tunnel) => Some(tunnel.ready().await.map_err(tunnel_unavailable)?),
+                None => None,
+            };
+            let conn = target.open(via).await?;
+            Ok(DetachedSession {
+                conn,
+                _tunnel: tunnel,
+            })
+        };
+        opened.await.map_err(|e| store_failure(&row.slug, e))
     }
 
     /// Closes this instance's pool for the tenant and closes its breaker: the
@@ -315,8 +505,13 @@ impl PoolManager {
             .await?
             .ok_or(AppError::NotFound("tenant"))?;
         let target = self.target(&row)?;
+        // Counted against the breaker by the caller, like any failed build.
+        let tunnel = self
+            .open_tunnel(&row, &target, Some(&self.slot(tenant)))
+            .await
+            .map_err(|e| store_failure(&row.slug, e))?;
         let acquire_timeout = Duration::from_millis(row.pool_acquire_timeout_ms.max(1) as u64);
-        let pool = Pool::builder(StoreManager { target })
+        let pool = Pool::builder(StoreManager { target, tunnel })
             .max_size(row.pool_max_size.max(1) as usize)
             .wait_timeout(Some(acquire_timeout))
             .create_timeout(Some(CONNECT_TIMEOUT))
@@ -489,6 +684,9 @@ impl PoolManager {
             timeouts: slot.counters.timeouts.load(Ordering::Relaxed),
             round_trips: slot.counters.round_trips.load(Ordering::Relaxed),
             breaker: slot.breaker.state(),
+            tunnel: current
+                .as_ref()
+                .and_then(|p| p.pool.manager().tunnel.as_ref().map(Tunnel::status)),
             last_error: slot
                 .counters
                 .last_error

@@ -27,6 +27,7 @@ fn oracle_tenant(slug: &str, password: &str) -> NewTenant {
         db_username: Some("erp_reader".into()),
         db_password: Some(SecretString::from(password.to_string())),
         pool: PoolLimits::default(),
+        tunnel: None,
     }
 }
 

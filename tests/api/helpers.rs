@@ -27,6 +27,8 @@ use tenantql::{
 };
 use tokio_util::sync::CancellationToken;
 
+pub use crate::services::{free_port, RedisServer, SshServer};
+
 pub const PASSWORD: &str = "correct horse battery";
 
 /// Which control-plane database a test runs on.
@@ -67,7 +69,7 @@ pub fn postgres_url() -> Option<String> {
 }
 
 /// A fresh database on the test PostgreSQL, returned as a URL.
-async fn fresh_postgres_database(base: &str) -> String {
+pub async fn fresh_postgres_database(base: &str) -> String {
     let admin = Database::connect(format!("{base}/postgres"))
         .await
         .expect("connect to test PostgreSQL");
@@ -239,6 +241,7 @@ impl TestApp {
                 db_username: None,
                 db_password: None,
                 pool: PoolLimits::default(),
+                tunnel: None,
             },
         )
         .await
@@ -473,15 +476,6 @@ pub fn ok(output: Output) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// A port nothing listens on right now (for processes that take `--listen`/`--port`).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A `graphql-transport-ws` client: answers the server's pings, and gives
 /// every wait a deadline so a test fails instead of hanging.
 pub struct WsClient {
@@ -631,85 +625,47 @@ impl WsClient {
     }
 }
 
-/// A private `redis-server` on a free loopback port, stopped when dropped.
-/// Each test gets its own, so one may kill and restart it freely.
-pub struct RedisServer {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl RedisServer {
-    /// Starts one, or returns None (a skip) when `redis-server` is not installed,
-    /// which fails instead under TENANTQL_TEST_REQUIRE_ALL (scripts/test.sh).
-    pub async fn start() -> Option<RedisServer> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            if std::env::var_os("TENANTQL_TEST_REQUIRE_ALL").is_some() {
-                panic!("redis-server is not installed but TENANTQL_TEST_REQUIRE_ALL is: run scripts/test.sh");
-            }
-            eprintln!("notice: redis-server is not installed; skipping a Redis test");
-            return None;
-        }
-        let mut server = RedisServer {
-            port: free_port(),
-            dir: tempfile::tempdir().expect("temp dir"),
-            child: None,
-        };
-        server.restart().await;
-        Some(server)
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// (Re)starts the server on its port and waits until it accepts connections.
-    pub async fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not listen on {}", self.port);
-    }
-
-    /// Kills the server (SIGKILL: no goodbye to its clients) and waits for it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A tenant whose ERP data lives in a fresh database on the test PostgreSQL
+/// (reached through `tunnel` if given), seeded with `invoices` invoices, alice
+/// its admin. Returns the database's connect string.
+pub async fn add_postgres_tenant(
+    app: &TestApp,
+    slug: &str,
+    invoices: usize,
+    tunnel: Option<tenantql::control::tenants::TunnelConfig>,
+) -> String {
+    let base = postgres_url().expect("PostgreSQL tests call postgres_url() first");
+    let url = fresh_postgres_database(&base).await;
+    // postgres://user@host:port/db → host:port/db, user
+    let rest = url.strip_prefix("postgres://").expect("a postgres:// URL");
+    let (user, connect) = rest.split_once('@').expect("user@host");
+    registry::add_tenant(
+        &app.services,
+        &Actor::cli("test"),
+        NewTenant {
+            slug: slug.into(),
+            display_name: format!("{slug} on PostgreSQL"),
+            backend: BackendKind::Postgres,
+            connect_string: connect.to_string(),
+            db_username: Some(user.to_string()),
+            db_password: None,
+            pool: PoolLimits::default(),
+            tunnel,
+        },
+    )
+    .await
+    .expect("tenant added");
+    tenantql::demo::seed_tenant(&app.services, slug, invoices)
+        .await
+        .expect("PostgreSQL tenant seeded");
+    registry::grant(
+        &app.services,
+        &Actor::cli("test"),
+        "alice@acme.test",
+        slug,
+        MemberRole::Admin,
+    )
+    .await
+    .expect("alice granted");
+    connect.to_string()
 }

@@ -7,7 +7,7 @@ use tenantql::erp::Cents;
 
 use crate::helpers::{RedisServer, TestApp, WsClient, WsEvent};
 
-const EVENTS: &str = r#"subscription Events($companyId: ID!) {
+pub const EVENTS: &str = r#"subscription Events($companyId: ID!) {
   invoiceEvents(companyId: $companyId) { change invoice { id number total paid balance status partner { name } payments { amount } } payment { id amount date method } } }"#;
 
 const LIVE_DASHBOARD: &str = r#"subscription Live($companyId: ID!, $year: Int!) {
@@ -65,7 +65,7 @@ async fn demo() -> Demo {
 }
 
 /// Invoices of the company with something still due, as (id, issue date, balance).
-async fn unpaid(app: &TestApp, token: &str, company: &str) -> Vec<(String, String, Cents)> {
+pub async fn unpaid(app: &TestApp, token: &str, company: &str) -> Vec<(String, String, Cents)> {
     let mut out = Vec::new();
     let mut after = Value::Null;
     for _ in 0..100 {
@@ -346,13 +346,19 @@ async fn writes_are_validated_and_never_overpay() {
         .await;
     assert_eq!(answer.code(), "NOT_FOUND", "{:#}", answer.body);
 
-    // Eight concurrent payments of a third of the balance each: exactly three
-    // succeed, the invoice is paid to the cent and never beyond.
+    concurrent_payments_never_overpay(app, &d.acme, &d.acme_company).await;
+}
+
+/// Eight concurrent payments of a third of an invoice's balance each: exactly
+/// three succeed, the invoice is paid to the cent and never beyond (the write
+/// locks hold in every backend).
+pub async fn concurrent_payments_never_overpay(app: &TestApp, token: &str, company: &str) {
+    let (invoice, issued, balance) = unpaid(app, token, company).await[0].clone();
     let third = Cents(balance.0 / 3);
     let mut attempts = Vec::new();
     for _ in 0..8 {
         let amount = third.to_string();
-        let (app, token, invoice, issued) = (&d.app, &d.acme, &invoice, &issued);
+        let (invoice, issued) = (&invoice, &issued);
         attempts.push(async move { pay(app, token, invoice, &amount, issued).await });
     }
     let answers = futures_util::future::join_all(attempts).await;
@@ -373,7 +379,7 @@ async fn writes_are_validated_and_never_overpay() {
         .gql(
             "query($id: ID!) { invoice(id: $id) { balance payments { amount } } }",
             json!({ "id": invoice }),
-            Some(&d.acme),
+            Some(token),
         )
         .await;
     assert_eq!(
@@ -755,21 +761,25 @@ async fn instances_share_events_through_redis_and_survive_its_outage() {
 
 /// Marks one unpaid invoice of the company (1-based row id) as fully paid by
 /// writing to the tenant's store directly, as another program would; returns its id.
-async fn pay_outside_tenantql(app: &TestApp, slug: &str, company_row: i64) -> i64 {
-    use tenantql::store::{sqlite::SqliteSession, Dialect, Sql};
+pub async fn pay_outside_tenantql(app: &TestApp, slug: &str, company_row: i64) -> i64 {
+    use tenantql::store::Sql;
     let tenant = tenantql::control::tenants::get_by_slug(&app.services.control.db, slug)
         .await
         .unwrap();
-    let mut store = SqliteSession::open(&tenant.connect_string).await.unwrap();
-    let mut find = Sql::new(Dialect::Sqlite);
+    // A session of its own, as another program writing to the store would have.
+    let mut session = app.services.pools.open_session(&tenant).await.unwrap();
+    let store = &mut session.conn;
+    let dialect = store.dialect();
+    let mut find = Sql::new(dialect);
     find.push("SELECT id FROM invoices WHERE company_id = ")
         .bind(company_row)
-        .push(" AND paid_cents < total_cents ORDER BY id LIMIT 1");
-    let id = match store.query(&find).await.unwrap()[0].0[0] {
+        .push(" AND paid_cents < total_cents ORDER BY id")
+        .limit(1);
+    let id = match store.query(&find, "test").await.unwrap()[0].0[0] {
         tenantql::store::Value::Int(id) => id,
         ref other => panic!("not an id: {other:?}"),
     };
-    let mut pay = Sql::new(Dialect::Sqlite);
+    let mut pay = Sql::new(dialect);
     pay.push("UPDATE invoices SET paid_cents = total_cents WHERE id = ")
         .bind(id);
     store.execute(&pay).await.unwrap();
@@ -777,7 +787,7 @@ async fn pay_outside_tenantql(app: &TestApp, slug: &str, company_row: i64) -> i6
 }
 
 /// The next event's invoice, which must be a CHANGED one of balance 0.
-async fn changed_and_paid(ws: &mut WsClient, id: &str) -> Value {
+pub async fn changed_and_paid(ws: &mut WsClient, id: &str) -> Value {
     let event = ws.next_of(id).await["data"]["invoiceEvents"].clone();
     assert_eq!(event["change"], "CHANGED", "{event}");
     assert_eq!(event["invoice"]["balance"], "0.00", "{event}");

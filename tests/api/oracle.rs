@@ -27,6 +27,7 @@ async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str,
             db_username: Some(user.into()),
             db_password: Some(SecretString::from(password.to_string())),
             pool: PoolLimits::default(),
+            tunnel: None,
         },
     )
     .await

@@ -21,6 +21,8 @@ pub enum BackendKind {
     Sqlite,
     #[sea_orm(string_value = "oracle")]
     Oracle,
+    #[sea_orm(string_value = "postgres")]
+    Postgres,
 }
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
@@ -34,6 +36,7 @@ pub struct Model {
     pub status: TenantStatus,
     pub backend: BackendKind,
     /// SQLite: a file path. Oracle: an Easy Connect string (`host:port/service`).
+    /// PostgreSQL: `host[:port]/database` or a `postgres://` URL without password.
     pub connect_string: String,
     pub db_username: Option<String>,
     /// Sealed with AAD (tenant id, `db_password`); see `sealing`.
@@ -43,6 +46,8 @@ pub struct Model {
     pub ssh_user: Option<String>,
     /// Sealed with AAD (tenant id, `ssh_private_key`).
     pub ssh_private_key_sealed: Option<String>,
+    /// The bastion's expected host key (OpenSSH public key line or SHA256 fingerprint).
+    pub ssh_host_key: Option<String>,
     pub pool_max_size: i32,
     pub pool_min_idle: i32,
     pub pool_acquire_timeout_ms: i32,

@@ -10,18 +10,26 @@ use crate::{
     admin::registry,
     control::{
         entities::{tenant, tenant::BackendKind, tenant::TenantStatus as RowStatus},
-        tenants::{self, NewTenant, PoolLimits, TenantChanges, TenantFilter, TenantLimits},
+        tenants::{
+            self, NewTenant, PoolLimits, TenantChanges, TenantFilter, TenantLimits, TunnelConfig,
+            DEFAULT_SSH_PORT,
+        },
     },
     error::AppError,
     paging,
     resolvers::{actor, auth::TenantStatus, connection, guards::PlatformAdmin, services},
-    tenancy::{breaker::BreakerState as PoolBreaker, pools::PoolStats},
+    tenancy::{
+        breaker::BreakerState as PoolBreaker,
+        pools::{Hop, PoolStats},
+        tunnel::{TunnelState as PoolTunnelState, TunnelStatus},
+    },
 };
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TenantBackend {
     Sqlite,
     Oracle,
+    Postgres,
 }
 
 impl From<BackendKind> for TenantBackend {
@@ -29,6 +37,7 @@ impl From<BackendKind> for TenantBackend {
         match kind {
             BackendKind::Sqlite => TenantBackend::Sqlite,
             BackendKind::Oracle => TenantBackend::Oracle,
+            BackendKind::Postgres => TenantBackend::Postgres,
         }
     }
 }
@@ -38,6 +47,81 @@ impl From<TenantBackend> for BackendKind {
         match kind {
             TenantBackend::Sqlite => BackendKind::Sqlite,
             TenantBackend::Oracle => BackendKind::Oracle,
+            TenantBackend::Postgres => BackendKind::Postgres,
+        }
+    }
+}
+
+/// The SSH bastion in front of a tenant's database.
+#[derive(InputObject)]
+pub struct TunnelInput {
+    pub host: String,
+    /// Default 22.
+    pub port: Option<u16>,
+    pub user: String,
+    /// An unencrypted OpenSSH or PEM private key. Sealed before it is stored;
+    /// never shown or logged.
+    pub private_key: String,
+    /// The bastion's host key as an OpenSSH public key line
+    /// (`ssh-ed25519 AAAA…`, from `ssh-keyscan`) or its `SHA256:…` fingerprint.
+    /// A bastion showing another key is refused.
+    pub host_key: String,
+}
+
+impl From<TunnelInput> for TunnelConfig {
+    fn from(t: TunnelInput) -> Self {
+        TunnelConfig {
+            host: t.host.trim().to_string(),
+            port: t.port.unwrap_or(DEFAULT_SSH_PORT),
+            user: t.user.trim().to_string(),
+            private_key: SecretString::from(t.private_key),
+            host_key: t.host_key,
+        }
+    }
+}
+
+/// A tenant's bastion as stored (its private key is never shown).
+#[derive(SimpleObject)]
+pub struct TunnelSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub host_key: String,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TunnelState {
+    /// The first SSH connection is being made.
+    Connecting,
+    /// Sessions are forwarded.
+    Up,
+    /// Lost or never made; retried with backoff. The tenant is TENANT_UNAVAILABLE.
+    Down,
+}
+
+/// This instance's tunnel for the tenant's open pool.
+#[derive(SimpleObject)]
+pub struct TunnelHealth {
+    pub state: TunnelState,
+    /// When it entered that state.
+    pub since: DateTime<Utc>,
+    /// Reconnections after the first connection.
+    pub reconnects: u64,
+    /// Why it last went down.
+    pub last_error: Option<String>,
+}
+
+impl From<&TunnelStatus> for TunnelHealth {
+    fn from(t: &TunnelStatus) -> Self {
+        TunnelHealth {
+            state: match t.state {
+                PoolTunnelState::Connecting => TunnelState::Connecting,
+                PoolTunnelState::Up => TunnelState::Up,
+                PoolTunnelState::Down => TunnelState::Down,
+            },
+            since: t.since,
+            reconnects: t.reconnects,
+            last_error: t.last_error.map(str::to_string),
         }
     }
 }
@@ -148,6 +232,8 @@ pub struct TenantPoolStats {
     pub timeouts: u64,
     pub round_trips: u64,
     pub breaker: BreakerState,
+    /// Null unless the tenant is behind an SSH bastion.
+    pub tunnel: Option<TunnelHealth>,
 }
 
 impl From<&PoolStats> for TenantPoolStats {
@@ -169,6 +255,7 @@ impl From<&PoolStats> for TenantPoolStats {
                 PoolBreaker::Open => BreakerState::Open,
                 PoolBreaker::HalfOpen => BreakerState::HalfOpen,
             },
+            tunnel: s.tunnel.as_ref().map(TunnelHealth::from),
         }
     }
 }
@@ -195,9 +282,24 @@ impl TenantDetails {
     async fn backend(&self) -> TenantBackend {
         self.row.backend.into()
     }
-    /// SQLite: a file path. Oracle: an Easy Connect string.
+    /// SQLite: a file path. Oracle: an Easy Connect string. PostgreSQL:
+    /// `host[:port]/database` or a `postgres://` URL without password. Behind a
+    /// bastion, the host is as the bastion sees it.
     async fn connect_string(&self) -> &str {
         &self.row.connect_string
+    }
+    /// The SSH bastion its sessions go through, if any.
+    async fn tunnel(&self) -> Option<TunnelSettings> {
+        let row = &self.row;
+        Some(TunnelSettings {
+            host: row.ssh_host.clone()?,
+            port: row
+                .ssh_port
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(DEFAULT_SSH_PORT),
+            user: row.ssh_user.clone().unwrap_or_default(),
+            host_key: row.ssh_host_key.clone().unwrap_or_default(),
+        })
     }
     async fn db_user(&self) -> Option<&str> {
         self.row.db_username.as_deref()
@@ -260,6 +362,7 @@ pub struct CreateTenantInput {
     pub name: Option<String>,
     pub backend: TenantBackend,
     /// SQLite: a file path. Oracle: an Easy Connect string (`host:port/service`).
+    /// PostgreSQL: `host[:port]/database` or a `postgres://` URL without password.
     pub connect_string: String,
     pub db_user: Option<String>,
     /// Sealed before it is stored; never shown or logged.
@@ -268,6 +371,8 @@ pub struct CreateTenantInput {
     pub pool_limits: Option<PoolLimitSettings>,
     /// Replaces all of the tenant's operation limits.
     pub limits: Option<OperationLimits>,
+    /// Reach the database through this SSH bastion (Oracle and PostgreSQL).
+    pub tunnel: Option<TunnelInput>,
 }
 
 /// Only the fields given change.
@@ -280,6 +385,10 @@ pub struct UpdateTenantInput {
     pub pool_limits: Option<PoolLimitSettings>,
     /// Replaces all of the tenant's operation limits.
     pub limits: Option<OperationLimits>,
+    /// Sets (or replaces) the SSH bastion.
+    pub tunnel: Option<TunnelInput>,
+    /// Connects directly again.
+    pub remove_tunnel: Option<bool>,
 }
 
 #[derive(InputObject, Default)]
@@ -297,6 +406,28 @@ pub struct ConnectionTest {
     pub reachable: bool,
     pub latency_ms: f64,
     pub reason: Option<String>,
+    /// Each hop in order: `tunnel` (behind a bastion), then `database`. A hop
+    /// after a failed one is not tried.
+    pub hops: Vec<ConnectionHop>,
+}
+
+#[derive(SimpleObject)]
+pub struct ConnectionHop {
+    pub name: String,
+    pub reachable: bool,
+    pub latency_ms: f64,
+    pub reason: Option<String>,
+}
+
+impl From<Hop> for ConnectionHop {
+    fn from(hop: Hop) -> Self {
+        ConnectionHop {
+            name: hop.name.to_string(),
+            reachable: hop.reason.is_none(),
+            latency_ms: hop.latency.as_secs_f64() * 1000.0,
+            reason: hop.reason,
+        }
+    }
 }
 
 #[derive(SimpleObject)]
@@ -393,6 +524,7 @@ impl PlatformMutation {
             db_username: input.db_user.filter(|u| !u.trim().is_empty()),
             db_password: input.db_password.map(SecretString::from),
             pool: input.pool_limits.map(Into::into).unwrap_or_default(),
+            tunnel: input.tunnel.map(Into::into),
         };
         Ok(registry::add_tenant(services(ctx), &actor(ctx), new)
             .await?
@@ -408,12 +540,25 @@ impl PlatformMutation {
         slug: String,
         input: UpdateTenantInput,
     ) -> async_graphql::Result<TenantDetails> {
+        let tunnel = match (input.tunnel, input.remove_tunnel.unwrap_or(false)) {
+            (Some(_), true) => {
+                return Err(AppError::bad_input(
+                    "removeTunnel",
+                    "give either `tunnel` or `removeTunnel`, not both",
+                )
+                .into())
+            }
+            (Some(tunnel), false) => Some(Some(tunnel.into())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
         let changes = TenantChanges {
             display_name: input.name,
             connect_string: input.connect_string,
             db_username: input.db_user,
             pool: input.pool_limits.map(Into::into),
             limits: input.limits.map(Into::into),
+            tunnel,
         };
         Ok(
             registry::update_tenant(services(ctx), &actor(ctx), &slug, changes)
@@ -509,8 +654,8 @@ impl PlatformMutation {
         Ok(SigningKeyRotation { kid })
     }
 
-    /// Opens one session to the tenant's database outside its pool and runs a
-    /// trivial statement.
+    /// Opens one session to the tenant's database outside its pool (through a
+    /// fresh tunnel if it is behind a bastion) and runs a trivial statement.
     #[graphql(guard = "PlatformAdmin")]
     async fn test_tenant_connection(
         &self,
@@ -522,6 +667,7 @@ impl PlatformMutation {
             reachable: probe.reason.is_none(),
             latency_ms: probe.latency.as_secs_f64() * 1000.0,
             reason: probe.reason,
+            hops: probe.hops.into_iter().map(Into::into).collect(),
         })
     }
 
