@@ -64,7 +64,9 @@ use tenantql::{
     state::Services,
 };
 
-/// The loopback services the tests start (redis-server, sshd), shared with them.
+/// The loopback services the tests start (redis-server, sshd), shared with them;
+/// the tests use parts the benchmark does not.
+#[allow(dead_code)]
 #[path = "../tests/api/services.rs"]
 mod services;
 

@@ -179,6 +179,20 @@ type PoolSeries = (
     fn(&PoolTotals) -> u64,
 );
 
+/// Each series with its HELP and TYPE, one sample per tenant row.
+fn write_pool_series<'a>(
+    out: &mut String,
+    series: &[PoolSeries],
+    rows: impl Iterator<Item = (&'a String, &'a PoolTotals)> + Clone,
+) {
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (tenant, stats) in rows.clone() {
+            let _ = writeln!(out, "{name}{{tenant=\"{tenant}\"}} {}", value(stats));
+        }
+    }
+}
+
 pub struct Metrics {
     tenant_labels: usize,
     series: Mutex<HashMap<String, TenantSeries>>,
@@ -367,12 +381,7 @@ impl Metrics {
                 |s| s.pools_created,
             ),
         ];
-        for (name, kind, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (tenant, stats) in &pool_rows {
-                let _ = writeln!(out, "{name}{{tenant=\"{tenant}\"}} {}", value(stats));
-            }
-        }
+        write_pool_series(&mut out, &gauges, pool_rows.iter());
         let tunnels: [PoolSeries; 3] = [
             (
                 "tenantql_tunnels",
@@ -393,12 +402,9 @@ impl Metrics {
                 |s| s.tunnel_reconnects,
             ),
         ];
-        for (name, kind, help, value) in tunnels {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (tenant, stats) in pool_rows.iter().filter(|(_, s)| s.tunnels > 0) {
-                let _ = writeln!(out, "{name}{{tenant=\"{tenant}\"}} {}", value(stats));
-            }
-        }
+        // Only tenants behind a bastion get tunnel series.
+        let behind_a_bastion = pool_rows.iter().filter(|(_, s)| s.tunnels > 0);
+        write_pool_series(&mut out, &tunnels, behind_a_bastion);
         out
     }
 

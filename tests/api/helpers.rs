@@ -625,6 +625,23 @@ impl WsClient {
     }
 }
 
+/// Registers a tenant as an operator would and makes alice its admin.
+pub async fn register_tenant(app: &TestApp, new: NewTenant) {
+    let slug = new.slug.clone();
+    registry::add_tenant(&app.services, &Actor::cli("test"), new)
+        .await
+        .expect("tenant added");
+    registry::grant(
+        &app.services,
+        &Actor::cli("test"),
+        "alice@acme.test",
+        &slug,
+        MemberRole::Admin,
+    )
+    .await
+    .expect("alice granted");
+}
+
 /// A tenant whose ERP data lives in a fresh database on the test PostgreSQL
 /// (reached through `tunnel` if given), seeded with `invoices` invoices, alice
 /// its admin. Returns the database's connect string.
@@ -639,9 +656,8 @@ pub async fn add_postgres_tenant(
     // postgres://user@host:port/db → host:port/db, user
     let rest = url.strip_prefix("postgres://").expect("a postgres:// URL");
     let (user, connect) = rest.split_once('@').expect("user@host");
-    registry::add_tenant(
-        &app.services,
-        &Actor::cli("test"),
+    register_tenant(
+        app,
         NewTenant {
             slug: slug.into(),
             display_name: format!("{slug} on PostgreSQL"),
@@ -653,19 +669,9 @@ pub async fn add_postgres_tenant(
             tunnel,
         },
     )
-    .await
-    .expect("tenant added");
+    .await;
     tenantql::demo::seed_tenant(&app.services, slug, invoices)
         .await
         .expect("PostgreSQL tenant seeded");
-    registry::grant(
-        &app.services,
-        &Actor::cli("test"),
-        "alice@acme.test",
-        slug,
-        MemberRole::Admin,
-    )
-    .await
-    .expect("alice granted");
     connect.to_string()
 }

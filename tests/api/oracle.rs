@@ -4,21 +4,19 @@
 //! contract runs against a real Oracle database.
 use secrecy::SecretString;
 use serde_json::json;
-use tenantql::{
-    admin::registry,
-    audit::Actor,
-    control::{
-        entities::{membership::MemberRole, tenant::BackendKind},
-        tenants::{NewTenant, PoolLimits},
-    },
+use tenantql::control::{
+    entities::tenant::BackendKind,
+    tenants::{NewTenant, PoolLimits},
 };
 
-use crate::{erp, helpers::TestApp};
+use crate::{
+    erp,
+    helpers::{register_tenant, TestApp},
+};
 
 async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str, password: &str) {
-    registry::add_tenant(
-        &app.services,
-        &Actor::cli("test"),
+    register_tenant(
+        app,
         NewTenant {
             slug: slug.into(),
             display_name: "ERP on Oracle".into(),
@@ -30,17 +28,7 @@ async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str,
             tunnel: None,
         },
     )
-    .await
-    .unwrap();
-    registry::grant(
-        &app.services,
-        &Actor::cli("test"),
-        "alice@acme.test",
-        slug,
-        MemberRole::Admin,
-    )
-    .await
-    .unwrap();
+    .await;
 }
 
 #[tokio::test]

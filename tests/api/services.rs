@@ -213,6 +213,13 @@ impl SshServer {
         wait_for_listener(self.port, "sshd").await;
     }
 
+    /// SSH connections being served now (sshd forks one process per connection).
+    pub fn connections(&self) -> usize {
+        self.child
+            .as_ref()
+            .map_or(0, |child| children_of(child.id()).len())
+    }
+
     /// Kills sshd and every session process it forked (they would otherwise
     /// keep established tunnels alive), as a crash of the bastion would.
     pub fn kill(&mut self) {

@@ -51,11 +51,11 @@ async fn invoice_page(app: &TestApp, token: &str, company: &str) -> crate::helpe
 }
 
 /// Asks until `done` holds for the answer, at most `within`; how long it took.
-async fn until(
+async fn until<T>(
     within: Duration,
-    mut ask: impl AsyncFnMut() -> crate::helpers::Answer,
-    done: impl Fn(&crate::helpers::Answer) -> bool,
-) -> (Duration, crate::helpers::Answer) {
+    mut ask: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> (Duration, T) {
     let started = Instant::now();
     loop {
         let answer = ask().await;
@@ -64,6 +64,18 @@ async fn until(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits (at most `within`) until the invoice page is answered; how long it took.
+async fn answered_within(app: &TestApp, token: &str, company: &str, within: Duration) -> Duration {
+    let (took, answer) = until(
+        within,
+        || invoice_page(app, token, company),
+        |a| a.body["errors"].is_null(),
+    )
+    .await;
+    answer.assert_ok();
+    took
 }
 
 const CONNECTION_TEST: &str = r#"mutation($slug: String!) { testTenantConnection(slug: $slug) {
@@ -181,6 +193,21 @@ async fn a_tenant_behind_a_bastion_follows_its_sshd() {
         .await
         .contains("tenantql_tunnels_up{tenant=\"north\"} 1"));
 
+    // The tunnel lives with the pool: an evicted pool leaves no SSH connection,
+    // the next request opens both again.
+    assert_eq!(sshd.connections(), 1);
+    let later = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
+    assert!(app.services.pools.evict_idle_at(later) >= 1);
+    let (_, closed) = until(
+        Duration::from_secs(5),
+        || async { sshd.connections() },
+        |n| *n == 0,
+    )
+    .await;
+    assert_eq!(closed, 0, "the evicted pool's SSH connection is closed");
+    answered_within(&app, &north, &north_company, Duration::from_secs(10)).await;
+    assert_eq!(sshd.connections(), 1);
+
     // The bastion dies: north is TENANT_UNAVAILABLE quickly, acme unaffected.
     sshd.kill();
     let (took, down) = until(
@@ -208,13 +235,7 @@ async fn a_tenant_behind_a_bastion_follows_its_sshd() {
     // reconnection closes the breaker, so no probe backoff adds to it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     sshd.restart().await;
-    let (recovered_in, back) = until(
-        Duration::from_secs(20),
-        || invoice_page(&app, &north, &north_company),
-        |a| a.body["errors"].is_null(),
-    )
-    .await;
-    back.assert_ok();
+    let recovered_in = answered_within(&app, &north, &north_company, Duration::from_secs(20)).await;
     eprintln!("north answered again {recovered_in:?} after sshd restarted");
     assert!(recovered_in < Duration::from_secs(8), "{recovered_in:?}");
     let stats = app
@@ -292,13 +313,7 @@ async fn a_bastion_showing_another_host_key_is_refused() {
     )
     .await
     .assert_ok();
-    let (_, answered) = until(
-        Duration::from_secs(10),
-        || invoice_page(&app, &south, &company),
-        |a| a.body["errors"].is_null(),
-    )
-    .await;
-    answered.assert_ok();
+    answered_within(&app, &south, &company, Duration::from_secs(10)).await;
 
     // Bad settings are refused before anything is stored.
     let mut bad_key = tunnel_input(&right);
@@ -352,11 +367,5 @@ async fn a_bastion_showing_another_host_key_is_refused() {
         )
         .await;
     assert!(direct.assert_ok()["updateTenant"]["tunnel"].is_null());
-    let (_, answered) = until(
-        Duration::from_secs(10),
-        || invoice_page(&app, &south, &company),
-        |a| a.body["errors"].is_null(),
-    )
-    .await;
-    answered.assert_ok();
+    answered_within(&app, &south, &company, Duration::from_secs(10)).await;
 }
