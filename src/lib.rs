@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod documents;
 pub mod erp;
 pub mod error;
 pub mod live;

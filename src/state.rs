@@ -15,6 +15,7 @@ use crate::{
         DEFAULT_METRICS_TENANT_LABELS, DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
     },
     control::{ControlPlane, StartupError},
+    documents::DocumentCache,
     live::{Live, LiveSettings},
     metrics::Metrics,
     sealing::KeySource,
@@ -77,6 +78,8 @@ pub struct Services {
     pub cluster: Cluster,
     pub admission: Arc<Admission>,
     pub cache: Arc<AnswerCache>,
+    /// Parsed documents by their text (no tenant data).
+    pub documents: Arc<DocumentCache>,
 }
 
 impl Services {
@@ -120,6 +123,7 @@ impl Services {
                 admission: Arc::new(Admission::new(settings.admission, cluster.clone())),
                 cache,
                 cluster,
+                documents: Arc::new(DocumentCache::default()),
             },
             key_source,
         ))

@@ -10,7 +10,7 @@ mod probes;
 mod request_id;
 mod ws;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{extract::DefaultBodyLimit, middleware, routing::get, Router};
 use tokio::net::TcpListener;
@@ -31,8 +31,21 @@ use crate::{
     tenancy::{breaker::BreakerSettings, pools::PoolSettings, tunnel::TunnelTimings},
 };
 
+/// What every handler shares, behind one `Arc`: axum clones the state for
+/// each request that extracts it, and a clone of the fields themselves was a
+/// dozen reference counts up and down per request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub services: Services,
     pub schema: AppSchema,
     pub policy: SchemaPolicy,
@@ -178,13 +191,13 @@ impl Application {
         let listener = TcpListener::bind(config.server.listen).await?;
         Ok(Application {
             listener,
-            state: AppState {
+            state: AppState(Arc::new(Shared {
                 services,
                 schema,
                 policy,
                 ws: ws_settings(&config.server),
                 stopping: CancellationToken::new(),
-            },
+            })),
             config,
         })
     }

@@ -70,7 +70,7 @@ pub struct CustomerTotal {
 impl CustomerTotal {
     async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<PartnerNode> {
         let partner = scope(ctx)?
-            .loaders
+            .loaders()
             .partners
             .load_one(self.partner_id)
             .await

@@ -139,7 +139,7 @@ impl InvoiceNode {
 
     async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<PartnerNode> {
         let partner = scope(ctx)?
-            .loaders
+            .loaders()
             .partners
             .load_one(self.0.partner_id)
             .await
@@ -149,7 +149,7 @@ impl InvoiceNode {
 
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<CompanyNode> {
         let company = scope(ctx)?
-            .loaders
+            .loaders()
             .companies
             .load_one(self.0.company_id)
             .await
@@ -160,7 +160,7 @@ impl InvoiceNode {
     /// Payments against this invoice, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PaymentNode>> {
         let payments = scope(ctx)?
-            .loaders
+            .loaders()
             .payments
             .load_one(self.0.id)
             .await

@@ -26,7 +26,9 @@ use crate::{erp, erp::keyset, error::AppError, tenancy::TenantDb};
 /// only for a caller whose token names a tenant.
 pub struct ErpScope {
     pub db: TenantDb,
-    pub loaders: Loaders,
+    /// Created by the first field that loads through them: many operations
+    /// (`{ me }`, a dashboard, an idle subscription) never do.
+    loaders: std::sync::OnceLock<Loaders>,
     pub ids: IdCodec,
     /// "Today" for overdue status, fixed for the whole request.
     pub today: NaiveDate,
@@ -35,10 +37,21 @@ pub struct ErpScope {
 impl ErpScope {
     pub fn new(db: TenantDb) -> Self {
         ErpScope {
-            loaders: Loaders::new(&db),
+            loaders: std::sync::OnceLock::new(),
             ids: IdCodec::for_tenant(&db.tenant.id),
             today: chrono::Utc::now().date_naive(),
             db,
+        }
+    }
+
+    pub fn loaders(&self) -> &Loaders {
+        self.loaders.get_or_init(|| Loaders::new(&self.db))
+    }
+
+    /// Drops the loaders' cached rows, if there are loaders yet.
+    pub fn forget_loaded(&self) {
+        if let Some(loaders) = self.loaders.get() {
+            loaders.forget();
         }
     }
 }
@@ -59,7 +72,7 @@ pub(crate) async fn company(
 ) -> async_graphql::Result<erp::companies::Company> {
     let row = scope.ids.decode(Kind::Company, id)?;
     let company = scope
-        .loaders
+        .loaders()
         .companies
         .load_one(row)
         .await
@@ -129,7 +142,12 @@ impl ErpQuery {
     ) -> async_graphql::Result<parties::PartnerNode> {
         let scope = scope(ctx)?;
         let row = scope.ids.decode(Kind::Partner, &id)?;
-        let partner = scope.loaders.partners.load_one(row).await.map_err(shared)?;
+        let partner = scope
+            .loaders()
+            .partners
+            .load_one(row)
+            .await
+            .map_err(shared)?;
         Ok(parties::PartnerNode(
             partner.ok_or(AppError::NotFound("partner"))?,
         ))
@@ -167,7 +185,7 @@ impl ErpQuery {
             company: node.field("company").exists(),
             payments: node.field("payments").exists(),
         };
-        scope.loaders.prefetch(&scope.db, &rows, wanted).await?;
+        scope.loaders().prefetch(&scope.db, &rows, wanted).await?;
         Ok(connection(
             rows,
             has_next,

@@ -157,7 +157,7 @@ impl<'a> EventStream<'a> {
             match self.events.recv().await {
                 Ok(event) if event.invoice.company_id == self.company => {
                     // Each event reads current rows, not what an earlier one cached.
-                    self.scope.loaders.forget();
+                    self.scope.forget_loaded();
                     return Some((Ok(InvoiceEventNode(event)), self));
                 }
                 Ok(_) => continue,
