@@ -33,6 +33,12 @@
 //!   then per connection whose only operation has completed;
 //! - cache: the saturation dashboard with the answer cache off, then on (warm).
 //!
+//! - overhead: the multi-tenant overhead measured fairly: invoice pages sent
+//!   open loop at `--steady-rps` in total, rotating over the tenants, then all
+//!   to t001 (which then has every tenant's pool connections), same rate, same
+//!   connections; the server's CPU time per page each time, `--rounds` rounds
+//!   in turn, and the ratio multi / single.
+//!
 //! - network: the saturation invoice page on the same PostgreSQL database reached
 //!   directly, then through an SSH tunnel (a private sshd on loopback), then on
 //!   t001's SQLite store, in one run; then sshd is killed and restarted
@@ -1156,6 +1162,39 @@ fn main() {
             println!("| {} | {} | {missing} | {:.2} | {:.2} | {:.2} |", o.payments, latencies.len(), percentile(&latencies, 0.5), percentile(&latencies, 0.99), percentile(&latencies, 1.0));
             ratios.push(format!("events to {} subscribers over two instances: p50 {:.2} ms, p99 {:.2} ms, {missing} missing", o.subscribers, percentile(&latencies, 0.5), percentile(&latencies, 0.99)));
             drop((a, b, redis));
+        }
+        if o.phases.iter().any(|p| p == "overhead") {
+            let rps = o.steady_rps.max(1);
+            println!("\n### overhead: {rps} invoice pages/s open loop, {} tenants rotating vs 1 tenant, server CPU per page\n", targets.len());
+            println!("| round | tenants | pages answered | p95 ms | server CPU ms / page |\n|---:|---:|---:|---:|---:|");
+            let mut by_tenants: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+            for round in 1..=o.rounds {
+                for tenants in [targets.len(), 1] {
+                    if tenants == 1 {
+                        give_t1_all_connections(&services, &url, &targets, &o).await;
+                    } else {
+                        set_pool_max(&services, "t001", o.pool_max).await;
+                        tokio::time::sleep(Duration::from_secs(6)).await;
+                    }
+                    let chosen = targets[..tenants].to_vec();
+                    let per_tenant = rps / tenants as u64;
+                    let cpu_before = cpu_seconds(server.child.id());
+                    let result = run_phase(&url, &format!("overhead round {round}: {tenants} tenant(s), {rps} pages/s"), o.seconds, |driver, deadline| {
+                        chosen.iter().map(|t| tokio::spawn(steady_sender(driver.clone(), t.clone(), per_tenant, deadline))).collect()
+                    })
+                    .await;
+                    let cpu = cpu_seconds(server.child.id()) - cpu_before;
+                    let (sent_rps, p95) = result["invoice page"];
+                    let pages = sent_rps * o.seconds as f64;
+                    let per_page = cpu * 1000.0 / pages;
+                    println!("| {round} | {tenants} | {pages:.0} | {p95:.2} | {per_page:.3} |");
+                    by_tenants.entry(tenants).or_default().push(per_page);
+                }
+            }
+            let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let multi = mean(&by_tenants[&targets.len()]);
+            let single = mean(&by_tenants[&1]);
+            ratios.push(format!("overhead: server CPU per invoice page, {} tenants rotating / 1 tenant, {rps} pages/s open loop = {:.3} ({multi:.3} ms vs {single:.3} ms, mean of {} rounds)", targets.len(), multi / single, o.rounds));
         }
         if o.phases.iter().any(|p| p == "network") {
             let pg_url = o.pg_url.clone().expect("the network phase needs --pg-url postgres://user@host:port (or TENANTQL_TEST_PG_URL)");
