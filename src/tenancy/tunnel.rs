@@ -401,6 +401,8 @@ async fn supervise(shared: Arc<Shared>) {
             Ok((handle, ended)) => {
                 let handle = Arc::new(handle);
                 *shared.session.write().expect("tunnel session lock") = Some(handle.clone());
+                // Counted before it shows as up; the breaker closed after, so the
+                // request it lets through finds the tunnel up.
                 if connected_before {
                     shared.reconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(bastion = %shared.settings.host, "SSH tunnel reconnected");
