@@ -47,13 +47,10 @@ impl DocumentCache {
         request.parsed_query()
     }
 
-    pub fn len(&self) -> u64 {
+    #[cfg(test)]
+    fn len(&self) -> u64 {
         self.parsed.run_pending_tasks();
         self.parsed.entry_count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

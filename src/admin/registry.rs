@@ -31,27 +31,29 @@ fn scope(tenant: &tenant::Model) -> Option<(&str, &str)> {
     Some((tenant.id.as_str(), tenant.slug.as_str()))
 }
 
-/// Refuses, before anything is stored, a connection the server could not use:
-/// a PostgreSQL connect string it cannot read, key texts the tunnel cannot
-/// parse, a tunnel in front of a database it cannot point at.
-fn check_connection(
+/// Refuses, before anything is stored, a connect string the server could not
+/// use: a PostgreSQL one it cannot read, or an Oracle one a tunnel cannot point at.
+fn check_connect_string(
     backend: BackendKind,
     connect_string: &str,
-    tunnel: Option<&TunnelConfig>,
+    behind_a_bastion: bool,
 ) -> Result<(), AppError> {
-    use secrecy::ExposeSecret;
     let endpoint = match backend {
         BackendKind::Postgres => postgres::endpoint(connect_string).map(drop),
-        BackendKind::Oracle if tunnel.is_some() => oracle::endpoint(connect_string).map(drop),
+        BackendKind::Oracle if behind_a_bastion => oracle::endpoint(connect_string).map(drop),
         _ => Ok(()),
     };
-    endpoint.map_err(|e| AppError::bad_input("connectString", e.to_string()))?;
-    if let Some(tunnel) = tunnel {
-        tunnel::parse_private_key(tunnel.private_key.expose_secret())
-            .map_err(|e| AppError::bad_input("tunnel.privateKey", e.to_string()))?;
-        tunnel::expected_fingerprint(&tunnel.host_key)
-            .map_err(|e| AppError::bad_input("tunnel.hostKey", e.to_string()))?;
-    }
+    endpoint.map_err(|e| AppError::bad_input("connectString", e.to_string()))
+}
+
+/// Refuses key texts the tunnel could not use. Checked when they are given:
+/// stored ones passed it, so a later update need not open them.
+fn check_tunnel_keys(tunnel: &TunnelConfig) -> Result<(), AppError> {
+    use secrecy::ExposeSecret;
+    tunnel::parse_private_key(tunnel.private_key.expose_secret())
+        .map_err(|e| AppError::bad_input("tunnel.privateKey", e.to_string()))?;
+    tunnel::expected_fingerprint(&tunnel.host_key)
+        .map_err(|e| AppError::bad_input("tunnel.hostKey", e.to_string()))?;
     Ok(())
 }
 
@@ -61,7 +63,10 @@ pub async fn add_tenant(
     actor: &Actor,
     new: NewTenant,
 ) -> Result<tenant::Model, AppError> {
-    check_connection(new.backend, &new.connect_string, new.tunnel.as_ref())?;
+    check_connect_string(new.backend, &new.connect_string, new.tunnel.is_some())?;
+    if let Some(tunnel) = &new.tunnel {
+        check_tunnel_keys(tunnel)?;
+    }
     let control = &services.control;
     let txn = control.begin_change().await?;
     let tenant = tenants::insert(&txn, &control.sealer, new).await?;
@@ -100,16 +105,18 @@ pub async fn update_tenant(
     if fields.is_empty() {
         return Err(AppError::bad_input("input", "nothing to change"));
     }
-    let tunnel_after = match &changes.tunnel {
-        Some(tunnel) => tunnel.clone(),
-        None => tenants::open_tunnel(&control.sealer, &tenant)
-            .map_err(|e| AppError::internal(anyhow::anyhow!("opening {slug}'s SSH key: {e}")))?,
+    if let Some(Some(tunnel)) = &changes.tunnel {
+        check_tunnel_keys(tunnel)?;
+    }
+    let behind_a_bastion = match &changes.tunnel {
+        Some(tunnel) => tunnel.is_some(),
+        None => tenant.ssh_host.is_some(),
     };
     let connect_after = changes
         .connect_string
         .as_deref()
         .unwrap_or(&tenant.connect_string);
-    check_connection(tenant.backend, connect_after, tunnel_after.as_ref())?;
+    check_connect_string(tenant.backend, connect_after, behind_a_bastion)?;
     let tenant = tenants::update(&txn, &control.sealer, tenant, changes).await?;
     let entry = AuditEntry::change(actor, "tenant.update", scope(&tenant), &tenant.slug)
         .with_details(json!({ "changed": fields, "configVersion": tenant.config_version }));

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::tenancy::pools::PoolStats;
+use crate::tenancy::{pools::PoolStats, tunnel::TunnelState};
 
 use super::{
     media::{error_response, ResponseMedia},
@@ -58,12 +58,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// load balancers, and tenant names are not theirs to see (pool stats and
 /// `/metrics` name the tenants).
 fn tunnel_counts(pools: &[PoolStats]) -> serde_json::Value {
-    let mut counts = json!({ "up": 0, "connecting": 0, "down": 0 });
-    for tunnel in pools.iter().filter_map(|p| p.tunnel.as_ref()) {
-        let slot = &mut counts[tunnel.state.as_str()];
-        *slot = json!(slot.as_u64().unwrap_or(0) + 1);
-    }
-    counts
+    let in_state = |state: TunnelState| {
+        pools
+            .iter()
+            .filter(|p| p.tunnel.as_ref().is_some_and(|t| t.state == state))
+            .count()
+    };
+    json!({
+        "up": in_state(TunnelState::Up),
+        "connecting": in_state(TunnelState::Connecting),
+        "down": in_state(TunnelState::Down),
+    })
 }
 
 /// The public keys that verify tenantql tokens (RFC 7517).

@@ -21,14 +21,13 @@ use sqlx::{
         PgArgumentBuffer, PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgValueFormat,
         PgValueRef,
     },
-    ConnectOptions, Connection as _, Postgres, Row as _, TypeInfo, ValueRef,
+    ConnectOptions, Postgres, Row as _, TypeInfo, ValueRef,
 };
 
 use super::{Row, Sql, StoreError, Value};
 
 /// Longest one statement may run before the server cancels it.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_PORT: u16 = 5432;
 
 /// How to reach one tenant's PostgreSQL database.
 pub struct PostgresSettings {
@@ -113,8 +112,6 @@ impl PostgresSession {
         }
         if let Some(addr) = via {
             options = options.host(&addr.ip().to_string()).port(addr.port());
-        } else if options.get_port() == 0 {
-            options = options.port(DEFAULT_PORT);
         }
         let conn = options.connect().await.map_err(map_error)?;
         Ok(PostgresSession {
@@ -166,11 +163,6 @@ impl PostgresSession {
     /// A local check: a session whose link failed is not reused.
     pub fn is_healthy(&self) -> bool {
         !self.broken
-    }
-
-    /// Closes the session politely (connection tests).
-    pub async fn close(self) {
-        let _ = self.conn.close().await;
     }
 
     fn failed(&mut self, err: sqlx::Error) -> StoreError {

@@ -423,8 +423,8 @@ impl PoolManager {
                 reason: reason.clone(),
             });
             match opened {
-                Ok(tunnel) => {
-                    via = tunnel.ready().await.ok();
+                Ok((tunnel, local)) => {
+                    via = Some(local);
                     _tunnel = Some(tunnel);
                 }
                 Err(reason) => {

@@ -136,16 +136,6 @@ pub enum TunnelState {
     Down,
 }
 
-impl TunnelState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TunnelState::Connecting => "connecting",
-            TunnelState::Up => "up",
-            TunnelState::Down => "down",
-        }
-    }
-}
-
 /// What pool stats, `/ready` and `/metrics` show of a tunnel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelStatus {
@@ -291,13 +281,6 @@ impl Tunnel {
             reconnects: self.shared.reconnects.load(Ordering::Relaxed),
             last_error: snapshot.error.as_ref().map(TunnelError::reason),
         }
-    }
-
-    pub fn bastion(&self) -> String {
-        format!(
-            "{}:{}",
-            self.shared.settings.host, self.shared.settings.port
-        )
     }
 }
 
@@ -502,19 +485,20 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Connects once and reports how long the SSH hop took (connection tests).
+/// Connects once and reports how long the SSH hop took (connection tests), with
+/// the tunnel and its local address.
 pub async fn probe(
     settings: TunnelConfig,
     target: (String, u16),
     timings: TunnelTimings,
-) -> (Duration, Result<Tunnel, TunnelError>) {
+) -> (Duration, Result<(Tunnel, SocketAddr), TunnelError>) {
     let started = Instant::now();
     let tunnel = match Tunnel::open(settings, target, timings, None).await {
         Ok(tunnel) => tunnel,
         Err(e) => return (started.elapsed(), Err(e)),
     };
     let ready = tunnel.ready().await;
-    (started.elapsed(), ready.map(|_| tunnel))
+    (started.elapsed(), ready.map(|local| (tunnel, local)))
 }
 
 #[cfg(test)]
