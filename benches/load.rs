@@ -46,6 +46,20 @@
 //!   tenant's first answer is measured. Needs `--pg-url` (or
 //!   TENANTQL_TEST_PG_URL): a PostgreSQL whose user may create databases.
 //!
+//! - hotpath: the issue's table in one run, uncached: the floor (`mod floor`,
+//!   a hand-written handler whose answers are first checked byte for byte
+//!   against tenantql's), tenantql and the bare schema, `--rounds` rounds in
+//!   turn, each saturated from `--connections` connections: invoice page and
+//!   dashboard req/s, server CPU per request and p99, `{ me }` against the
+//!   bare schema; means as ratios to the floor and to the Node reference.
+//!
+//! - scale: `--scale-tenants` tenants registered once under target/loadbench
+//!   (tiny stores of `--scale-invoices` invoices), `--active` of them sending
+//!   invoice pages open loop at `--scale-rps`, the window moving on by
+//!   `--rotate` tenants a second: cold first requests apart from warm ones,
+//!   peak RSS, pools reaped after the idle TTL, tenant label values in
+//!   /metrics (`mod scale`).
+//!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
 //! end. Data is generated once per (tenants, invoices) under target/loadbench.
@@ -78,6 +92,13 @@ mod services;
 
 use services::free_port;
 
+/// The hand-written floor the `hotpath` phase measures against.
+#[path = "load/floor.rs"]
+mod floor;
+/// The `scale` phase: ten thousand tenants.
+#[path = "load/scale.rs"]
+mod scale;
+
 const INVOICE_PAGE: &str = r#"query InvoicePage($companyId: ID!, $after: String) {
   invoices(companyId: $companyId, first: 100, after: $after) {
     edges { cursor node { id number kind issueDate dueDate total balance status
@@ -109,6 +130,11 @@ struct Options {
     subscribers: usize,
     payments: usize,
     pg_url: Option<String>,
+    scale_tenants: usize,
+    scale_invoices: usize,
+    active: usize,
+    rotate: usize,
+    scale_rps: u64,
 }
 
 fn options() -> Options {
@@ -129,6 +155,11 @@ fn options() -> Options {
         subscribers: 1000,
         payments: 50,
         pg_url: std::env::var("TENANTQL_TEST_PG_URL").ok(),
+        scale_tenants: 10_000,
+        scale_invoices: 20,
+        active: 500,
+        rotate: 25,
+        scale_rps: 400,
     };
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -161,6 +192,11 @@ fn options() -> Options {
             "--subscribers" => o.subscribers = value.parse().expect("--subscribers N"),
             "--payments" => o.payments = value.parse().expect("--payments N"),
             "--pg-url" => o.pg_url = Some(value.clone()),
+            "--scale-tenants" => o.scale_tenants = value.parse().expect("--scale-tenants N"),
+            "--scale-invoices" => o.scale_invoices = value.parse().expect("--scale-invoices N"),
+            "--active" => o.active = value.parse().expect("--active N"),
+            "--rotate" => o.rotate = value.parse().expect("--rotate N"),
+            "--scale-rps" => o.scale_rps = value.parse().expect("--scale-rps N"),
             // total/per-tenant pairs; 0/0 is the server's defaults.
             "--fair-settings" => {
                 o.fair_settings = value
@@ -363,6 +399,91 @@ async fn start_bare(o: &Options) -> Server {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("bare schema did not start");
+}
+
+/// The floor of `mod floor` over `dir`, as a pinned process of this binary.
+async fn start_floor(dir: &Path, o: &Options) -> Server {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = pinned(o, &std::env::current_exe().unwrap())
+        .args(["--serve-floor", &addr, &dir.display().to_string()])
+        .env("TENANTQL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("floor starts");
+    let server = Server { child, addr };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let answer = client
+            .post(format!("http://{}/graphql", server.addr))
+            .send()
+            .await;
+        if answer.is_ok() {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("floor did not start");
+}
+
+/// Asks tenantql and the floor the same requests (first and second pages and
+/// both years' dashboards of every company of every tenant) and stops the run
+/// unless every pair of answers is byte for byte the same.
+async fn same_answers(targets: &[Target], tenantql: &str, floor: &str) -> usize {
+    let client = reqwest::Client::new();
+    let ask = |addr: &str, token: &str, query: &str, variables: &Value| {
+        let request = client
+            .post(format!("http://{addr}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }));
+        async move {
+            let answer = request.send().await.expect("answered");
+            assert!(answer.status().is_success(), "{}", answer.status());
+            answer.bytes().await.expect("a body").to_vec()
+        }
+    };
+    let mut compared = 0;
+    for target in targets {
+        for company in &target.company_ids {
+            let mut requests = vec![
+                (INVOICE_PAGE, json!({ "companyId": company, "after": null })),
+                (DASHBOARD, json!({ "companyId": company, "year": 2025 })),
+                (DASHBOARD, json!({ "companyId": company, "year": 2026 })),
+            ];
+            let first: Value = serde_json::from_slice(
+                &ask(tenantql, &target.token, INVOICE_PAGE, &requests[0].1).await,
+            )
+            .unwrap();
+            let cursor = first["data"]["invoices"]["pageInfo"]["endCursor"].clone();
+            requests.push((
+                INVOICE_PAGE,
+                json!({ "companyId": company, "after": cursor }),
+            ));
+            for (query, variables) in &requests {
+                let ours = ask(tenantql, &target.token, query, variables).await;
+                let theirs = ask(floor, &target.token, query, variables).await;
+                assert!(
+                    !ours.windows(9).any(|w| w == b"\"errors\""),
+                    "tenantql answered with errors: {}",
+                    String::from_utf8_lossy(&ours)
+                );
+                if ours != theirs {
+                    let at = ours
+                        .iter()
+                        .zip(&theirs)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(ours.len().min(theirs.len()));
+                    let around = |b: &[u8]| {
+                        String::from_utf8_lossy(&b[at.saturating_sub(60)..(at + 60).min(b.len())])
+                            .into_owned()
+                    };
+                    panic!("the floor's answer differs from tenantql's at byte {at}:\n tenantql: …{}…\n floor:    …{}…", around(&ours), around(&theirs));
+                }
+                compared += 1;
+            }
+        }
+    }
+    compared
 }
 
 async fn start_server_with(dir: &Path, o: &Options, env: &[(&str, &str)]) -> Server {
@@ -769,8 +890,17 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-/// Prints one phase; returns (requests/s, p95 ms) per query name over all tenants.
-fn report(phase: &str, results: Results, seconds: f64) -> BTreeMap<&'static str, (f64, f64)> {
+/// One query's figures over all tenants in a phase.
+#[derive(Debug, Clone, Copy, Default)]
+struct Summary {
+    rps: f64,
+    p95: f64,
+    p99: f64,
+    errors: u64,
+}
+
+/// Prints one phase; returns the figures per query name over all tenants.
+fn report(phase: &str, results: Results, seconds: f64) -> BTreeMap<&'static str, Summary> {
     println!("\n### {phase}\n");
     println!("| tenant | query | requests | req/s | p50 ms | p95 ms | p99 ms | errors |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
@@ -795,24 +925,46 @@ fn report(phase: &str, results: Results, seconds: f64) -> BTreeMap<&'static str,
         s.latencies.sort();
         let rps = s.latencies.len() as f64 / seconds;
         let p95 = percentile(&s.latencies, 0.95);
+        let p99 = percentile(&s.latencies, 0.99);
         println!(
-            "| **all** | {name} | {} | {rps:.1} | {:.2} | {p95:.2} | {:.2} | {} |",
+            "| **all** | {name} | {} | {rps:.1} | {:.2} | {p95:.2} | {p99:.2} | {} |",
             s.latencies.len(),
             percentile(&s.latencies, 0.50),
-            percentile(&s.latencies, 0.99),
             s.errors
         );
-        summary.insert(name, (rps, p95));
+        summary.insert(
+            name,
+            Summary {
+                rps,
+                p95,
+                p99,
+                errors: s.errors,
+            },
+        );
     }
     summary
 }
 
+/// Runs one phase; returns (requests/s, p95 ms) per query name over all tenants.
 async fn run_phase(
     url: &str,
     phase: &str,
     seconds: u64,
     spawn: impl Fn(Arc<Driver>, Instant) -> Vec<tokio::task::JoinHandle<()>>,
 ) -> BTreeMap<&'static str, (f64, f64)> {
+    run_phase_summary(url, phase, seconds, spawn)
+        .await
+        .into_iter()
+        .map(|(name, s)| (name, (s.rps, s.p95)))
+        .collect()
+}
+
+async fn run_phase_summary(
+    url: &str,
+    phase: &str,
+    seconds: u64,
+    spawn: impl Fn(Arc<Driver>, Instant) -> Vec<tokio::task::JoinHandle<()>>,
+) -> BTreeMap<&'static str, Summary> {
     let driver = Arc::new(Driver {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
@@ -831,10 +983,85 @@ async fn run_phase(
     report(phase, results, seconds)
 }
 
+/// The issue's Node/Apollo figures on this machine kind (invoice page req/s,
+/// CPU ms per page, dashboard req/s, CPU ms per dashboard): not measured by this
+/// benchmark, printed beside ours for the per-core comparison.
+const NODE_REFERENCE: (f64, f64, f64, f64) = (474.0, 2.11, 281.0, 3.57);
+
+/// The hot path's rounds as one table (means over rounds), with ratios to the
+/// floor, the bare schema and the Node reference.
+fn hot_path_table(rows: &[(&str, &str, usize, Summary, f64)], ratios: &mut Vec<String>) {
+    println!(
+        "\n### hot path: tenantql, the floor and the bare schema (server on one core, uncached)\n"
+    );
+    println!("| server | document | round | req/s | server CPU ms / request | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|");
+    for (kind, what, round, s, cpu) in rows {
+        println!(
+            "| {kind} | {what} | {round} | {:.0} | {cpu:.3} | {:.1} | {} |",
+            s.rps, s.p99, s.errors
+        );
+    }
+    let mean = |kind: &str, what: &str, pick: fn(&Summary, f64) -> f64| {
+        let picked: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.0 == kind && r.1 == what)
+            .map(|r| pick(&r.3, r.4))
+            .collect();
+        picked.iter().sum::<f64>() / picked.len().max(1) as f64
+    };
+    let rps = |kind, what| mean(kind, what, |s, _| s.rps);
+    let cpu = |kind, what| mean(kind, what, |_, cpu| cpu);
+    let p99 = |kind, what| mean(kind, what, |s, _| s.p99);
+    let errors: f64 = rows.iter().map(|r| r.3.errors as f64).sum();
+    println!("\n| server | invoice page req/s | CPU ms / page | p99 ms | dashboard req/s | CPU ms / dashboard | {{ me }} req/s | CPU µs / {{ me }} |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+    for kind in ["floor", "tenantql", "bare schema"] {
+        let cell = |v: f64, digits: usize| {
+            if v.is_nan() || v == 0.0 {
+                "–".to_string()
+            } else {
+                format!("{v:.digits$}")
+            }
+        };
+        println!(
+            "| {kind} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(rps(kind, "invoice page"), 0),
+            cell(cpu(kind, "invoice page"), 3),
+            cell(p99(kind, "invoice page"), 1),
+            cell(rps(kind, "dashboard"), 0),
+            cell(cpu(kind, "dashboard"), 3),
+            cell(rps(kind, "me"), 0),
+            cell(cpu(kind, "me") * 1e3, 1),
+        );
+    }
+    let (node_page, node_page_cpu, node_dash, node_dash_cpu) = NODE_REFERENCE;
+    println!("| Node/Apollo (the issue's figures, not this run) | {node_page:.0} | {node_page_cpu:.2} | – | {node_dash:.0} | {node_dash_cpu:.2} | – | – |");
+    for what in ["invoice page", "dashboard"] {
+        ratios.push(format!(
+            "hot path, {what}: tenantql / floor: throughput {:.3}, floor CPU per request / tenantql's {:.3}",
+            rps("tenantql", what) / rps("floor", what),
+            cpu("floor", what) / cpu("tenantql", what),
+        ));
+    }
+    ratios.push(format!(
+        "hot path vs the Node reference per core (its CPU per request / tenantql's): invoice page {:.2}x, dashboard {:.2}x",
+        node_page_cpu / cpu("tenantql", "invoice page"),
+        node_dash_cpu / cpu("tenantql", "dashboard"),
+    ));
+    ratios.push(format!(
+        "hot path, {{ me }}: tenantql (defaults) / bare schema: throughput {:.3}",
+        rps("tenantql", "me") / rps("bare schema", "me"),
+    ));
+    ratios.push(format!("hot path: {errors:.0} errors in all"));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve-bare") {
         bare::serve(&args[i + 1]);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--serve-floor") {
+        floor::serve(&args[i + 1], &args[i + 2]);
         return;
     }
     let o = options();
@@ -1024,6 +1251,56 @@ fn main() {
                     mean("bare schema", |r| r.4) / mean(kind, |r| r.4)
                 ));
             }
+        }
+        if o.phases.iter().any(|p| p == "hotpath") {
+            // The issue's figures are uncached: the answer cache would measure itself.
+            let uncached = [("TENANTQL_CACHE_TTL_SECS", "0")];
+            {
+                let floor = start_floor(&dir, &o).await;
+                let server = start_server_with(&dir, &o, &uncached).await;
+                let compared = same_answers(&targets, &server.addr, &floor.addr).await;
+                println!("\nfloor and tenantql: {compared} answers compared, byte for byte the same");
+            }
+            let connections = o.connections;
+            let mut rows: Vec<(&str, &str, usize, Summary, f64)> = Vec::new();
+            for round in 1..=o.rounds {
+                for kind in ["floor", "tenantql", "bare schema"] {
+                    let (server, documents): (Server, &[&str]) = match kind {
+                        "floor" => (start_floor(&dir, &o).await, &["invoice page", "dashboard"]),
+                        "tenantql" => (start_server_with(&dir, &o, &uncached).await, &["invoice page", "dashboard", "me"]),
+                        _ => (start_bare(&o).await, &["me"]),
+                    };
+                    let url = format!("http://{}/graphql", server.addr);
+                    for &what in documents {
+                        let spawn = |driver: Arc<Driver>, deadline| {
+                            (0..connections)
+                                .map(|c| match what {
+                                    "me" => tokio::spawn(me_worker(driver.clone(), targets.clone(), c, deadline)),
+                                    _ => tokio::spawn(worker(driver.clone(), targets.clone(), c, what == "dashboard", deadline)),
+                                })
+                                .collect()
+                        };
+                        run_phase(&url, "warm-up (not measured)", 3, spawn).await;
+                        let cpu_before = cpu_seconds(server.child.id());
+                        let phase = format!("hot path, round {round}: {kind}, {what}, {connections} connections over {} tenants", targets.len());
+                        let result = run_phase_summary(&url, &phase, o.seconds, spawn).await;
+                        let cpu = cpu_seconds(server.child.id()) - cpu_before;
+                        let summary = result.get(what).copied().unwrap_or_default();
+                        let answered = summary.rps * o.seconds as f64;
+                        let cpu_ms = if answered > 0.0 { cpu * 1e3 / answered } else { f64::NAN };
+                        println!("server CPU {cpu:.2} s, {cpu_ms:.3} ms per request");
+                        rows.push((kind, what, round, summary, cpu_ms));
+                    }
+                    drop(server);
+                }
+            }
+            hot_path_table(&rows, &mut ratios);
+        }
+        if o.phases.iter().any(|p| p == "scale") {
+            let scale_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("target/loadbench/scale-{}x{}", o.scale_tenants, o.scale_invoices));
+            let scale_services = scale::prepare(&scale_dir, o.scale_tenants, o.scale_invoices).await;
+            scale::run(&scale_dir, &o, &scale_services, &mut ratios).await;
         }
         if o.phases.iter().any(|p| p == "fairness") {
             // Both tenants get the same pool; the flood must not win by pool size.

@@ -382,6 +382,12 @@ impl Metrics {
             ),
         ];
         write_pool_series(&mut out, &gauges, pool_rows.iter());
+        // How many tenants hold a pool now: what the idle reaper keeps down.
+        let _ = write!(
+            out,
+            "# HELP tenantql_pools_open Tenants with an open pool.\n# TYPE tenantql_pools_open gauge\ntenantql_pools_open {}\n",
+            pools.iter().filter(|s| s.open).count()
+        );
         let tunnels: [PoolSeries; 3] = [
             (
                 "tenantql_tunnels",

@@ -5,6 +5,9 @@ pub mod admin;
 pub mod auth;
 pub mod erp;
 pub mod guards;
+mod in_order;
+
+pub use in_order::InOrder;
 
 use async_graphql::{
     connection::{Connection, Edge},

@@ -16,6 +16,7 @@ mod errors;
 mod lexer;
 mod limits;
 mod observe;
+mod ordering;
 mod secrets;
 
 use std::time::Instant;
@@ -79,6 +80,10 @@ pub async fn execute(
 ) -> Response {
     let (observation, admitted) =
         Observation::begin(services, policy, &mut request, caller.as_ref(), meta);
+    let order = admitted
+        .is_ok()
+        .then(|| ordering::Plan::of(&mut request))
+        .flatten();
     let admitted = match (admitted, &caller) {
         (Ok(()), Some(caller)) => services.admission.admit(caller).await,
         (Ok(()), None) => Ok(None),
@@ -107,7 +112,13 @@ pub async fn execute(
             // Boxed where it is made: async-graphql's execution future is many
             // kilobytes, and inline it would be copied again by every future
             // that holds it up to axum's (a profile showed 7% of `{ me }` in memmove).
-            let run = Box::pin(schema.execute(request));
+            let run = Box::pin(async move {
+                let mut response = schema.execute(request).await;
+                if let Some(order) = &order {
+                    order.restore(&mut response.data);
+                }
+                response
+            });
             match cache_key {
                 Some(key) => services.cache.answer(key, run).await,
                 None => run.await,
@@ -133,6 +144,10 @@ pub fn execute_stream(
 ) -> BoxStream<'static, Response> {
     let (observation, admitted) =
         Observation::begin(services, policy, &mut request, Some(&caller), meta);
+    let order = admitted
+        .is_ok()
+        .then(|| ordering::Plan::of(&mut request))
+        .flatten();
     let admission = services.admission.clone();
     let request = with_request_data(request, Some(caller.clone()), services, meta);
     let schema = schema.clone();
@@ -155,6 +170,9 @@ pub fn execute_stream(
     let mut observation = Some(observation);
     responses
         .map(move |mut response| {
+            if let Some(order) = &order {
+                order.restore(&mut response.data);
+            }
             classify_errors(&mut response, Some(&request_id));
             if let Some(observation) = observation.take() {
                 observation.finish(&services, &response);

@@ -337,6 +337,55 @@ async fn erp_contract_on_sqlite() {
     contract(&app, "acme", &token).await;
 }
 
+/// The response keys of every JSON object in `text`, in the order written.
+fn keys_in_order(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("\":") {
+        let key_start = rest[..start].rfind('"').map_or(0, |i| i + 1);
+        keys.push(rest[key_start..start].to_string());
+        rest = &rest[start + 2..];
+    }
+    keys
+}
+
+#[tokio::test]
+async fn fields_come_back_in_the_order_they_were_selected() {
+    let app = TestApp::spawn_demo(INVOICES).await;
+    let token = app.token("alice@acme.test", Some("acme")).await;
+    let (company, _) = app.companies(&token).await.remove(0);
+    // `partner` waits for a DataLoader and `total` does not; each dashboard
+    // part waits for its own query. Both orders of each, as raw text.
+    for (selection, expected) in [
+        (
+            "topCustomers(limit: 3) { partner { name id } total } overdue revenue",
+            ["topCustomers", "partner", "name", "id", "total"],
+        ),
+        (
+            "overdue topCustomers(limit: 3) { total partner { id name } } revenue",
+            ["overdue", "topCustomers", "total", "partner", "id"],
+        ),
+    ] {
+        let query =
+            format!("query($c: ID!) {{ dashboard(companyId: $c, year: 2025) {{ {selection} }} }}");
+        let text = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "query": query, "variables": { "c": company } }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let keys = keys_in_order(&text);
+        assert_eq!(&keys[..2], ["data", "dashboard"], "{text}");
+        assert_eq!(&keys[2..7], expected, "{text}");
+        assert_eq!(keys.last().map(String::as_str), Some("revenue"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn ids_from_another_tenant_are_not_found() {
     let app = TestApp::spawn_demo(INVOICES).await;

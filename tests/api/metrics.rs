@@ -40,6 +40,7 @@ async fn metrics_count_requests_errors_round_trips_and_pools() {
         "tenantql_db_round_trips_total{tenant=\"acme\"} 2",
         "tenantql_pools_created_total{tenant=\"acme\"} 1",
         "tenantql_pool_max_size{tenant=\"acme\"} 10",
+        "tenantql_pools_open 1",
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }

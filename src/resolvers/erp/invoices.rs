@@ -8,6 +8,7 @@ use super::{
 use crate::{
     erp::{self, invoices::Invoice, payments::Payment},
     error::AppError,
+    resolvers::InOrder,
 };
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -137,28 +138,35 @@ impl InvoiceNode {
         })
     }
 
-    async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<PartnerNode> {
+    async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<InOrder<PartnerNode>> {
         let partner = scope(ctx)?
             .loaders()
             .partners
             .load_one(self.0.partner_id)
             .await
             .map_err(shared)?;
-        Ok(PartnerNode(partner.ok_or(AppError::NotFound("partner"))?))
+        Ok(InOrder(PartnerNode(
+            partner.ok_or(AppError::NotFound("partner"))?,
+        )))
     }
 
-    async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<CompanyNode> {
+    async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<InOrder<CompanyNode>> {
         let company = scope(ctx)?
             .loaders()
             .companies
             .load_one(self.0.company_id)
             .await
             .map_err(shared)?;
-        Ok(CompanyNode(company.ok_or(AppError::NotFound("company"))?))
+        Ok(InOrder(CompanyNode(
+            company.ok_or(AppError::NotFound("company"))?,
+        )))
     }
 
     /// Payments against this invoice, oldest first.
-    async fn payments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PaymentNode>> {
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<InOrder<PaymentNode>>> {
         let payments = scope(ctx)?
             .loaders()
             .payments
@@ -168,7 +176,7 @@ impl InvoiceNode {
         Ok(payments
             .unwrap_or_default()
             .into_iter()
-            .map(PaymentNode)
+            .map(|payment| InOrder(PaymentNode(payment)))
             .collect())
     }
 }

@@ -19,7 +19,7 @@ pub use mutations::ErpMutation;
 pub use scalars::{Date, Money};
 pub use subscriptions::ErpSubscription;
 
-use super::{connection, guards::Member};
+use super::{connection, guards::Member, InOrder};
 use crate::{erp, erp::keyset, error::AppError, tenancy::TenantDb};
 
 /// Everything a request needs to read its tenant's ERP data. Built per request,
@@ -162,7 +162,7 @@ impl ErpQuery {
         first: Option<i32>,
         after: Option<String>,
         filter: Option<invoices::InvoiceFilter>,
-    ) -> async_graphql::Result<Connection<String, invoices::InvoiceNode>> {
+    ) -> async_graphql::Result<Connection<String, InOrder<invoices::InvoiceNode>>> {
         let scope = scope(ctx)?;
         let company = scope.ids.decode(Kind::Company, &company_id)?;
         let first = keyset::page_size(first)?;
@@ -190,7 +190,7 @@ impl ErpQuery {
             rows,
             has_next,
             erp::invoices::Invoice::cursor,
-            invoices::InvoiceNode,
+            |row| InOrder(invoices::InvoiceNode(row)),
         ))
     }
 
