@@ -218,6 +218,20 @@ fn options() -> Options {
     o
 }
 
+/// A tenant on the SQLite store at `store`, with the default pool.
+fn sqlite_tenant(slug: &str, display_name: &str, store: &Path) -> NewTenant {
+    NewTenant {
+        slug: slug.to_string(),
+        display_name: display_name.to_string(),
+        backend: BackendKind::Sqlite,
+        connect_string: store.display().to_string(),
+        db_username: None,
+        db_password: None,
+        pool: PoolLimits::default(),
+        tunnel: None,
+    }
+}
+
 /// Creates tenants t1..tN with generated data and a member each, once.
 async fn prepare(dir: &Path, o: &Options) -> Services {
     let fresh = !dir.join("control.db").exists();
@@ -234,19 +248,11 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
             .unwrap();
         for t in 1..=o.tenants {
             let slug = format!("t{t:03}");
+            let store = dir.join(format!("tenants/{slug}.db"));
             registry::add_tenant(
                 &services,
                 &Actor::cli("test"),
-                NewTenant {
-                    slug: slug.clone(),
-                    display_name: format!("Tenant {t}"),
-                    backend: BackendKind::Sqlite,
-                    connect_string: dir.join(format!("tenants/{slug}.db")).display().to_string(),
-                    db_username: None,
-                    db_password: None,
-                    pool: PoolLimits::default(),
-                    tunnel: None,
-                },
+                sqlite_tenant(&slug, &format!("Tenant {t}"), &store),
             )
             .await
             .unwrap();
@@ -376,15 +382,19 @@ fn pinned(o: &Options, program: &Path) -> Command {
     }
 }
 
-/// The bare schema of `mod bare`, as a pinned process of this binary.
-async fn start_bare(o: &Options) -> Server {
+/// This benchmark's own binary serving something else (`--serve-bare ADDR`,
+/// `--serve-floor ADDR DIR`), pinned, once it answers HTTP.
+async fn start_own(o: &Options, flag: &str, extra: &[&str]) -> Server {
     let addr = format!("127.0.0.1:{}", free_port());
     let child = pinned(o, &std::env::current_exe().unwrap())
-        .args(["--serve-bare", &addr])
+        .arg(flag)
+        .arg(&addr)
+        .args(extra)
+        .env("TENANTQL_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("bare schema starts");
+        .expect("the benchmark binary starts");
     let server = Server { child, addr };
     let client = reqwest::Client::new();
     for _ in 0..200 {
@@ -393,37 +403,22 @@ async fn start_bare(o: &Options) -> Server {
             .json(&json!({ "query": "{ me { email } }" }))
             .send()
             .await;
-        if answer.is_ok_and(|r| r.status().is_success()) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("bare schema did not start");
-}
-
-/// The floor of `mod floor` over `dir`, as a pinned process of this binary.
-async fn start_floor(dir: &Path, o: &Options) -> Server {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = pinned(o, &std::env::current_exe().unwrap())
-        .args(["--serve-floor", &addr, &dir.display().to_string()])
-        .env("TENANTQL_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("floor starts");
-    let server = Server { child, addr };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        let answer = client
-            .post(format!("http://{}/graphql", server.addr))
-            .send()
-            .await;
         if answer.is_ok() {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("floor did not start");
+    panic!("{flag} did not start");
+}
+
+/// The bare schema of `mod bare`.
+async fn start_bare(o: &Options) -> Server {
+    start_own(o, "--serve-bare", &[]).await
+}
+
+/// The floor of `mod floor` over `dir`.
+async fn start_floor(dir: &Path, o: &Options) -> Server {
+    start_own(o, "--serve-floor", &[&dir.display().to_string()]).await
 }
 
 /// Asks tenantql and the floor the same requests (first and second pages and

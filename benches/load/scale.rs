@@ -72,16 +72,7 @@ pub async fn prepare(dir: &Path, count: usize, invoices: usize) -> Services {
         registry::add_tenant(
             &services,
             &actor,
-            NewTenant {
-                slug: slug.clone(),
-                display_name: format!("Scale tenant {i}"),
-                backend: BackendKind::Sqlite,
-                connect_string: store.display().to_string(),
-                db_username: None,
-                db_password: None,
-                pool: PoolLimits::default(),
-                tunnel: None,
-            },
+            sqlite_tenant(&slug, &format!("Scale tenant {i}"), &store),
         )
         .await
         .unwrap();

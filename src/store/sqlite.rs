@@ -119,17 +119,24 @@ impl SqliteSession {
             .conn
             .take()
             .ok_or_else(|| StoreError::Query("the session was abandoned mid-call".into()))?;
-        let (conn, result) = tokio::task::spawn_blocking(move || {
+        let (conn, result, reset) = tokio::task::spawn_blocking(move || {
             let result = conn
                 .busy_timeout(BUSY_TIMEOUT)
-                .and_then(|()| work(&mut conn))
-                .and_then(|value| conn.busy_timeout(Duration::ZERO).map(|()| value));
-            (conn, result)
+                .and_then(|()| work(&mut conn));
+            // Back to no waiting whatever the outcome: the next read runs inline.
+            let reset = conn.busy_timeout(Duration::ZERO);
+            (conn, result, reset)
         })
         .await
         .map_err(|e| StoreError::Query(format!("the store call did not finish: {e}")))?;
-        self.conn = Some(conn);
-        result.map_err(map_error)
+        match reset {
+            // A session that could still sleep in its busy handler is not reused.
+            Err(e) => Err(map_error(e)),
+            Ok(()) => {
+                self.conn = Some(conn);
+                result.map_err(map_error)
+            }
+        }
     }
 }
 
@@ -282,5 +289,21 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Query(_)), "{err:?}");
         assert!(reader.is_healthy().await);
+
+        // A failed write still puts the session back with no busy wait: a read
+        // while another session holds the write lock of a rollback-journal
+        // store then fails over to the blocking path instead of sleeping here.
+        let err = writer
+            .execute(&Sql::raw(Dialect::Sqlite, "INSERT INTO missing VALUES (1)"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Query(_)), "{err:?}");
+        assert!(writer.is_healthy().await);
+        let busy_ms: i64 = writer
+            .conn()
+            .unwrap()
+            .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(busy_ms, 0);
     }
 }
