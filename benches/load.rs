@@ -62,7 +62,8 @@
 //!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
-//! end. Data is generated once per (tenants, invoices) under target/loadbench.
+//! end. Data is generated once per (tenants, invoices) under target/loadbench;
+//! each run starts with an empty audit log.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -218,6 +219,19 @@ fn options() -> Options {
     o
 }
 
+/// Empties the audit log the earlier runs on this data filled (a row per
+/// request): the control plane must be the same size for every run, or each
+/// run's audit writer works on a larger table than the last.
+async fn forget_earlier_runs(services: &Services) {
+    use sea_orm::ConnectionTrait;
+    services
+        .control
+        .db
+        .execute_unprepared("DELETE FROM audit_log")
+        .await
+        .expect("the audit log emptied");
+}
+
 /// A tenant on the SQLite store at `store`, with the default pool.
 fn sqlite_tenant(slug: &str, display_name: &str, store: &Path) -> NewTenant {
     NewTenant {
@@ -239,6 +253,7 @@ async fn prepare(dir: &Path, o: &Options) -> Services {
     let (services, _) = Services::start(&config.control, &config.tokens, Default::default())
         .await
         .expect("control plane");
+    forget_earlier_runs(&services).await;
     if fresh {
         services
             .tokens

@@ -37,6 +37,7 @@ pub async fn prepare(dir: &Path, count: usize, invoices: usize) -> Services {
     let (services, _) = Services::start(&config.control, &config.tokens, Default::default())
         .await
         .expect("control plane");
+    forget_earlier_runs(&services).await;
     if !fresh {
         return services;
     }
