@@ -219,6 +219,25 @@ fn options() -> Options {
     o
 }
 
+/// The control plane over `dir` with the earlier runs' audit rows gone, and a
+/// platform key when it is new.
+async fn open_control(dir: &Path, fresh: bool) -> Services {
+    let config = Config::with_data_dir(dir);
+    let (services, _) = Services::start(&config.control, &config.tokens, Default::default())
+        .await
+        .expect("control plane");
+    forget_earlier_runs(&services).await;
+    if fresh {
+        services
+            .tokens
+            .keyring()
+            .ensure_platform_key()
+            .await
+            .unwrap();
+    }
+    services
+}
+
 /// Empties the audit log the earlier runs on this data filled (a row per
 /// request): the control plane must be the same size for every run, or each
 /// run's audit writer works on a larger table than the last.
@@ -249,18 +268,8 @@ fn sqlite_tenant(slug: &str, display_name: &str, store: &Path) -> NewTenant {
 /// Creates tenants t1..tN with generated data and a member each, once.
 async fn prepare(dir: &Path, o: &Options) -> Services {
     let fresh = !dir.join("control.db").exists();
-    let config = Config::with_data_dir(dir);
-    let (services, _) = Services::start(&config.control, &config.tokens, Default::default())
-        .await
-        .expect("control plane");
-    forget_earlier_runs(&services).await;
+    let services = open_control(dir, fresh).await;
     if fresh {
-        services
-            .tokens
-            .keyring()
-            .ensure_platform_key()
-            .await
-            .unwrap();
         for t in 1..=o.tenants {
             let slug = format!("t{t:03}");
             let store = dir.join(format!("tenants/{slug}.db"));

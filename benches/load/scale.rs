@@ -33,21 +33,11 @@ pub async fn prepare(dir: &Path, count: usize, invoices: usize) -> Services {
     }
     let fresh = !dir.join(COMPLETE).exists();
     std::fs::create_dir_all(dir.join("tenants")).unwrap();
-    let config = Config::with_data_dir(dir);
-    let (services, _) = Services::start(&config.control, &config.tokens, Default::default())
-        .await
-        .expect("control plane");
-    forget_earlier_runs(&services).await;
+    let services = open_control(dir, fresh).await;
     if !fresh {
         return services;
     }
     let started = Instant::now();
-    services
-        .tokens
-        .keyring()
-        .ensure_platform_key()
-        .await
-        .unwrap();
     let template = dir.join("template.db").display().to_string();
     tenantql::erp::seed::seed_sqlite(
         &template,
