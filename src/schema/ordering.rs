@@ -35,15 +35,20 @@ impl Plan {
     /// The plan of the operation `request` runs, or None when its document did
     /// not parse or names no such operation (there is then no data to order).
     pub fn of(request: &mut Request) -> Option<Plan> {
-        let operation_name = request.operation_name.clone();
-        let variables = request.variables.clone();
-        let document = request.parsed_query().ok()?;
-        let selection = operation_selection(document, operation_name.as_deref())?;
-        let builder = Builder {
-            document,
-            variables: &variables,
-        };
-        Some(builder.plan(&[selection]))
+        // Borrowed out and put back, not cloned: variables may be large inputs.
+        let variables = std::mem::take(&mut request.variables);
+        let operation_name = request.operation_name.take();
+        let plan = request.parsed_query().ok().and_then(|document| {
+            let selection = operation_selection(document, operation_name.as_deref())?;
+            let builder = Builder {
+                document,
+                variables: &variables,
+            };
+            Some(builder.plan(&[selection]))
+        });
+        request.variables = variables;
+        request.operation_name = operation_name;
+        plan
     }
 
     /// Puts every object in `data` in its selection's order.
@@ -262,9 +267,17 @@ mod tests {
     #[test]
     fn the_named_operation_is_planned() {
         let query = "query A { a } query B { b c }";
-        let mut request = Request::new(query).operation_name("B");
+        let mut request = Request::new(query)
+            .operation_name("B")
+            .variables(Variables::from_json(serde_json::json!({"x": 1})));
         let p = Plan::of(&mut request).unwrap();
         assert_eq!(p.fields.len(), 2);
+        // The request runs afterwards exactly as it came.
+        assert_eq!(request.operation_name.as_deref(), Some("B"));
+        assert_eq!(
+            request.variables.into_value().into_json().unwrap(),
+            serde_json::json!({"x": 1})
+        );
         let mut unnamed = Request::new(query);
         assert!(Plan::of(&mut unnamed).is_none());
         assert!(Plan::of(&mut Request::new("{ broken")).is_none());

@@ -46,6 +46,11 @@ fn connect(location: &str, flags: OpenFlags) -> Result<rusqlite::Connection, Sto
     Ok(conn)
 }
 
+/// A session whose blocking call was dropped before it returned the connection.
+fn abandoned() -> StoreError {
+    StoreError::Query("the session was abandoned mid-call".into())
+}
+
 impl SqliteSession {
     pub async fn open(path: &str) -> Result<Self, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -71,9 +76,7 @@ impl SqliteSession {
     }
 
     fn conn(&mut self) -> Result<&mut rusqlite::Connection, StoreError> {
-        self.conn
-            .as_mut()
-            .ok_or_else(|| StoreError::Query("the session was abandoned mid-call".into()))
+        self.conn.as_mut().ok_or_else(abandoned)
     }
 
     pub async fn query(&mut self, sql: &Sql) -> Result<Vec<Row>, StoreError> {
@@ -115,10 +118,7 @@ impl SqliteSession {
         &mut self,
         work: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let mut conn = self
-            .conn
-            .take()
-            .ok_or_else(|| StoreError::Query("the session was abandoned mid-call".into()))?;
+        let mut conn = self.conn.take().ok_or_else(abandoned)?;
         let (conn, result, reset) = tokio::task::spawn_blocking(move || {
             let result = conn
                 .busy_timeout(BUSY_TIMEOUT)
