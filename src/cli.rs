@@ -8,7 +8,7 @@ use std::{
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use sea_orm::ActiveEnum;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -264,12 +264,18 @@ impl TunnelArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Add a user. The password is read from standard input (first line).
+    /// Add a user. The password is read from standard input (first line), unless
+    /// `--set-password-token` is given.
     Add {
         email: String,
         /// Platform admins manage every tenant.
         #[arg(long)]
         platform_admin: bool,
+        /// Create the user without a password and print a one-time token (valid
+        /// 72 h) with which they choose one (`setPassword`): hand it to them
+        /// over a channel you trust.
+        #[arg(long)]
+        set_password_token: bool,
     },
     /// Disable a user: their tokens stop working, login is refused.
     Disable { email: String },
@@ -689,6 +695,20 @@ async fn user_command(
         UserCommand::Add {
             email,
             platform_admin,
+            set_password_token: true,
+        } => {
+            let (user, token, expires_at) =
+                registry::add_user_with_token(services, actor, email, *platform_admin).await?;
+            eprintln!(
+                "added user {} ({}); their password-set token, valid until {expires_at}:",
+                user.email, user.id
+            );
+            println!("{}", token.expose_secret());
+        }
+        UserCommand::Add {
+            email,
+            platform_admin,
+            set_password_token: false,
         } => {
             let password = read_secret_line("password")?;
             let user =

@@ -32,6 +32,7 @@ pub const DEFAULT_QUERY_ALIAS_LIMIT: usize = 50;
 pub const DEFAULT_QUERY_ROOT_FIELD_LIMIT: usize = 20;
 pub const DEFAULT_QUERY_DIRECTIVE_LIMIT: usize = 4;
 pub const DEFAULT_QUERY_TOKEN_LIMIT: usize = 5000;
+pub const DEFAULT_QUERY_EXPANDED_SELECTION_LIMIT: usize = 10_000;
 pub const DEFAULT_BATCH_LIMIT: usize = 10;
 pub const DEFAULT_AUDIT_QUEUE_CAPACITY: usize = 100_000;
 pub const DEFAULT_SUBSCRIPTION_EVENT_BUFFER: usize = 256;
@@ -198,6 +199,12 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_QUERY_TOKEN_LIMIT", default_value_t = DEFAULT_QUERY_TOKEN_LIMIT)]
     pub query_token_limit: usize,
 
+    /// Most selections one document may have with every fragment spread written
+    /// out in place (`...F` used eight times counts F's selections eight times);
+    /// fragment cycles are refused too. Checked before anything follows a spread.
+    #[arg(long, env = "TENANTQL_QUERY_EXPANDED_SELECTION_LIMIT", default_value_t = DEFAULT_QUERY_EXPANDED_SELECTION_LIMIT)]
+    pub query_expanded_selection_limit: usize,
+
     /// Most operations in one batched POST (a JSON array of requests).
     #[arg(long, env = "TENANTQL_BATCH_LIMIT", default_value_t = DEFAULT_BATCH_LIMIT)]
     pub batch_limit: usize,
@@ -225,6 +232,23 @@ pub struct ServerConfig {
     /// between instances and rate-limit counters. Unset: everything in process.
     #[arg(long, env = "TENANTQL_REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// SMTP relay for invitations (`smtp://host:port`, `smtp://host?tls=required`
+    /// for STARTTLS, `smtps://host`; `user:password@` for authentication). Unset:
+    /// tenant admins cannot invite members (a platform operator can add users).
+    #[arg(long, env = "TENANTQL_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// Sender of invitation mail, e.g. `tenantql <no-reply@example.com>`; required
+    /// with TENANTQL_SMTP_URL.
+    #[arg(long, env = "TENANTQL_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// The page where invitees accept, with `{token}` where the invitation's token
+    /// goes (e.g. `https://app.example.com/accept?token={token}`). Unset: the mail
+    /// shows the `acceptInvitation` mutation to run in GraphiQL.
+    #[arg(long, env = "TENANTQL_INVITATION_URL")]
+    pub invitation_url: Option<String>,
 
     /// Seconds a cached answer of a hot read (dashboard, company and partner
     /// lookups) is reused; the tenant's writes invalidate it at once. 0: no cache.
@@ -363,12 +387,16 @@ impl Default for ServerConfig {
             query_root_field_limit: DEFAULT_QUERY_ROOT_FIELD_LIMIT,
             query_directive_limit: DEFAULT_QUERY_DIRECTIVE_LIMIT,
             query_token_limit: DEFAULT_QUERY_TOKEN_LIMIT,
+            query_expanded_selection_limit: DEFAULT_QUERY_EXPANDED_SELECTION_LIMIT,
             batch_limit: DEFAULT_BATCH_LIMIT,
             introspection: Introspection::SignedIn,
             audit_requests: true,
             audit_queue_capacity: DEFAULT_AUDIT_QUEUE_CAPACITY,
             audit_retention_days: 0,
             redis_url: None,
+            smtp_url: None,
+            mail_from: None,
+            invitation_url: None,
             cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             max_concurrent_operations: DEFAULT_MAX_CONCURRENT_OPERATIONS,

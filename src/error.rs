@@ -42,6 +42,9 @@ pub enum AppError {
     },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The server is not set up for this (say, no mail relay for invitations).
+    #[error("{0}")]
+    NotConfigured(&'static str),
     /// The request collides with existing state (a duplicate slug or email).
     #[error("{0}")]
     Conflict(String),
@@ -75,6 +78,7 @@ impl AppError {
             AppError::SlowConsumer(_) => "SLOW_CONSUMER",
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::NotFound(_) => "NOT_FOUND",
+            AppError::NotConfigured(_) => "NOT_CONFIGURED",
             AppError::Conflict(_) => "CONFLICT",
             AppError::Internal(_) => "INTERNAL",
         }
@@ -95,6 +99,7 @@ impl AppError {
             AppError::BadInput { .. } => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

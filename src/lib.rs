@@ -16,6 +16,7 @@ pub mod documents;
 pub mod erp;
 pub mod error;
 pub mod live;
+pub mod mail;
 pub mod metrics;
 pub mod paging;
 pub mod request_id;

@@ -486,6 +486,12 @@ impl Metrics {
                 stats.failed_open.load(Ordering::Relaxed),
             ),
             (
+                "tenantql_operations_admitted_total",
+                "counter",
+                "Operations that asked for a fair-share slot (HTTP and WebSocket).",
+                admission.fair.requested(),
+            ),
+            (
                 "tenantql_operations_running",
                 "gauge",
                 "Operations executing now (fair-share slots taken).",

@@ -17,6 +17,7 @@ use crate::{
     control::{ControlPlane, StartupError},
     documents::DocumentCache,
     live::{Live, LiveSettings},
+    mail::{MailSettings, Mailer},
     metrics::Metrics,
     sealing::KeySource,
     tenancy::{
@@ -36,6 +37,8 @@ pub struct ServiceSettings {
     pub live: LiveSettings,
     /// Redis shared by the instances; None runs everything in process.
     pub redis_url: Option<String>,
+    /// SMTP for invitations; None: tenant admins cannot invite.
+    pub mail: Option<MailSettings>,
     pub admission: AdmissionSettings,
     pub cache: CacheSettings,
 }
@@ -49,6 +52,7 @@ impl Default for ServiceSettings {
             audit: AuditSettings::default(),
             live: LiveSettings::default(),
             redis_url: None,
+            mail: None,
             admission: AdmissionSettings {
                 fair: FairShareSettings {
                     total: DEFAULT_MAX_CONCURRENT_OPERATIONS,
@@ -80,6 +84,8 @@ pub struct Services {
     pub cache: Arc<AnswerCache>,
     /// Parsed documents by their text (no tenant data).
     pub documents: Arc<DocumentCache>,
+    /// Sends invitations; None when no SMTP relay is configured.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 impl Services {
@@ -89,6 +95,10 @@ impl Services {
         token_cfg: &TokenConfig,
         settings: ServiceSettings,
     ) -> Result<(Self, KeySource), StartupError> {
+        let mailer = match &settings.mail {
+            Some(mail) => Some(Arc::new(Mailer::new(mail)?)),
+            None => None,
+        };
         let (control, key_source) = ControlPlane::open(control_cfg).await?;
         let cache_ttl = settings.cache_ttl;
         let keyring = Arc::new(Keyring::new(control.clone(), cache_ttl));
@@ -124,6 +134,7 @@ impl Services {
                 cache,
                 cluster,
                 documents: Arc::new(DocumentCache::default()),
+                mailer,
             },
             key_source,
         ))

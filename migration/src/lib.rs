@@ -6,6 +6,7 @@ mod m20261123_000001_control_plane;
 mod m20261129_000002_admin_and_audit;
 mod m20261130_000003_revocations_and_limits;
 mod m20261201_000004_tunnel_host_key;
+mod m20261202_000005_invitations;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_admin_and_audit::Migration),
             Box::new(m20261130_000003_revocations_and_limits::Migration),
             Box::new(m20261201_000004_tunnel_host_key::Migration),
+            Box::new(m20261202_000005_invitations::Migration),
         ]
     }
 }

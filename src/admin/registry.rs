@@ -17,7 +17,7 @@ use crate::{
             tenant::{self, BackendKind, TenantStatus},
             user,
         },
-        memberships,
+        memberships, password_tokens,
         tenants::{self, NewTenant, TenantChanges, TunnelConfig},
         users,
     },
@@ -301,6 +301,28 @@ pub async fn add_user(
     )
     .await?;
     Ok(user)
+}
+
+/// Adds a user without a password, and a one-time token with which they choose
+/// one: an operator's way to onboard someone without mail (the operator owns
+/// the platform; tenant admins invite by mail instead).
+pub async fn add_user_with_token(
+    services: &Services,
+    actor: &Actor,
+    email: &str,
+    is_platform_admin: bool,
+) -> Result<(user::Model, SecretString, chrono::DateTime<chrono::Utc>), AppError> {
+    let email = users::normalize_email(email)?;
+    let txn = services.control.begin_change().await?;
+    let user = users::insert(&txn, &email, password::UNUSABLE.into(), is_platform_admin).await?;
+    let (token, expires_at) = password_tokens::issue(&txn, &user.id).await?;
+    commit_with(
+        txn,
+        AuditEntry::change(actor, "user.create", None, &user.email)
+            .with_details(json!({ "platformAdmin": is_platform_admin, "passwordSetToken": true })),
+    )
+    .await?;
+    Ok((user, token, expires_at))
 }
 
 pub async fn set_user_disabled(

@@ -41,6 +41,8 @@ struct State {
 pub struct FairShare {
     settings: FairShareSettings,
     state: Arc<Mutex<State>>,
+    /// Slots asked for since start (every operation admitted under fair share).
+    requested: std::sync::atomic::AtomicU64,
 }
 
 /// A slot held while one operation executes; freed when dropped.
@@ -67,6 +69,7 @@ impl FairShare {
                 per_tenant: settings.per_tenant.max(1),
             },
             state: Arc::default(),
+            requested: Default::default(),
         }
     }
 
@@ -109,6 +112,8 @@ impl FairShare {
             total: self.settings.total,
             counted,
         };
+        self.requested
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(receiver) = waiting else {
             return slot(true);
         };
@@ -121,6 +126,11 @@ impl FairShare {
         let _ = turn.receiver.as_mut().expect("set above").await;
         turn.receiver = None;
         slot(true)
+    }
+
+    /// Slots asked for since start (a waiter is counted before its turn comes).
+    pub fn requested(&self) -> u64 {
+        self.requested.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// (running, waiting) over all tenants.

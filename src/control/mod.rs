@@ -1,6 +1,7 @@
 //! The control plane: tenants, users, memberships, signing keys and the audit log,
 //! kept with sea-orm in SQLite (default) or PostgreSQL.
 pub mod entities;
+pub mod invitations;
 pub mod memberships;
 pub mod password_tokens;
 pub mod tenants;
@@ -32,6 +33,8 @@ pub enum StartupError {
     MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
     Redis(#[from] crate::cluster::BadRedisUrl),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailConfigError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,

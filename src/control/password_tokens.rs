@@ -14,11 +14,21 @@ use crate::error::AppError;
 /// How long an invitation's token stays good.
 pub const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(72);
 
-fn digest(token: &str) -> String {
+/// The stored form of a one-time token (password-set tokens, invitations).
+pub(crate) fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A new one-time token (32 random bytes, URL-safe) and its stored form.
+pub(crate) fn generate() -> (SecretString, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = digest(&token);
+    (SecretString::from(token), hash)
 }
 
 /// Creates a token for `user_id`; returns it (the only time it exists in clear)
@@ -27,13 +37,11 @@ pub async fn issue(
     db: &impl ConnectionTrait,
     user_id: &str,
 ) -> Result<(SecretString, DateTime<Utc>), AppError> {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let (token, token_hash) = generate();
     let now = Utc::now();
     let expires_at = now + TOKEN_LIFETIME;
     password_set_token::ActiveModel {
-        token_hash: Set(digest(&token)),
+        token_hash: Set(token_hash),
         user_id: Set(user_id.to_string()),
         expires_at: Set(expires_at),
         used_at: Set(None),
@@ -41,23 +49,47 @@ pub async fn issue(
     }
     .insert(db)
     .await?;
-    Ok((SecretString::from(token), expires_at))
+    Ok((token, expires_at))
 }
 
-/// Marks the token used and returns its user id; unknown, used and expired
-/// tokens all answer the same.
-pub async fn redeem(db: &impl ConnectionTrait, token: &SecretString) -> Result<String, AppError> {
-    let invalid = || AppError::bad_input("token", "this password-set token is not valid");
+/// The user a still-valid token belongs to, without using it up: checked
+/// before a password is hashed, so an invalid token costs no argon2 work.
+pub async fn user_of(db: &impl ConnectionTrait, token: &SecretString) -> Result<String, AppError> {
     let row = password_set_token::Entity::find_by_id(digest(token.expose_secret()))
         .one(db)
         .await?
+        .filter(|row| row.used_at.is_none() && row.expires_at > Utc::now())
         .ok_or_else(invalid)?;
-    if row.used_at.is_some() || row.expires_at <= Utc::now() {
+    Ok(row.user_id)
+}
+
+fn invalid() -> AppError {
+    AppError::bad_input("token", "this password-set token is not valid")
+}
+
+/// Marks the token used and returns its user id; unknown, used and expired
+/// tokens all answer the same. One conditional UPDATE, so of two requests
+/// redeeming the same token at once exactly one succeeds, on either backend.
+pub async fn redeem(db: &impl ConnectionTrait, token: &SecretString) -> Result<String, AppError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let hash = digest(token.expose_secret());
+    let now = Utc::now();
+    let used = password_set_token::Entity::update_many()
+        .col_expr(
+            password_set_token::Column::UsedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(password_set_token::Column::TokenHash.eq(hash.as_str()))
+        .filter(password_set_token::Column::UsedAt.is_null())
+        .filter(password_set_token::Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?;
+    if used.rows_affected != 1 {
         return Err(invalid());
     }
-    let user_id = row.user_id.clone();
-    let mut active: password_set_token::ActiveModel = row.into();
-    active.used_at = Set(Some(Utc::now()));
-    active.update(db).await?;
-    Ok(user_id)
+    let row = password_set_token::Entity::find_by_id(hash)
+        .one(db)
+        .await?
+        .ok_or_else(invalid)?;
+    Ok(row.user_id)
 }

@@ -8,7 +8,10 @@ use crate::{
     admin::members,
     auth::{sessions::SignedIn, Role as TokenRole},
     control::{
-        entities::{tenant as tenant_row, tenant::TenantStatus as RowStatus},
+        entities::{
+            membership::MemberRole as RowRole, tenant as tenant_row,
+            tenant::TenantStatus as RowStatus,
+        },
         memberships,
     },
     error::AppError,
@@ -216,8 +219,8 @@ impl AuthMutation {
         Ok(true)
     }
 
-    /// Choose a password with the one-time token from an invitation (`addMember`
-    /// for a new user). Open without a bearer token, like `login`.
+    /// Choose a password with a one-time password-set token (handed out by a
+    /// platform operator). Open without a bearer token, like `login`.
     async fn set_password(
         &self,
         ctx: &Context<'_>,
@@ -229,4 +232,35 @@ impl AuthMutation {
         members::set_password(services(ctx), &actor(ctx), &token, password).await?;
         Ok(true)
     }
+
+    /// Accept an invitation with the token from its e-mail, choosing the password
+    /// you sign in with from now on (your current one, if you have an account
+    /// already). Open without a bearer token, like `login`; sign in afterwards.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        password: String,
+    ) -> async_graphql::Result<InvitationAccepted> {
+        let token = SecretString::from(token);
+        let password = SecretString::from(password);
+        let accepted = members::accept(services(ctx), &actor(ctx), &token, password).await?;
+        Ok(InvitationAccepted {
+            email: accepted.user.email,
+            tenant: accepted.tenant_slug,
+            role: match accepted.role {
+                RowRole::Admin => Role::Admin,
+                RowRole::Member => Role::Member,
+            },
+        })
+    }
+}
+
+/// The membership an accepted invitation made.
+#[derive(SimpleObject)]
+pub struct InvitationAccepted {
+    pub email: String,
+    /// The tenant's slug, to name in `login`.
+    pub tenant: String,
+    pub role: Role,
 }

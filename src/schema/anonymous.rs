@@ -1,4 +1,5 @@
-//! Requests without a token may only sign in (or redeem a password-set token).
+//! Requests without a token may only sign in, redeem a password-set token or
+//! accept an invitation.
 //!
 //! Checked on the parsed document before anything runs, for every operation in
 //! it, following fragments: an anonymous caller learns nothing but
@@ -8,7 +9,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use crate::error::AppError;
 
 /// Root fields an anonymous request may select.
-const PUBLIC_FIELDS: &[&str] = &["login", "setPassword", "__typename"];
+const PUBLIC_FIELDS: &[&str] = &["login", "setPassword", "acceptInvitation", "__typename"];
 /// Introspection's root fields, open to anonymous callers only when configured.
 const INTROSPECTION_FIELDS: &[&str] = &["__schema", "__type"];
 /// Fragments nest at most this deep before the document is refused (cycles are
@@ -25,7 +26,7 @@ pub fn refuse_unless_public(
         Ok(())
     } else {
         Err(AppError::Unauthenticated(
-            "sign in first: without a bearer token only `login` and `setPassword` may be called",
+            "sign in first: without a bearer token only `login`, `setPassword` and `acceptInvitation` may be called",
         ))
     }
 }

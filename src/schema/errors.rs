@@ -82,6 +82,7 @@ mod tests {
             AppError::bad_input("x", "bad"),
             AppError::NotFound("invoice"),
             AppError::Conflict("dup".into()),
+            AppError::NotConfigured("no mail relay"),
             AppError::internal(anyhow::anyhow!(
                 "ORA-12541: TNS:no listener at db.secret.internal"
             )),

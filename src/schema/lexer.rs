@@ -45,8 +45,9 @@ impl<'a> Lexer<'a> {
         while self.pos < bytes.len() {
             match bytes[self.pos] {
                 b' ' | b'\t' | b'\n' | b'\r' | b',' => self.pos += 1,
+                // A comment runs to the next line terminator: `\n`, `\r` or both.
                 b'#' => {
-                    while self.pos < bytes.len() && bytes[self.pos] != b'\n' {
+                    while self.pos < bytes.len() && !matches!(bytes[self.pos], b'\n' | b'\r') {
                         self.pos += 1;
                     }
                 }
@@ -79,7 +80,8 @@ impl<'a> Lexer<'a> {
             match bytes[i] {
                 b'\\' => i += 2,
                 b'"' => return i + 1,
-                b'\n' => return i,
+                // A plain string cannot span lines (the parser then refuses it).
+                b'\n' | b'\r' => return i,
                 _ => i += 1,
             }
         }
@@ -128,9 +130,36 @@ impl<'a> Iterator for Lexer<'a> {
     }
 }
 
-/// Whether the document has more than `max` tokens (stops counting there).
-pub fn exceeds_tokens(query: &str, max: usize) -> bool {
-    Lexer::new(query).nth(max).is_some()
+/// Which bound of the document's source text is exceeded, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceLimit {
+    Tokens,
+    Nesting,
+}
+
+/// Whether the document has more than `max_tokens` tokens, or brackets (`{`,
+/// `[`, `(`) nested more than `max_nesting` deep — read in one pass that stops
+/// at the first excess. The parser recurses once per bracket (selection sets,
+/// list and object values, list types) and bounds only selection sets, so this
+/// runs before it: a document refused here is never parsed.
+pub fn exceeded_limit(query: &str, max_tokens: usize, max_nesting: usize) -> Option<SourceLimit> {
+    let mut depth = 0usize;
+    for (count, token) in Lexer::new(query).enumerate() {
+        if count >= max_tokens {
+            return Some(SourceLimit::Tokens);
+        }
+        match token {
+            Token::Punct("{" | "[" | "(") => {
+                depth += 1;
+                if depth > max_nesting {
+                    return Some(SourceLimit::Nesting);
+                }
+            }
+            Token::Punct("}" | "]" | ")") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// SHA-256 (hex) of the document with comments and insignificant whitespace
@@ -213,9 +242,45 @@ mod tests {
 
     #[test]
     fn counts_without_reading_everything() {
-        assert!(!exceeds_tokens("{ a b }", 4));
-        assert!(exceeds_tokens("{ a b }", 3));
-        assert!(!exceeds_tokens("", 0));
+        assert_eq!(exceeded_limit("{ a b }", 4, 8), None);
+        assert_eq!(exceeded_limit("{ a b }", 3, 8), Some(SourceLimit::Tokens));
+        assert_eq!(exceeded_limit("", 0, 8), None);
+    }
+
+    #[test]
+    fn nesting_counts_every_kind_of_bracket_outside_strings() {
+        let deep = format!(
+            "{{ me @skip(if: {}true{}) {{ email }} }}",
+            "[".repeat(30),
+            "]".repeat(30)
+        );
+        // `{`, `(` and 30 `[`.
+        assert_eq!(exceeded_limit(&deep, 5000, 31), Some(SourceLimit::Nesting));
+        assert_eq!(exceeded_limit(&deep, 5000, 32), None);
+        let objects = format!("{{ a(x: {}) }}", "{y: ".repeat(40) + &"}".repeat(40));
+        assert_eq!(
+            exceeded_limit(&objects, 5000, 32),
+            Some(SourceLimit::Nesting)
+        );
+        let in_string = format!("{{ a(x: \"{}\") }}", "[".repeat(100));
+        assert_eq!(exceeded_limit(&in_string, 5000, 8), None);
+        // Closed brackets free their level again.
+        let wide = "{ a(x: [[1]]) b(y: [[2]]) }".repeat(1);
+        assert_eq!(exceeded_limit(&wide, 5000, 4), None);
+    }
+
+    #[test]
+    fn comments_and_strings_end_at_every_line_terminator() {
+        // `#\r` ends the comment: what follows is a field, as the parser sees it.
+        assert_eq!(
+            texts("{ #\r tenantMembers { email } }"),
+            ["{", "tenantMembers", "{", "email", "}", "}"]
+        );
+        assert_ne!(
+            normalized_hash("{ #\r tenantMembers {email} x: \n me {email} }"),
+            normalized_hash("{ me { email } }")
+        );
+        assert_eq!(texts("{ a(s: \"x\ry\") }")[5], "\"x");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! audit row — happens once per request in `execute`.
 mod anonymous;
 mod errors;
+mod expansion;
 mod lexer;
 mod limits;
 mod observe;
@@ -28,7 +29,7 @@ use futures_util::{
 };
 
 pub use errors::classify_errors;
-pub use limits::{check_batch, QueryLimits};
+pub use limits::{check_batch, check_source, QueryLimits};
 
 use crate::{
     audit::{redact, Actor, AuditEntry, Outcome, Source},
@@ -154,10 +155,22 @@ pub fn execute_stream(
     let refused = |refusal: AppError| {
         stream::once(async move { Response::from_errors(vec![refusal.to_server_error()]) }).boxed()
     };
-    // Admitted once, when it starts; a subscription holds no fair-share slot.
+    // A query or mutation sent over the socket takes a fair-share slot for its
+    // run, as over HTTP; a subscription is admitted once, when it starts, and
+    // holds no slot (its events are computed once per event, not per subscriber).
+    let holds_slot = observation.operation != Operation::Subscription;
     let responses = stream::once(async move {
         match admitted {
             Err(refusal) => refused(refusal),
+            Ok(()) if holds_slot => match admission.admit(&caller).await {
+                Err(refusal) => refused(refusal),
+                Ok(slot) => stream::once(async move {
+                    let response = schema.execute(request).await;
+                    drop(slot);
+                    response
+                })
+                .boxed(),
+            },
             Ok(()) => match admission.check_rate(&caller).await {
                 Err(refusal) => refused(refusal),
                 Ok(()) => schema.execute_stream(request).boxed(),
@@ -214,9 +227,17 @@ impl Observation {
                 document_operation_name,
             )
         });
-        let admitted = admit(&services.documents, request, caller.is_some(), policy);
+        // Nothing parses the document or walks the inputs before they are bounded.
+        let bounded = limits::check_source(&request.query, &policy.limits)
+            .and_then(|()| limits::check_inputs(request));
+        let readable = bounded.is_ok();
+        let admitted =
+            bounded.and_then(|()| admit(&services.documents, request, caller.is_some(), policy));
+        if readable {
+            drop_undeclared_variables(request);
+        }
         if let Some(row) = &mut audit_row {
-            row.variables = audited_variables(request);
+            row.variables = readable.then(|| audited_variables(request)).flatten();
         }
         let observation = Observation {
             started,
@@ -309,18 +330,41 @@ fn audited_variables(request: &mut Request) -> Option<String> {
     }
 }
 
-/// The checks a document passes before it may run. A document that does not
-/// parse is let through: execution answers with the syntax error and runs nothing.
+/// Variables the document does not declare are dropped: nothing reads them,
+/// and they would only take room (in the audit log above all). A document that
+/// does not parse keeps them; it runs nothing.
+fn drop_undeclared_variables(request: &mut Request) {
+    if request.variables.is_empty() {
+        return;
+    }
+    let Ok(document) = request.parsed_query() else {
+        return;
+    };
+    let declared: std::collections::HashSet<String> = document
+        .operations
+        .iter()
+        .flat_map(|(_, op)| op.node.variable_definitions.iter())
+        .map(|definition| definition.node.name.node.to_string())
+        .collect();
+    request
+        .variables
+        .retain(|name, _| declared.contains(name.as_str()));
+}
+
+/// The checks a document passes before it may run, once its source and inputs
+/// are bounded. A document that does not parse is let through: execution
+/// answers with the syntax error and runs nothing.
 fn admit(
     documents: &DocumentCache,
     request: &mut Request,
     signed_in: bool,
     policy: &SchemaPolicy,
 ) -> Result<(), AppError> {
-    limits::check_tokens(&request.query, &policy.limits)?;
     let Ok(document) = documents.parse(request) else {
         return Ok(());
     };
+    // First: every check below follows fragment spreads.
+    limits::check_expansion(document, &policy.limits)?;
     if !signed_in {
         anonymous::refuse_unless_public(document, policy.introspection == Introspection::Public)?;
     }

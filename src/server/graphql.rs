@@ -186,7 +186,9 @@ pub async fn get(
         return bad("the `query` parameter is required".into());
     };
     // GET must never change anything: refuse mutations before running them.
-    if let Ok(document) = parse_query(&query) {
+    // A document over the source limits is not parsed here: `execute` refuses it.
+    let bounded = schema::check_source(&query, &state.policy.limits).is_ok();
+    if let Some(Ok(document)) = bounded.then(|| parse_query(&query)) {
         let is_mutation = document.operations.iter().any(|(name, op)| {
             let selected = match (&params.operation_name, name) {
                 (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),

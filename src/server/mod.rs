@@ -25,6 +25,7 @@ use crate::{
     config::{Config, ServerConfig},
     demo,
     live::LiveSettings,
+    mail::MailSettings,
     schema::{self, AppSchema, QueryLimits, SchemaPolicy},
     sealing::KeySource,
     state::{ServiceSettings, Services},
@@ -91,6 +92,11 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             change_poll: Duration::from_millis(config.change_poll_ms.max(10)),
         },
         redis_url: config.redis_url.clone(),
+        mail: config.smtp_url.clone().map(|smtp_url| MailSettings {
+            smtp_url,
+            from: config.mail_from.clone().unwrap_or_default(),
+            accept_url: config.invitation_url.clone(),
+        }),
         admission: AdmissionSettings {
             fair: FairShareSettings {
                 total: config.max_concurrent_operations,
@@ -131,6 +137,7 @@ fn schema_policy(config: &ServerConfig) -> SchemaPolicy {
             root_fields: config.query_root_field_limit,
             directives: config.query_directive_limit,
             tokens: config.query_token_limit,
+            expanded_selections: config.query_expanded_selection_limit,
             batch: config.batch_limit.max(1),
         },
         introspection: config.introspection,

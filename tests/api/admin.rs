@@ -10,7 +10,7 @@ use tenantql::control::{
     memberships, tenants, users,
 };
 
-use crate::helpers::{two_tenants, Answer, ControlDb, TestApp, ME};
+use crate::helpers::{two_tenants, Answer, ControlDb, SmtpSink, TestApp, ME};
 
 /// Who may call a root field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,7 @@ enum Policy {
 const POLICY: &[(&str, Policy)] = &[
     ("login", Policy::Public),
     ("setPassword", Policy::Public),
+    ("acceptInvitation", Policy::Public),
     ("me", Policy::SignedIn),
     ("myTenants", Policy::SignedIn),
     ("selectTenant", Policy::SignedIn),
@@ -48,6 +49,8 @@ const POLICY: &[(&str, Policy)] = &[
     ("createInvoice", Policy::Member),
     ("tenantMembers", Policy::TenantAdmin),
     ("auditLogs", Policy::TenantAdmin),
+    ("tenantInvitations", Policy::TenantAdmin),
+    ("revokeInvitation", Policy::TenantAdmin),
     ("addMember", Policy::TenantAdmin),
     ("changeMemberRole", Policy::TenantAdmin),
     ("removeMember", Policy::TenantAdmin),
@@ -842,12 +845,25 @@ async fn tenant_admins_manage_members_on_postgres() {
 }
 
 async fn members_contract(db: ControlDb) {
-    let app = TestApp::spawn_with(db, |_| {}).await;
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(db, |c| {
+        c.server.smtp_url = Some(url.into());
+        c.server.mail_from = Some("tenantql <no-reply@tenantql.test>".into());
+    })
+    .await;
     two_tenants(&app).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
-    let add = "mutation($e: String!, $r: MemberRole!) { addMember(email: $e, role: $r) { member { email role passwordSet } passwordSetToken passwordSetTokenExpiresAt } }";
+    let add = "mutation($e: String!, $r: MemberRole!) { addMember(email: $e, role: $r) { invitation { email role expiresAt } } }";
+    let accept = "mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { email tenant role } }";
+    let mailed_token = |address: &str| {
+        sink.mails_to(address)
+            .last()
+            .and_then(|m| m.invitation_token())
+            .expect("an invitation mail")
+    };
 
-    // A new user gets a one-time password-set token.
+    // A new address is invited by mail; the member exists once they accept.
     let added = app
         .gql(
             add,
@@ -856,36 +872,43 @@ async fn members_contract(db: ControlDb) {
         )
         .await;
     let added = &added.assert_ok()["addMember"];
-    assert_eq!(added["member"]["email"], "frank@acme.test");
-    assert_eq!(added["member"]["passwordSet"], false);
-    let token = added["passwordSetToken"].as_str().unwrap().to_string();
+    assert_eq!(added["invitation"]["email"], "frank@acme.test");
+    assert_eq!(added["invitation"]["role"], "MEMBER");
+    let token = mailed_token("frank@acme.test");
     let login = app.login("frank@acme.test", "", Some("acme")).await;
     assert_eq!(login.code(), "UNAUTHENTICATED");
-    let set = "mutation($t: String!, $p: String!) { setPassword(token: $t, password: $p) }";
     let short = app
-        .gql(set, json!({ "t": token, "p": "short" }), None)
+        .gql(accept, json!({ "t": token, "p": "short" }), None)
         .await;
     assert_eq!(short.code(), "BAD_USER_INPUT");
-    app.gql(set, json!({ "t": token, "p": "frank-password-1" }), None)
-        .await
-        .assert_ok();
+    let accepted = app
+        .gql(accept, json!({ "t": token, "p": "frank-password-1" }), None)
+        .await;
+    assert_eq!(accepted.assert_ok()["acceptInvitation"]["tenant"], "acme");
     app.login("frank@acme.test", "frank-password-1", Some("acme"))
         .await
         .assert_ok();
     let again = app
-        .gql(set, json!({ "t": token, "p": "frank-password-2" }), None)
+        .gql(accept, json!({ "t": token, "p": "frank-password-2" }), None)
         .await;
     assert_eq!(again.code(), "BAD_USER_INPUT");
 
-    // An existing user (of another tenant) is added without a token; twice is a conflict.
-    let bob = app
-        .gql(
-            add,
-            json!({ "e": "bob@globex.test", "r": "MEMBER" }),
-            Some(&alice),
-        )
-        .await;
-    assert!(bob.assert_ok()["addMember"]["passwordSetToken"].is_null());
+    // An existing account (of another tenant) is invited the same way; once it
+    // has joined, inviting it again is a conflict.
+    app.gql(
+        add,
+        json!({ "e": "bob@globex.test", "r": "MEMBER" }),
+        Some(&alice),
+    )
+    .await
+    .assert_ok();
+    app.gql(
+        accept,
+        json!({ "t": mailed_token("bob@globex.test"), "p": "bob-password-1" }),
+        None,
+    )
+    .await
+    .assert_ok();
     let twice = app
         .gql(
             add,
@@ -934,7 +957,11 @@ async fn members_contract(db: ControlDb) {
     assert_eq!(answer.code(), "FORBIDDEN");
 
     let rows = app.audit_rows().await;
-    for action in ["member.add", "user.set_password", "member.change_role"] {
+    for action in [
+        "member.invite",
+        "member.accept_invitation",
+        "member.change_role",
+    ] {
         assert!(rows.iter().any(|r| r.action == action), "no {action} row");
     }
     assert!(rows.iter().all(|r| !r

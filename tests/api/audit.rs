@@ -16,7 +16,7 @@ use tenantql::{
     control::{entities::audit_log, entities::tenant::TenantStatus, ControlPlane},
 };
 
-use crate::helpers::{free_port, ok, tenantql, two_tenants, TestApp, ME};
+use crate::helpers::{free_port, ok, tenantql, two_tenants, SmtpSink, TestApp, ME};
 
 const REQUESTS: usize = 5000;
 
@@ -214,9 +214,12 @@ async fn no_secret_reaches_the_audit_log_the_control_plane_or_the_log() {
     ));
 
     let port = free_port();
+    let sink = SmtpSink::start().await;
     let child = Command::new(env!("CARGO_BIN_EXE_tenantql"))
         .env_clear()
         .env("TENANTQL_DATA_DIR", d)
+        .env("TENANTQL_SMTP_URL", sink.url())
+        .env("TENANTQL_MAIL_FROM", "tenantql <no-reply@tenantql.test>")
         .env("TENANTQL_LOG", "debug")
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())
@@ -290,25 +293,30 @@ async fn no_secret_reaches_the_audit_log_the_control_plane_or_the_log() {
     )
     .await;
     let invited = gql(
-        "mutation { addMember(email: \"frank@acme.test\", role: MEMBER) { passwordSetToken } }"
+        "mutation { addMember(email: \"frank@acme.test\", role: MEMBER) { invitation { email } } }"
             .into(),
         json!({}),
         Some(alice.clone()),
     )
     .await;
+    assert_eq!(
+        invited["data"]["addMember"]["invitation"]["email"], "frank@acme.test",
+        "{invited}"
+    );
     let invitation = secrets.add(
-        invited["data"]["addMember"]["passwordSetToken"]
-            .as_str()
-            .unwrap(),
+        sink.mails_to("frank@acme.test")
+            .last()
+            .and_then(|m| m.invitation_token())
+            .expect("the invitation mail"),
     );
     let frank_password = secrets.add("frank-password-9e4c3");
     let set = gql(
-        "mutation($token: String!, $password: String!) { setPassword(token: $token, password: $password) }".into(),
+        "mutation($token: String!, $password: String!) { acceptInvitation(token: $token, password: $password) { tenant } }".into(),
         json!({ "token": invitation, "password": frank_password }),
         None,
     )
     .await;
-    assert_eq!(set["data"]["setPassword"], true, "{set}");
+    assert_eq!(set["data"]["acceptInvitation"]["tenant"], "acme", "{set}");
     // A token sent as a variable by a careless client.
     gql(
         "query($apiToken: String) { me { email } }".into(),

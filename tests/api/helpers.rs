@@ -27,7 +27,7 @@ use tenantql::{
 };
 use tokio_util::sync::CancellationToken;
 
-pub use crate::services::{free_port, RedisServer, SshServer};
+pub use crate::services::{free_port, RedisServer, SmtpSink, SshServer};
 
 pub const PASSWORD: &str = "correct horse battery";
 

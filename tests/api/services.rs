@@ -267,3 +267,130 @@ impl Drop for SshServer {
         self.kill();
     }
 }
+
+/// One message the SMTP sink accepted.
+#[derive(Debug, Clone)]
+pub struct SinkMail {
+    pub recipients: Vec<String>,
+    /// Headers and body as sent, quoted-printable soft line breaks undone.
+    pub text: String,
+}
+
+/// An SMTP server on a loopback port that accepts every message and keeps it
+/// for the test to read (what a relay would deliver to the recipient's inbox).
+/// It speaks plain SMTP (no STARTTLS advertised); it stops with its task when dropped.
+pub struct SmtpSink {
+    pub port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<SinkMail>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = std::sync::Arc::default();
+        let kept = std::sync::Arc::clone(&mails);
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let kept = std::sync::Arc::clone(&kept);
+                tokio::spawn(async move {
+                    let _ = Self::converse(socket, kept).await;
+                });
+            }
+        });
+        SmtpSink { port, mails, task }
+    }
+
+    /// `smtp://127.0.0.1:PORT`, for TENANTQL_SMTP_URL.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn mails(&self) -> Vec<SinkMail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// The mails to `address`, oldest first.
+    pub fn mails_to(&self, address: &str) -> Vec<SinkMail> {
+        self.mails()
+            .into_iter()
+            .filter(|m| m.recipients.iter().any(|r| r.eq_ignore_ascii_case(address)))
+            .collect()
+    }
+
+    /// One session: greeting, envelope, DATA up to the lone dot, QUIT. Every
+    /// line is bounded by the test's own client, lettre.
+    async fn converse(
+        socket: tokio::net::TcpStream,
+        kept: std::sync::Arc<std::sync::Mutex<Vec<SinkMail>>>,
+    ) -> std::io::Result<()> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (reader, mut writer) = socket.into_split();
+        let mut lines = BufReader::new(reader).lines();
+        writer.write_all(b"220 sink.test ESMTP\r\n").await?;
+        let mut recipients = Vec::new();
+        while let Some(line) = lines.next_line().await? {
+            let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
+                "HELO" | "MAIL" | "RSET" | "NOOP" => b"250 OK\r\n",
+                "RCPT" => {
+                    let address = line
+                        .split(['<', '>'])
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
+                    recipients.push(address);
+                    b"250 OK\r\n"
+                }
+                "DATA" => {
+                    writer.write_all(b"354 go ahead\r\n").await?;
+                    let mut text = String::new();
+                    while let Some(line) = lines.next_line().await? {
+                        if line == "." {
+                            break;
+                        }
+                        match line.strip_suffix('=') {
+                            Some(soft) => text.push_str(soft),
+                            None => {
+                                text.push_str(line.strip_prefix('.').unwrap_or(&line));
+                                text.push('\n');
+                            }
+                        }
+                    }
+                    kept.lock().unwrap().push(SinkMail {
+                        recipients: std::mem::take(&mut recipients),
+                        text,
+                    });
+                    b"250 queued\r\n"
+                }
+                "QUIT" => {
+                    writer.write_all(b"221 bye\r\n").await?;
+                    return Ok(());
+                }
+                _ => b"502 not implemented\r\n",
+            };
+            writer.write_all(reply).await?;
+        }
+        Ok(())
+    }
+}
+
+impl SinkMail {
+    /// The invitation token: the line after "Your invitation token:".
+    pub fn invitation_token(&self) -> Option<String> {
+        let mut lines = self.text.lines();
+        lines.find(|l| l.trim() == "Your invitation token:")?;
+        lines
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_string)
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

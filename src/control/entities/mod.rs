@@ -1,6 +1,7 @@
 //! sea-orm entities of the control plane. The tables come from `migration/`.
 pub mod audit_log;
 pub mod control_meta;
+pub mod invitation;
 pub mod membership;
 pub mod password_set_token;
 pub mod revoked_token;

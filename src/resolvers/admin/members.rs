@@ -3,7 +3,6 @@
 //! token's: no argument names a tenant, and an email outside it is NOT_FOUND.
 use async_graphql::{connection::Connection, Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 
 use super::audit_log::{self, AuditLogEntry, AuditLogFilter};
 use crate::{
@@ -63,13 +62,35 @@ impl From<members::Member> for TenantMember {
     }
 }
 
+/// An invitation waiting for its invitee. It looks the same whether or not the
+/// address has an account: a tenant admin learns nothing about accounts
+/// outside their tenant.
+#[derive(SimpleObject)]
+pub struct TenantInvitation {
+    pub email: String,
+    pub role: MemberRole,
+    /// Who invited (their e-mail), when known.
+    pub invited_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<members::PendingInvitation> for TenantInvitation {
+    fn from(i: members::PendingInvitation) -> Self {
+        TenantInvitation {
+            email: i.email,
+            role: i.role.into(),
+            invited_by: i.invited_by,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        }
+    }
+}
+
 #[derive(SimpleObject)]
 pub struct AddMemberPayload {
-    pub member: TenantMember,
-    /// Only when the user is new to tenantql: a one-time token for `setPassword`.
-    /// Shown once; hand it to the user over a channel you trust.
-    pub password_set_token: Option<String>,
-    pub password_set_token_expires_at: Option<DateTime<Utc>>,
+    /// The invitation mailed to the address; the member joins when they accept it.
+    pub invitation: TenantInvitation,
 }
 
 /// The admin's own tenant.
@@ -87,6 +108,16 @@ impl TenantAdminQuery {
     async fn tenant_members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TenantMember>> {
         let members = members::list(services(ctx), own_tenant(ctx)?).await?;
         Ok(members.into_iter().map(TenantMember::from).collect())
+    }
+
+    /// Invitations of the caller's tenant still waiting for their invitee.
+    #[graphql(guard = "TenantAdmin")]
+    async fn tenant_invitations(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<TenantInvitation>> {
+        let pending = members::pending(services(ctx), own_tenant(ctx)?).await?;
+        Ok(pending.into_iter().map(TenantInvitation::from).collect())
     }
 
     /// The caller's tenant's audit log, newest first — never another tenant's,
@@ -114,8 +145,11 @@ pub struct TenantAdminMutation;
 
 #[Object]
 impl TenantAdminMutation {
-    /// Adds a member to the caller's tenant, creating the user when new (with a
-    /// one-time password-set token in the answer).
+    /// Invites `email` to the caller's tenant with `role`: the invitation goes to
+    /// that address by e-mail, and they become a member when they accept it
+    /// (`acceptInvitation`). Inviting the same address again replaces the
+    /// invitation. The answer is the same whether or not the address has an
+    /// account.
     #[graphql(guard = "TenantAdmin")]
     async fn add_member(
         &self,
@@ -124,15 +158,23 @@ impl TenantAdminMutation {
         role: MemberRole,
     ) -> async_graphql::Result<AddMemberPayload> {
         let tenant = own_tenant(ctx)?;
-        let (member, invitation) =
-            members::add(services(ctx), &actor(ctx), tenant, &email, role.into()).await?;
+        let invitation =
+            members::invite(services(ctx), &actor(ctx), tenant, &email, role.into()).await?;
         Ok(AddMemberPayload {
-            member: member.into(),
-            password_set_token: invitation
-                .as_ref()
-                .map(|i| i.token.expose_secret().to_string()),
-            password_set_token_expires_at: invitation.map(|i| i.expires_at),
+            invitation: invitation.into(),
         })
+    }
+
+    /// Withdraws the waiting invitation of `email`; its token stops working.
+    #[graphql(guard = "TenantAdmin")]
+    async fn revoke_invitation(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+    ) -> async_graphql::Result<bool> {
+        let tenant = own_tenant(ctx)?;
+        members::revoke_invitation(services(ctx), &actor(ctx), tenant, &email).await?;
+        Ok(true)
     }
 
     /// Changes a member's role; the last admin cannot be demoted.

@@ -1,0 +1,187 @@
+//! Hostile input from outside: each document or input below is answered at
+//! once with a stable code, and the server answers the next request as before.
+//! Work is bounded by counts the server checks before it walks anything (the
+//! messages name the limit that refused), never by wall-clock time here.
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::{json, Value};
+use tenantql::control::{entities::audit_log, ControlPlane};
+
+use crate::helpers::{two_tenants, TestApp, ME};
+
+/// `{ me @skip(if: [[[…true…]]]) { email } }`: list brackets nested `levels` deep.
+fn nested_values(levels: usize) -> String {
+    format!(
+        "{{ me @skip(if: {}true{}) {{ email }} }}",
+        "[".repeat(levels),
+        "]".repeat(levels)
+    )
+}
+
+/// `levels` fragments, each spreading the next `fan_out` times.
+fn fragment_bomb(levels: usize, fan_out: usize) -> String {
+    let mut query = String::from("query { ...F1 }");
+    for level in 1..levels {
+        query.push_str(&format!(" fragment F{level} on Query {{"));
+        for _ in 0..fan_out {
+            query.push_str(&format!(" ...F{}", level + 1));
+        }
+        query.push_str(" }");
+    }
+    query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
+    query
+}
+
+/// The server still answers: `/health`, and a member's `{ me }`.
+async fn assert_healthy(app: &TestApp, token: &str) {
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let me = app.gql(ME, json!({}), Some(token)).await;
+    assert_eq!(me.assert_ok()["me"]["email"], "alice@acme.test");
+}
+
+async fn get(app: &TestApp, query: &str, token: Option<&str>) -> Value {
+    let mut request = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", query)]);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    TestApp::answer(request.send().await.unwrap()).await.body
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
+}
+
+#[tokio::test]
+async fn deeply_nested_values_are_refused_before_parsing_on_every_transport() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    // About 3.6 KB: under the token limit, and it aborted the process.
+    let query = nested_values(1800);
+    for token in [None, Some(alice.as_str())] {
+        let answer = app.gql(&query, json!({}), token).await;
+        assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+        assert!(answer.message().contains("nests brackets deeper than 64"));
+        let body = get(&app, &query, token).await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{body:#}");
+    }
+    let mut ws = app.ws(&alice).await;
+    ws.subscribe("deep", &query, json!({})).await;
+    let message = ws.message().await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    // Variables nested past the input bound are refused the same way.
+    let deep = serde_json::from_str::<Value>(&("[".repeat(100) + &"]".repeat(100))).unwrap();
+    let answer = app
+        .gql(
+            "query($v: [Int]) { me { email } }",
+            json!({ "v": deep }),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+    assert!(
+        answer.message().contains("nest at most 32"),
+        "{}",
+        answer.message()
+    );
+    assert_healthy(&app, &alice).await;
+}
+
+#[tokio::test]
+async fn fragment_bombs_and_cycles_are_refused_before_any_walk() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let cases = [
+        // 8 levels of 8 spreads (~600 bytes): 30–40 s of a worker before.
+        (fragment_bomb(9, 8), "expanded selection limit of 10000"),
+        // The doubling chain to depth 39, which never finished for a member.
+        (fragment_bomb(39, 2), "chain deeper than 32"),
+        (fragment_bomb(20, 2), "expanded selection limit of 10000"),
+        (
+            "{ ...A } fragment A on Query { me { email } ...B } fragment B on Query { ...A }"
+                .into(),
+            "spreads itself",
+        ),
+    ];
+    for (query, refusal) in &cases {
+        for token in [None, Some(alice.as_str())] {
+            let answer = app.gql(query, json!({}), token).await;
+            assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+            assert!(answer.message().contains(refusal), "{}", answer.message());
+            let body = get(&app, query, token).await;
+            assert_eq!(code(&body), "BAD_USER_INPUT", "{body:#}");
+        }
+        let mut ws = app.ws(&alice).await;
+        ws.subscribe("bomb", query, json!({})).await;
+        let message = ws.message().await;
+        assert_eq!(message["type"], "error", "{message}");
+        let text = message["payload"][0]["message"].as_str().unwrap_or("");
+        assert!(text.contains(refusal), "{message}");
+    }
+    // Fragments used as SPAs use them still run.
+    let answer = app
+        .gql(
+            "{ ...M ...M } fragment M on Query { me { ...E } } fragment E on Me { email }",
+            json!({}),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(answer.assert_ok()["me"]["email"], "alice@acme.test");
+    assert_healthy(&app, &alice).await;
+}
+
+#[tokio::test]
+async fn a_comment_ended_by_a_carriage_return_hides_nothing() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    // The parser ends the comment at `\r`: `tenantMembers` is selected. Our lexer
+    // read it as comment up to `\n`, so the request was audited as `{ me { email } }`.
+    let hidden = "{ #\r tenantMembers { email } x: \n me { email } }";
+    let plain = "{ me { email } }";
+    app.gql(hidden, json!({}), Some(&alice)).await;
+    app.gql(plain, json!({}), Some(&alice)).await;
+    let config = app.config.clone();
+    let _data_dir = app.stop().await;
+    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
+    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let hashes: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.source == "graphql")
+        .filter_map(|r| r.document_hash.as_deref())
+        .collect();
+    assert_eq!(hashes.len(), 2, "{rows:?}");
+    assert_ne!(
+        hashes[0], hashes[1],
+        "a different document, a different hash"
+    );
+}
+
+#[tokio::test]
+async fn operations_over_a_websocket_take_a_fair_share_slot() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let before = app.metric("tenantql_operations_admitted_total").await;
+    let mut ws = app.ws(&alice).await;
+    ws.subscribe("q", ME, json!({})).await;
+    let payload = ws.next_of("q").await;
+    assert_eq!(payload["data"]["me"]["email"], "alice@acme.test");
+    let after = app.metric("tenantql_operations_admitted_total").await;
+    assert_eq!(
+        after,
+        before + 1,
+        "the query over the socket asked for a slot"
+    );
+}
