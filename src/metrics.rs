@@ -424,6 +424,12 @@ impl Metrics {
                 audit.written.load(Ordering::Relaxed),
             ),
             (
+                "tenantql_audit_rows_minimized_total",
+                "counter",
+                "Request audit rows written in minimal form after the whole row failed.",
+                audit.minimized.load(Ordering::Relaxed),
+            ),
+            (
                 "tenantql_audit_rows_dropped_total",
                 "counter",
                 "Request audit rows dropped (queue full, or writing failed after retries).",

@@ -153,6 +153,20 @@ impl AuditEntry {
         entry
     }
 
+    /// The row with only who, what, when and the outcome — what is kept when
+    /// the whole row cannot be written; `details` says so.
+    pub fn minimal(&self) -> Self {
+        AuditEntry {
+            target: None,
+            operation_name: None,
+            variables: None,
+            user_agent: None,
+            client_addr: None,
+            details: Some(r#"{"minimal":true}"#.into()),
+            ..self.clone()
+        }
+    }
+
     /// What changed, as JSON (never a secret).
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details.to_string());

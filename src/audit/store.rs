@@ -35,27 +35,55 @@ const COLUMNS: [&str; 19] = [
 /// once and reuses it (19 × 50 bind values stays far under every backend's limit).
 const ROWS_PER_STATEMENT: usize = 50;
 
+/// Longest text kept in the JSON columns (`variables`, `details`): a row is at
+/// most a few kilobytes whatever a client sends.
+pub const MAX_JSON_BYTES: usize = 8 * 1024;
+
+/// `text` cut to `max` characters — the column's length, the same bound on
+/// SQLite (which would keep anything) and PostgreSQL (which refuses the row).
+fn clipped(text: &Option<String>, max: usize) -> Value {
+    match text {
+        Some(text) if text.chars().count() > max => {
+            Value::from(text.chars().take(max).collect::<String>())
+        }
+        other => other.clone().into(),
+    }
+}
+
+/// JSON text over `MAX_JSON_BYTES` replaced by a note of its size (cut JSON
+/// would not parse).
+fn bounded_json(text: &Option<String>) -> Value {
+    match text {
+        Some(text) if text.len() > MAX_JSON_BYTES => {
+            Value::from(format!("{{\"truncated\":true,\"bytes\":{}}}", text.len()))
+        }
+        other => other.clone().into(),
+    }
+}
+
+/// One row's values, each bounded by its column (migration
+/// `m20261129_000002_admin_and_audit`).
 fn push_values(values: &mut Vec<Value>, entry: &AuditEntry) {
     values.extend([
         Value::from(entry.at),
-        entry.request_id.clone().into(),
-        entry.tenant_id.clone().into(),
-        entry.tenant_slug.clone().into(),
-        entry.actor_user_id.clone().into(),
-        entry.actor_email.clone().into(),
-        entry.source.clone().into(),
-        entry.action.clone().into(),
-        entry.target.clone().into(),
-        entry.operation_type.clone().into(),
-        entry.operation_name.clone().into(),
-        entry.document_hash.clone().into(),
-        entry.variables.clone().into(),
-        entry.outcome.clone().into(),
-        entry.error_code.clone().into(),
+        clipped(&entry.request_id, 64),
+        clipped(&entry.tenant_id, 36),
+        clipped(&entry.tenant_slug, 63),
+        clipped(&entry.actor_user_id, 36),
+        clipped(&entry.actor_email, 254),
+        clipped(&Some(entry.source.clone()), 16),
+        clipped(&Some(entry.action.clone()), 64),
+        clipped(&entry.target, 255),
+        clipped(&entry.operation_type, 16),
+        clipped(&entry.operation_name, 128),
+        clipped(&entry.document_hash, 64),
+        bounded_json(&entry.variables),
+        clipped(&Some(entry.outcome.clone()), 16),
+        clipped(&entry.error_code, 32),
         entry.duration_us.into(),
-        entry.client_addr.clone().into(),
-        entry.user_agent.clone().into(),
-        entry.details.clone().into(),
+        clipped(&entry.client_addr, 64),
+        clipped(&entry.user_agent, 255),
+        bounded_json(&entry.details),
     ]);
 }
 

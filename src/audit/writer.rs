@@ -60,6 +60,8 @@ pub struct AuditStats {
     pub accepted: AtomicU64,
     pub written: AtomicU64,
     pub dropped: AtomicU64,
+    /// Rows that could not be written whole and were written in minimal form.
+    pub minimized: AtomicU64,
 }
 
 impl AuditStats {
@@ -193,28 +195,65 @@ async fn fill(receiver: &mut mpsc::Receiver<AuditEntry>, batch: &mut Vec<AuditEn
     }
 }
 
-/// Writes a batch in one transaction (one commit, one fsync), retrying with backoff.
+/// Writes a batch in one transaction (one commit, one fsync). When that fails,
+/// one row must not take the others with it: the rows are written one by one,
+/// a row that still fails is written in its minimal form (who, what, when,
+/// outcome; counted), and only rows that fail even so — the database is away —
+/// are retried with backoff, then dropped and counted.
 async fn write(db: &DatabaseConnection, batch: Vec<AuditEntry>, stats: &AuditStats) {
-    let rows = batch.len() as u64;
+    let mut pending = batch;
     let mut attempt = 0;
     loop {
-        match write_once(db, &batch).await {
+        let rows = pending.len() as u64;
+        let error = match write_once(db, &pending).await {
             Ok(()) => {
                 stats.written.fetch_add(rows, Ordering::Relaxed);
                 return;
             }
-            Err(e) if attempt < RETRY_BACKOFF.len() => {
-                tracing::warn!(error = %e, rows, attempt, "writing audit rows failed; retrying");
-                tokio::time::sleep(RETRY_BACKOFF[attempt]).await;
-                attempt += 1;
+            Err(e) => e,
+        };
+        tracing::warn!(error = %error, rows, attempt, "writing audit rows failed; writing them one by one");
+        pending = write_one_by_one(db, pending, stats).await;
+        if pending.is_empty() {
+            return;
+        }
+        if attempt == RETRY_BACKOFF.len() {
+            let rows = pending.len() as u64;
+            tracing::error!(rows, "writing audit rows failed; rows dropped");
+            stats.dropped.fetch_add(rows, Ordering::Relaxed);
+            return;
+        }
+        tokio::time::sleep(RETRY_BACKOFF[attempt]).await;
+        attempt += 1;
+    }
+}
+
+/// Writes each row on its own; returns the rows that failed in full and in
+/// minimal form.
+async fn write_one_by_one(
+    db: &DatabaseConnection,
+    rows: Vec<AuditEntry>,
+    stats: &AuditStats,
+) -> Vec<AuditEntry> {
+    let mut failed = Vec::new();
+    for row in rows {
+        if store::insert_rows(db, std::slice::from_ref(&row))
+            .await
+            .is_ok()
+        {
+            stats.written.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let minimal = row.minimal();
+        match store::insert_rows(db, std::slice::from_ref(&minimal)).await {
+            Ok(()) => {
+                stats.written.fetch_add(1, Ordering::Relaxed);
+                stats.minimized.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => {
-                tracing::error!(error = %e, rows, "writing audit rows failed; rows dropped");
-                stats.dropped.fetch_add(rows, Ordering::Relaxed);
-                return;
-            }
+            Err(_) => failed.push(row),
         }
     }
+    failed
 }
 
 async fn write_once(db: &DatabaseConnection, batch: &[AuditEntry]) -> Result<(), sea_orm::DbErr> {

@@ -365,3 +365,70 @@ async fn no_secret_reaches_the_audit_log_the_control_plane_or_the_log() {
         .iter()
         .any(|r| r.action == "tenant.rotate_credentials" && r.source == "graphql"));
 }
+
+/// One hostile row must never take others with it: an operation name longer
+/// than its column is cut to it, and a row the database refuses whole (a NUL
+/// in PostgreSQL text) is written in minimal form and counted — while ten
+/// other tenants' rows written at the same time all arrive.
+async fn hostile_rows_do_not_take_others_with_them(db: crate::helpers::ControlDb) {
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    two_tenants(&app).await;
+    let bob = app.token("bob@globex.test", Some("globex")).await;
+    let long_name = "A".repeat(200);
+    let login = format!(
+        "mutation {long_name} {{ login(email: \"x@acme.test\", password: \"wrong password\") {{ token }} }}"
+    );
+    let nul = || {
+        app.client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": ME, "operationName": "Me\u{0}Evil" }))
+            .bearer_auth(&bob)
+            .send()
+    };
+    let globex = (0..10).map(|_| app.gql(ME, json!({}), Some(&bob)));
+    let (long, nul, _) = tokio::join!(
+        app.gql(&login, json!({}), None),
+        nul(),
+        futures_util::future::join_all(globex)
+    );
+    assert_eq!(long.code(), "UNAUTHENTICATED");
+    nul.unwrap();
+    let config = app.config.clone();
+    let _data_dir = app.stop().await;
+    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
+    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let globex_rows = rows
+        .iter()
+        .filter(|r| r.tenant_slug.as_deref() == Some("globex") && r.source == "graphql")
+        .count();
+    assert_eq!(globex_rows, 11, "ten requests and the NUL one, all kept");
+    let cut = rows
+        .iter()
+        .find(|r| {
+            r.operation_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("AAAA"))
+        })
+        .expect("the long-named request is audited");
+    assert_eq!(cut.operation_name.as_ref().unwrap().len(), 128);
+    if db == crate::helpers::ControlDb::Postgres {
+        let minimal = rows
+            .iter()
+            .find(|r| r.details.as_deref() == Some(r#"{"minimal":true}"#))
+            .expect("the row PostgreSQL refused is kept in minimal form");
+        assert_eq!(minimal.tenant_slug.as_deref(), Some("globex"));
+        assert!(minimal.operation_name.is_none());
+    }
+}
+
+#[tokio::test]
+async fn hostile_audit_rows_on_sqlite() {
+    hostile_rows_do_not_take_others_with_them(crate::helpers::ControlDb::Sqlite).await;
+}
+
+#[tokio::test]
+async fn hostile_audit_rows_on_postgres() {
+    if crate::helpers::postgres_url().is_some() {
+        hostile_rows_do_not_take_others_with_them(crate::helpers::ControlDb::Postgres).await;
+    }
+}
