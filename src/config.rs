@@ -33,6 +33,8 @@ pub const DEFAULT_QUERY_ROOT_FIELD_LIMIT: usize = 20;
 pub const DEFAULT_QUERY_DIRECTIVE_LIMIT: usize = 4;
 pub const DEFAULT_QUERY_TOKEN_LIMIT: usize = 5000;
 pub const DEFAULT_QUERY_EXPANDED_SELECTION_LIMIT: usize = 10_000;
+pub const DEFAULT_SIGN_IN_ACCOUNT_PER_MINUTE: u32 = 10;
+pub const DEFAULT_SIGN_IN_ADDRESS_PER_MINUTE: u32 = 60;
 pub const DEFAULT_BATCH_LIMIT: usize = 10;
 pub const DEFAULT_AUDIT_QUEUE_CAPACITY: usize = 100_000;
 pub const DEFAULT_SUBSCRIPTION_EVENT_BUFFER: usize = 256;
@@ -289,6 +291,16 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_USER_RATE_BURST")]
     pub user_rate_burst: Option<u32>,
 
+    /// Sign-in attempts (`login`, `acceptInvitation`, `setPassword`) per minute for
+    /// one account, all of them at once if they come together; across instances with
+    /// Redis. 0: no limit.
+    #[arg(long, env = "TENANTQL_SIGN_IN_ACCOUNT_PER_MINUTE", default_value_t = DEFAULT_SIGN_IN_ACCOUNT_PER_MINUTE)]
+    pub sign_in_account_per_minute: u32,
+
+    /// Sign-in attempts per minute from one client address (any account); 0: no limit.
+    #[arg(long, env = "TENANTQL_SIGN_IN_ADDRESS_PER_MINUTE", default_value_t = DEFAULT_SIGN_IN_ADDRESS_PER_MINUTE)]
+    pub sign_in_address_per_minute: u32,
+
     /// Invoice events a subscriber may fall behind before it is dropped
     /// (SLOW_CONSUMER); memory per tenant with subscribers is bounded by it.
     #[arg(long, env = "TENANTQL_SUBSCRIPTION_EVENT_BUFFER", default_value_t = DEFAULT_SUBSCRIPTION_EVENT_BUFFER)]
@@ -405,6 +417,8 @@ impl Default for ServerConfig {
             tenant_rate_burst: None,
             user_rate_limit: 0,
             user_rate_burst: None,
+            sign_in_account_per_minute: DEFAULT_SIGN_IN_ACCOUNT_PER_MINUTE,
+            sign_in_address_per_minute: DEFAULT_SIGN_IN_ADDRESS_PER_MINUTE,
             subscription_event_buffer: DEFAULT_SUBSCRIPTION_EVENT_BUFFER,
             change_poll_ms: DEFAULT_CHANGE_POLL_MS,
             dashboard_interval_ms: DEFAULT_DASHBOARD_INTERVAL_MS,

@@ -131,20 +131,27 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The error's `extensions`: its code, and what the client needs to act
+    /// (the field at fault, the seconds to wait). The one place they are made.
+    pub fn set_extensions(&self, ext: &mut async_graphql::ErrorExtensionValues) {
+        ext.set("code", self.code());
+        match self {
+            AppError::BadInput {
+                field: Some(field), ..
+            } => ext.set("field", Value::from(*field)),
+            AppError::RateLimited { retry_after } => {
+                ext.set("retryAfter", Value::from(retry_after_secs(*retry_after)))
+            }
+            _ => {}
+        }
+    }
+}
+
 impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
-        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
-            ext.set("code", self.code());
-            match self {
-                AppError::BadInput {
-                    field: Some(field), ..
-                } => ext.set("field", Value::from(*field)),
-                AppError::RateLimited { retry_after } => {
-                    ext.set("retryAfter", Value::from(retry_after_secs(*retry_after)))
-                }
-                _ => {}
-            }
-        })
+        async_graphql::Error::new(self.public_message())
+            .extend_with(|_, ext| self.set_extensions(ext))
     }
 }
 

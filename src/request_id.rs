@@ -37,6 +37,22 @@ pub struct RequestMeta {
     pub request_id: RequestId,
     pub client_addr: Option<SocketAddr>,
     pub user_agent: Option<String>,
+    /// Shared by the operations of one HTTP request (a batch) or one WebSocket
+    /// operation: at most one of them checks a password.
+    pub sign_in: SignInOnce,
+}
+
+/// Whether a request has used its one sign-in (`login`, `acceptInvitation`,
+/// `setPassword`): twenty `login` fields in a document, or in a batch, would
+/// otherwise be twenty argon2 checks for one request.
+#[derive(Debug, Clone, Default)]
+pub struct SignInOnce(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl SignInOnce {
+    /// True the first time only.
+    pub fn take(&self) -> bool {
+        !self.0.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ impl Default for ServiceSettings {
                 },
                 tenant_rate: None,
                 user_rate: None,
+                sign_in_account: None,
+                sign_in_address: None,
             },
             cache: CacheSettings {
                 ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),

@@ -7,8 +7,10 @@ pub mod rate;
 
 use std::time::Duration;
 
+use sha2::Digest;
+
 pub use fair::{FairShare, FairShareSettings, Slot};
-pub use rate::{Rate, RateLimiter};
+pub use rate::{Pace, Rate, RateLimiter};
 
 use crate::{cluster::Cluster, error::AppError, tenancy::TenantContext};
 
@@ -18,6 +20,9 @@ pub struct AdmissionSettings {
     /// Defaults for tenants whose row sets none; `None`: unlimited.
     pub tenant_rate: Option<Rate>,
     pub user_rate: Option<Rate>,
+    /// Sign-in attempts per account and per client address; `None`: unlimited.
+    pub sign_in_account: Option<Pace>,
+    pub sign_in_address: Option<Pace>,
 }
 
 pub struct Admission {
@@ -70,6 +75,35 @@ impl Admission {
             self.settings.user_rate,
         ) {
             keys.push((format!("u:{}:{}", tenant.id, caller.user_id), rate));
+        }
+        self.rates
+            .check(&keys)
+            .await
+            .map_err(|wait| AppError::RateLimited {
+                retry_after: wait.max(Duration::from_millis(1)),
+            })
+    }
+}
+
+impl Admission {
+    /// Admits one sign-in attempt (a password to check or hash) for `account`
+    /// (when known) from `address`: RATE_LIMITED past either limit, before any
+    /// password work. Anonymous callers reach this, so it is the bound on what
+    /// guessing costs: per account across addresses, per address across accounts.
+    pub async fn admit_sign_in(
+        &self,
+        account: Option<&str>,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<(), AppError> {
+        let mut keys = Vec::with_capacity(2);
+        if let (Some(pace), Some(account)) = (self.settings.sign_in_account, account) {
+            let account = account.trim().to_lowercase();
+            let digest = sha2::Sha256::digest(account.as_bytes());
+            let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+            keys.push((format!("s:a:{hex}"), pace));
+        }
+        if let (Some(pace), Some(address)) = (self.settings.sign_in_address, address) {
+            keys.push((format!("s:i:{address}"), pace));
         }
         self.rates
             .check(&keys)

@@ -26,19 +26,46 @@ pub struct Rate {
     pub burst: u32,
 }
 
-impl Rate {
+/// A limit as GCRA uses it: one operation per `interval_us`, up to `burst` at
+/// once. Operation limits are per second (`Rate`); sign-in limits are slower
+/// (`Pace::per_minute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    interval_us: u64,
+    burst: u32,
+}
+
+impl Pace {
+    /// `count` operations a minute, all of them at once if they come together.
+    pub fn per_minute(count: u32) -> Pace {
+        Pace {
+            interval_us: 60_000_000 / u64::from(count.max(1)),
+            burst: count.max(1),
+        }
+    }
+
     fn interval_us(self) -> u64 {
-        1_000_000 / u64::from(self.per_second.max(1))
+        self.interval_us
     }
 
     fn tolerance_us(self) -> u64 {
-        self.interval_us() * u64::from(self.burst.max(1).saturating_sub(1))
+        self.interval_us * u64::from(self.burst.max(1).saturating_sub(1))
+    }
+}
+
+impl From<Rate> for Pace {
+    fn from(rate: Rate) -> Pace {
+        Pace {
+            interval_us: 1_000_000 / u64::from(rate.per_second.max(1)),
+            burst: rate.burst,
+        }
     }
 }
 
 /// What GCRA decides for one operation at `now_us` given the key's TAT:
 /// `Ok(new TAT)`, or `Err(wait)` before the operation would be allowed.
-pub fn gcra(tat_us: u64, now_us: u64, rate: Rate) -> Result<u64, Duration> {
+pub fn gcra(tat_us: u64, now_us: u64, rate: impl Into<Pace>) -> Result<u64, Duration> {
+    let rate: Pace = rate.into();
     let tat = tat_us.max(now_us);
     let allow_at = tat.saturating_sub(rate.tolerance_us());
     if allow_at > now_us {
@@ -106,7 +133,10 @@ impl RateLimiter {
     /// Checks one operation against every `(key, rate)`: `Err(wait)` when any
     /// limit is exhausted. Shared through Redis when configured; if Redis
     /// cannot answer, the operation is let through (fail open) and counted.
-    pub async fn check(&self, limits: &[(String, Rate)]) -> Result<(), Duration> {
+    pub async fn check<R: Into<Pace> + Copy>(
+        &self,
+        limits: &[(String, R)],
+    ) -> Result<(), Duration> {
         if limits.is_empty() {
             return Ok(());
         }
@@ -121,14 +151,18 @@ impl RateLimiter {
         result
     }
 
-    async fn check_shared(&self, limits: &[(String, Rate)]) -> Result<(), Duration> {
+    async fn check_shared<R: Into<Pace> + Copy>(
+        &self,
+        limits: &[(String, R)],
+    ) -> Result<(), Duration> {
         let keys: Vec<String> = limits
             .iter()
             .map(|(key, _)| format!("{PREFIX}rate:{key}"))
             .collect();
         let args: Vec<String> = limits
             .iter()
-            .flat_map(|(_, rate)| [rate.interval_us(), rate.tolerance_us()])
+            .map(|(_, rate)| -> Pace { (*rate).into() })
+            .flat_map(|pace| [pace.interval_us(), pace.tolerance_us()])
             .map(|n| n.to_string())
             .collect();
         match self.cluster.script::<i64>(&self.script, &keys, &args).await {
@@ -141,7 +175,7 @@ impl RateLimiter {
         }
     }
 
-    fn check_local(&self, limits: &[(String, Rate)]) -> Result<(), Duration> {
+    fn check_local<R: Into<Pace> + Copy>(&self, limits: &[(String, R)]) -> Result<(), Duration> {
         let now = self.started.elapsed().as_micros() as u64 + 1;
         let mut state = self.local.lock().expect("rate state lock");
         if state.len() >= MAX_LOCAL_KEYS {

@@ -31,12 +31,34 @@ pub fn validate_new_password(password: &SecretString) -> Result<(), AppError> {
     Ok(())
 }
 
+/// At most one argon2 computation per CPU at a time (each takes ~19 MiB and a
+/// core for tens of milliseconds); the rest wait their turn, so sign-ins can
+/// never crowd out the blocking pool or memory.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cpus)
+    })
+}
+
+/// Runs `work` on the blocking pool under a hashing permit.
+async fn with_permit<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(AppError::internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AppError::internal)
+}
+
 /// Hashes a new password into a PHC string.
 pub async fn hash(password: SecretString) -> Result<String, AppError> {
     validate_new_password(&password)?;
-    tokio::task::spawn_blocking(move || hash_blocking(password.expose_secret()))
-        .await
-        .map_err(AppError::internal)?
+    with_permit(move || hash_blocking(password.expose_secret())).await?
 }
 
 fn hash_blocking(password: &str) -> Result<String, AppError> {
@@ -57,7 +79,7 @@ fn dummy_hash() -> &'static str {
 /// Checks `password` against `stored`, or against the dummy hash when there is no
 /// user, so both paths take the same time. Returns true only for a real match.
 pub async fn verify(stored: Option<String>, password: SecretString) -> Result<bool, AppError> {
-    tokio::task::spawn_blocking(move || {
+    with_permit(move || {
         let candidate = password.expose_secret().as_bytes();
         if candidate.len() > MAX_PASSWORD_LEN * 4 {
             // Still spend the same time: never let the length decide the latency.
@@ -73,7 +95,6 @@ pub async fn verify(stored: Option<String>, password: SecretString) -> Result<bo
         }
     })
     .await
-    .map_err(AppError::internal)
 }
 
 fn verify_blocking(stored: &str, candidate: &[u8]) -> bool {

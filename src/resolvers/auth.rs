@@ -15,6 +15,7 @@ use crate::{
         memberships,
     },
     error::AppError,
+    request_id::RequestMeta,
     tenancy::TenantRef,
 };
 
@@ -165,6 +166,23 @@ impl AuthQuery {
     }
 }
 
+/// The door to every password check: one per request, and within the sign-in
+/// limits of the account (when named) and of the client's address.
+async fn sign_in_admitted(ctx: &Context<'_>, account: Option<&str>) -> Result<(), AppError> {
+    let meta = ctx.data_opt::<RequestMeta>();
+    if meta.is_some_and(|meta| !meta.sign_in.take()) {
+        return Err(AppError::bad_input(
+            "password",
+            "a request may sign in (login, acceptInvitation, setPassword) only once",
+        ));
+    }
+    let address = meta.and_then(|meta| meta.client_addr).map(|addr| addr.ip());
+    services(ctx)
+        .admission
+        .admit_sign_in(account, address)
+        .await
+}
+
 #[derive(Default)]
 pub struct AuthMutation;
 
@@ -180,6 +198,7 @@ impl AuthMutation {
         password: String,
         tenant: Option<String>,
     ) -> async_graphql::Result<AuthPayload> {
+        sign_in_admitted(ctx, Some(&email)).await?;
         let password = SecretString::from(password);
         let signed_in = services(ctx)
             .sessions
@@ -227,6 +246,7 @@ impl AuthMutation {
         token: String,
         password: String,
     ) -> async_graphql::Result<bool> {
+        sign_in_admitted(ctx, None).await?;
         let token = SecretString::from(token);
         let password = SecretString::from(password);
         members::set_password(services(ctx), &actor(ctx), &token, password).await?;
@@ -242,6 +262,7 @@ impl AuthMutation {
         token: String,
         password: String,
     ) -> async_graphql::Result<InvitationAccepted> {
+        sign_in_admitted(ctx, None).await?;
         let token = SecretString::from(token);
         let password = SecretString::from(password);
         let accepted = members::accept(services(ctx), &actor(ctx), &token, password).await?;

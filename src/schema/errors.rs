@@ -7,7 +7,7 @@
 //! no source and are the client's to fix: `BAD_USER_INPUT`.
 use std::sync::Arc;
 
-use async_graphql::{Response, ServerError, Value};
+use async_graphql::{Response, ServerError};
 
 use crate::{error::AppError, request_id::RequestId};
 
@@ -39,13 +39,7 @@ fn classify(error: &mut ServerError, request_id: Option<&RequestId>) {
                 tracing::error!(request_id = rid, error.cause_chain = ?app, path = ?error.path, "resolver failed");
             }
             error.message = app.public_message();
-            extensions.set("code", app.code());
-            if let AppError::BadInput {
-                field: Some(field), ..
-            } = app
-            {
-                extensions.set("field", Value::from(*field));
-            }
+            app.set_extensions(extensions);
         }
         None if existing_code => {}
         None if error.source.is_some() => {
@@ -65,6 +59,7 @@ mod tests {
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema};
 
     use super::*;
+    use async_graphql::Value;
 
     fn every_variant() -> Vec<AppError> {
         vec![

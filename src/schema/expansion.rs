@@ -201,7 +201,7 @@ pub mod tests {
             "8 levels of 8 spreads"
         );
         assert_eq!(
-            measure(&parse_query(&fan_out(39, 2)).unwrap(), 10_000, 64),
+            measure(&parse_query(fan_out(39, 2)).unwrap(), 10_000, 64),
             Err(ExpansionError::TooLarge),
             "the doubling chain to depth 39"
         );
@@ -212,7 +212,7 @@ pub mod tests {
         assert!(measured(&fan_out(32, 1)).is_ok());
         // Sizes saturate instead of overflowing.
         assert_eq!(
-            measure(&parse_query(&fan_out(60, 8)).unwrap(), usize::MAX - 1, 64),
+            measure(&parse_query(fan_out(60, 8)).unwrap(), usize::MAX - 1, 64),
             Err(ExpansionError::TooLarge)
         );
     }

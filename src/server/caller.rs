@@ -52,6 +52,7 @@ fn meta_of(parts: &Parts) -> RequestMeta {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        sign_in: Default::default(),
     }
 }
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
-    admission::{AdmissionSettings, FairShareSettings, Rate},
+    admission::{AdmissionSettings, FairShareSettings, Pace, Rate},
     audit::AuditSettings,
     auth::password,
     cache::CacheSettings,
@@ -104,6 +104,10 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             },
             tenant_rate: rate(config.tenant_rate_limit, config.tenant_rate_burst),
             user_rate: rate(config.user_rate_limit, config.user_rate_burst),
+            sign_in_account: (config.sign_in_account_per_minute > 0)
+                .then(|| Pace::per_minute(config.sign_in_account_per_minute)),
+            sign_in_address: (config.sign_in_address_per_minute > 0)
+                .then(|| Pace::per_minute(config.sign_in_address_per_minute)),
         },
         cache: CacheSettings {
             ttl: Duration::from_secs(config.cache_ttl_secs),

@@ -404,6 +404,7 @@ impl Connection {
         self.next_generation += 1;
         let meta = RequestMeta {
             request_id: RequestId::generate(),
+            sign_in: Default::default(),
             ..self.meta.clone()
         };
         let responses = schema::execute_stream(

@@ -185,3 +185,91 @@ async fn operations_over_a_websocket_take_a_fair_share_slot() {
         "the query over the socket asked for a slot"
     );
 }
+
+const LOGIN: &str = "login(email: \"alice@acme.test\", password: \"not her password\") { token }";
+
+#[tokio::test]
+async fn a_request_checks_at_most_one_password() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    // Twenty `login` fields in one document: one check, nineteen refusals.
+    let fields: String = (0..20).map(|i| format!("l{i}: {LOGIN} ")).collect();
+    let answer = app
+        .gql(&format!("mutation {{ {fields} }}"), json!({}), None)
+        .await;
+    let errors = answer.body["errors"].as_array().expect("errors");
+    let once = errors
+        .iter()
+        .filter(|e| e["message"].as_str().unwrap_or("").contains("only once"))
+        .count();
+    assert_eq!(errors.len(), 20, "{:#}", answer.body);
+    assert_eq!(once, 19, "{:#}", answer.body);
+    // A batch of ten sign-ins: one check for the whole request.
+    let batch: Vec<Value> = (0..10)
+        .map(|_| json!({ "query": format!("mutation {{ {LOGIN} }}") }))
+        .collect();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    let answers: Vec<Value> = response.json().await.unwrap();
+    let refused = answers
+        .iter()
+        .filter(|a| {
+            a["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("only once")
+        })
+        .count();
+    assert_eq!(refused, 9, "{answers:#?}");
+}
+
+#[tokio::test]
+async fn sign_ins_are_throttled_per_account_and_per_address() {
+    let app = TestApp::spawn_with(crate::helpers::ControlDb::Sqlite, |c| {
+        c.server.sign_in_account_per_minute = 3;
+        c.server.sign_in_address_per_minute = 5;
+    })
+    .await;
+    two_tenants(&app).await;
+    for _ in 0..3 {
+        let wrong = app.login("alice@acme.test", "guess", Some("acme")).await;
+        assert_eq!(wrong.code(), "UNAUTHENTICATED");
+    }
+    // The account's allowance is used up, even for the right password.
+    let limited = app
+        .login("alice@acme.test", crate::helpers::PASSWORD, Some("acme"))
+        .await;
+    assert_eq!(limited.code(), "RATE_LIMITED", "{:#}", limited.body);
+    // A field's error (the request itself ran): 200, the wait in `retryAfter`.
+    assert!(
+        limited.body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // Another account from the same address still signs in …
+    app.login("bob@globex.test", crate::helpers::PASSWORD, Some("globex"))
+        .await
+        .assert_ok();
+    // … until the address's allowance (5: three, the refused one does not count, bob) is used up.
+    app.login("carol@acme.test", crate::helpers::PASSWORD, Some("acme"))
+        .await
+        .assert_ok();
+    let address = app
+        .login("carol@acme.test", crate::helpers::PASSWORD, Some("acme"))
+        .await;
+    assert_eq!(address.code(), "RATE_LIMITED", "{:#}", address.body);
+    let token = app
+        .gql(
+            "mutation { setPassword(token: \"x\", password: \"long enough password\") }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(token.code(), "RATE_LIMITED", "setPassword is a sign-in too");
+}
