@@ -291,7 +291,7 @@ async fn invoice_page(
                 .collect(),
         };
         edges.push(InvoiceEdge {
-            cursor: invoice.cursor(),
+            cursor: ids.cursor(Kind::Invoice, &invoice.cursor()),
             node,
         });
     }

@@ -44,6 +44,19 @@ pub async fn insert(
     .on_conflict(|| format!("a user with email `{email}` already exists"))
 }
 
+/// The ids of the platform admins (a handful of operators).
+pub async fn platform_admin_ids(
+    db: &impl ConnectionTrait,
+) -> Result<std::collections::HashSet<String>, AppError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::IsPlatformAdmin.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect())
+}
+
 pub async fn find_by_email(
     db: &impl ConnectionTrait,
     email: &str,

@@ -73,14 +73,46 @@ pub fn parse(connect_string: &str) -> Result<PgConnectOptions, StoreError> {
     Ok(options)
 }
 
+/// A password in the user info (`user:secret@host`) or as a query parameter
+/// (`?password=secret`, which sqlx reads too).
 fn url_has_password(url: &str) -> bool {
     let authority = url
         .split_once("://")
         .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
         .unwrap_or("");
-    authority
+    let in_userinfo = authority
         .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let in_query = url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let key = pair.split('=').next().unwrap_or("");
+            percent_decoded(key).eq_ignore_ascii_case("password")
+        })
+    });
+    in_userinfo || in_query
+}
+
+/// `%XX` escapes decoded (a key spelled `pa%73sword` is still `password`).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub struct PostgresSession {
@@ -434,6 +466,9 @@ mod tests {
             "postgres://u:secret@db/erp",
             "db.internal:5432",
             "u:secret@db/erp",
+            "postgres://u@db/erp?password=secret",
+            "postgres://u@db/erp?sslmode=require&PASSWORD=secret",
+            "db/erp?pa%73sword=secret",
         ] {
             let err = parse(bad).unwrap_err();
             assert!(!err.to_string().contains("secret"), "{err}");

@@ -432,3 +432,66 @@ async fn hostile_audit_rows_on_postgres() {
         hostile_rows_do_not_take_others_with_them(crate::helpers::ControlDb::Postgres).await;
     }
 }
+
+/// A tenant admin reads platform operators' changes to their tenant without the
+/// operator's e-mail, id, address or user agent; a platform admin sees them all.
+#[tokio::test]
+async fn tenant_admins_see_platform_operators_as_such() {
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let root = app.platform_admin("ops@platform.test").await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let reloaded = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&root)
+        .header("user-agent", "operator-console/7.1")
+        .json(&json!({ "query": "mutation { reloadTenantPool(slug: \"acme\") { slug } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(reloaded.status().is_success());
+    let query = "query($f: AuditLogFilter) { auditLogs(filter: $f) { edges { node { actorEmail actorUserId clientAddress userAgent source } } } }";
+    let seen = app
+        .gql(
+            query,
+            json!({ "f": { "action": "tenant.reload_pool" } }),
+            Some(&alice),
+        )
+        .await;
+    let rows = seen.assert_ok()["auditLogs"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let node = &rows[0]["node"];
+    assert_eq!(node["actorEmail"], "platform operator");
+    assert!(
+        node["actorUserId"].is_null()
+            && node["clientAddress"].is_null()
+            && node["userAgent"].is_null(),
+        "{node}"
+    );
+    // The CLI's changes (the test's fixtures) too.
+    let cli = app
+        .gql(
+            query,
+            json!({ "f": { "action": "member.grant" } }),
+            Some(&alice),
+        )
+        .await;
+    let text = cli.assert_ok().to_string();
+    assert!(!text.contains("cli:"), "{text}");
+    assert!(text.contains("platform operator"), "{text}");
+    // The platform sees who it was.
+    let platform = app
+        .gql(
+            "{ platformAuditLogs(tenant: \"acme\", filter: { action: \"tenant.reload_pool\" }) { edges { node { actorEmail userAgent } } } }",
+            json!({}),
+            Some(&root),
+        )
+        .await;
+    let node = &platform.assert_ok()["platformAuditLogs"]["edges"][0]["node"];
+    assert_eq!(node["actorEmail"], "ops@platform.test");
+    assert_eq!(node["userAgent"], "operator-console/7.1");
+}

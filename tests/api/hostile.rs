@@ -273,3 +273,29 @@ async fn sign_ins_are_throttled_per_account_and_per_address() {
         .await;
     assert_eq!(token.code(), "RATE_LIMITED", "setPassword is a sign-in too");
 }
+
+/// A cursor carries its tenant like an ID: acme's cursor in globex's request is
+/// NOT_FOUND, as the README promises, not a page positioned by acme's data.
+#[tokio::test]
+async fn a_cursor_from_another_tenant_is_not_found() {
+    let app = TestApp::spawn_demo(20).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let bob = app.token("bob@globex.test", Some("globex")).await;
+    let page = "query($after: String) { partners(first: 1, after: $after) { edges { node { name } } pageInfo { endCursor } } }";
+    let first = app.gql(page, json!({}), Some(&alice)).await;
+    let cursor = first.assert_ok()["partners"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its own tenant pages on with it.
+    app.gql(page, json!({ "after": cursor }), Some(&alice))
+        .await
+        .assert_ok();
+    let foreign = app.gql(page, json!({ "after": cursor }), Some(&bob)).await;
+    assert_eq!(foreign.code(), "NOT_FOUND", "{:#}", foreign.body);
+    // A cursor made by hand from a partner's name and id (the old format) is none.
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("Acme\u{1f}1");
+    let answer = app.gql(page, json!({ "after": forged }), Some(&bob)).await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+}

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     audit::{self, AuditFilter},
-    control::entities::audit_log,
+    control::{entities::audit_log, users},
     error::AppError,
     paging,
     state::Services,
@@ -98,12 +98,25 @@ impl AuditLogFilter {
     }
 }
 
-/// One page of audit rows for `filter`.
+/// Who reads the log: a platform admin sees every actor; a tenant admin sees
+/// platform operators' changes to their tenant as "platform operator", without
+/// the operator's e-mail, id, address or user agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Platform,
+    TenantAdmin,
+}
+
+/// What a tenant admin sees of an operator.
+pub const PLATFORM_OPERATOR: &str = "platform operator";
+
+/// One page of audit rows for `filter`, as `reader` may see them.
 pub async fn page(
     services: &Services,
     filter: AuditFilter,
     first: Option<i32>,
     after: Option<String>,
+    reader: Reader,
 ) -> Result<Connection<String, AuditLogEntry>, AppError> {
     let first = paging::page_size(first)?;
     let after = after
@@ -113,7 +126,24 @@ pub async fn page(
                 .map_err(|_| AppError::bad_input("after", "not a cursor from this list"))
         })
         .transpose()?;
-    let page = audit::page(&services.control.db, &filter, first, after).await?;
+    let mut page = audit::page(&services.control.db, &filter, first, after).await?;
+    if reader == Reader::TenantAdmin {
+        let operators = users::platform_admin_ids(&services.control.db).await?;
+        for row in &mut page.rows {
+            let by_operator = row.source == "cli"
+                || (row.operation_type.is_none()
+                    && row
+                        .actor_user_id
+                        .as_ref()
+                        .is_some_and(|id| operators.contains(id)));
+            if by_operator {
+                row.actor_email = Some(PLATFORM_OPERATOR.into());
+                row.actor_user_id = None;
+                row.client_addr = None;
+                row.user_agent = None;
+            }
+        }
+    }
     Ok(super::super::connection(
         page.rows,
         page.has_next,

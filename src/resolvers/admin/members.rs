@@ -136,7 +136,14 @@ impl TenantAdminQuery {
         let filter = filter
             .unwrap_or_default()
             .scoped(None, Some(tenant.slug.clone()));
-        Ok(audit_log::page(services(ctx), filter, first, after).await?)
+        Ok(audit_log::page(
+            services(ctx),
+            filter,
+            first,
+            after,
+            audit_log::Reader::TenantAdmin,
+        )
+        .await?)
     }
 }
 

@@ -500,7 +500,14 @@ impl PlatformQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, AuditLogEntry>> {
         let filter = filter.unwrap_or_default().scoped(None, tenant);
-        Ok(audit_log::page(services(ctx), filter, first, after).await?)
+        Ok(audit_log::page(
+            services(ctx),
+            filter,
+            first,
+            after,
+            audit_log::Reader::Platform,
+        )
+        .await?)
     }
 }
 

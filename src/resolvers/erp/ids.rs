@@ -3,12 +3,13 @@
 //! Each tenant's database numbers its rows from 1, so a bare number would name a
 //! row in every tenant. An ID here is `base64url(kind:tenant-tag:row)`; one whose
 //! kind or tenant tag does not match the request is NOT_FOUND, exactly like an ID
-//! that never existed.
+//! that never existed. List cursors are bound the same way: the store's keyset
+//! cursor inside `base64url(c<kind>:tenant-tag:cursor)`.
 use async_graphql::ID;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use crate::{error::AppError, paging::bad_cursor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -81,6 +82,33 @@ impl IdCodec {
     }
 }
 
+impl IdCodec {
+    /// A list cursor of this tenant: the store's keyset cursor for rows of `kind`.
+    pub fn cursor(&self, kind: Kind, inner: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("c{}:{}:{inner}", kind.prefix(), self.tag))
+    }
+
+    /// The store's cursor inside `cursor`. Another tenant's cursor is NOT_FOUND,
+    /// like a foreign ID; anything that is no cursor of this list is BAD_USER_INPUT.
+    pub fn decode_cursor(&self, kind: Kind, cursor: &str) -> Result<String, AppError> {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad_cursor())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
+        let mut parts = text.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(prefix), Some(tag), Some(inner))
+                if prefix.strip_prefix('c') == Some(kind.prefix()) =>
+            {
+                if tag == self.tag {
+                    Ok(inner.to_string())
+                } else {
+                    Err(AppError::NotFound("cursor"))
+                }
+            }
+            _ => Err(bad_cursor()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +134,22 @@ mod tests {
             "NOT_FOUND"
         );
         assert!(!id.as_str().contains("42"), "opaque");
+    }
+
+    #[test]
+    fn cursors_belong_to_their_tenant_and_list() {
+        let acme = IdCodec::for_tenant("tenant-acme");
+        let globex = IdCodec::for_tenant("tenant-globex");
+        let cursor = acme.cursor(Kind::Partner, "QWNtZQ");
+        assert_eq!(
+            acme.decode_cursor(Kind::Partner, &cursor).unwrap(),
+            "QWNtZQ"
+        );
+        let code =
+            |codec: &IdCodec, kind, text: &str| codec.decode_cursor(kind, text).unwrap_err().code();
+        assert_eq!(code(&globex, Kind::Partner, &cursor), "NOT_FOUND");
+        assert_eq!(code(&acme, Kind::Invoice, &cursor), "BAD_USER_INPUT");
+        assert_eq!(code(&acme, Kind::Partner, "QWNtZQ"), "BAD_USER_INPUT");
+        assert_eq!(code(&acme, Kind::Partner, "%%%"), "BAD_USER_INPUT");
     }
 }

@@ -124,12 +124,15 @@ impl ErpQuery {
     ) -> async_graphql::Result<Connection<String, parties::PartnerNode>> {
         let scope = scope(ctx)?;
         let first = keyset::page_size(first)?;
+        let after = after
+            .map(|c| scope.ids.decode_cursor(Kind::Partner, &c))
+            .transpose()?;
         let (rows, has_next) =
             erp::partners::page(&scope.db, kind.map(Into::into), after.as_deref(), first).await?;
         Ok(connection(
             rows,
             has_next,
-            erp::partners::Partner::cursor,
+            |row| scope.ids.cursor(Kind::Partner, &row.cursor()),
             parties::PartnerNode,
         ))
     }
@@ -170,6 +173,9 @@ impl ErpQuery {
             .map(|f| f.into_domain(&scope.ids))
             .transpose()?
             .unwrap_or_default();
+        let after = after
+            .map(|c| scope.ids.decode_cursor(Kind::Invoice, &c))
+            .transpose()?;
         let (rows, has_next) = erp::invoices::page(
             &scope.db,
             company,
@@ -189,7 +195,7 @@ impl ErpQuery {
         Ok(connection(
             rows,
             has_next,
-            erp::invoices::Invoice::cursor,
+            |row| scope.ids.cursor(Kind::Invoice, &row.cursor()),
             |row| InOrder(invoices::InvoiceNode(row)),
         ))
     }

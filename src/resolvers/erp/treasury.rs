@@ -54,6 +54,9 @@ impl AccountNode {
     ) -> async_graphql::Result<Connection<String, TransactionNode>> {
         let scope = scope(ctx)?;
         let first = keyset::page_size(first)?;
+        let after = after
+            .map(|c| scope.ids.decode_cursor(Kind::Transaction, &c))
+            .transpose()?;
         let (rows, has_next) = erp::treasury::transactions(
             &scope.db,
             self.0.id,
@@ -66,7 +69,7 @@ impl AccountNode {
         Ok(connection(
             rows,
             has_next,
-            TreasuryTransaction::cursor,
+            |row| scope.ids.cursor(Kind::Transaction, &row.cursor()),
             TransactionNode,
         ))
     }
