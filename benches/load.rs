@@ -360,6 +360,8 @@ type AuditRow = (&'static str, bool, usize, f64, f64, f64);
 struct Server {
     child: Child,
     addr: String,
+    /// The `/metrics` listener (tenantql only).
+    metrics_addr: Option<String>,
 }
 
 impl Drop for Server {
@@ -419,7 +421,11 @@ async fn start_own(o: &Options, flag: &str, extra: &[&str]) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the benchmark binary starts");
-    let server = Server { child, addr };
+    let server = Server {
+        child,
+        addr,
+        metrics_addr: None,
+    };
     let client = reqwest::Client::new();
     for _ in 0..200 {
         let answer = client
@@ -510,17 +516,28 @@ async fn start_server_with(dir: &Path, o: &Options, env: &[(&str, &str)]) -> Ser
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_tenantql"));
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
     let mut command = pinned(o, &binary);
     command.envs(env.iter().copied());
     let child = command
-        .args(["serve", "--listen", &addr])
+        .args([
+            "serve",
+            "--listen",
+            &addr,
+            "--metrics-listen",
+            &metrics_addr,
+        ])
         .env("TENANTQL_DATA_DIR", dir)
         .env("TENANTQL_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("server starts");
-    let server = Server { child, addr };
+    let server = Server {
+        child,
+        addr,
+        metrics_addr: Some(metrics_addr),
+    };
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if let Ok(r) = client

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 
 pub const DEFAULT_DATA_DIR: &str = "./.tenantql";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_TOKEN_ISSUER: &str = "tenantql";
 pub const DEFAULT_TOKEN_AUDIENCE: &str = "tenantql";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
@@ -164,6 +165,12 @@ pub struct ServerConfig {
     /// Address to listen on. Port 0 picks a free port (tests do this).
     #[arg(long, env = "TENANTQL_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+
+    /// Address of the Prometheus `/metrics` listener, apart from the public one
+    /// (metrics name tenants and their traffic): loopback by default, for a scraper
+    /// on the same host or network namespace. Port 0 picks a free port.
+    #[arg(long, env = "TENANTQL_METRICS_LISTEN", default_value = DEFAULT_METRICS_LISTEN)]
+    pub metrics_listen: SocketAddr,
 
     /// Seconds a verified token, tenant context (tenant active, user enabled and a
     /// member) and signing key are reused before being checked again: the longest a
@@ -382,6 +389,9 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN
                 .parse()
                 .expect("default listen address parses"),
+            metrics_listen: DEFAULT_METRICS_LISTEN
+                .parse()
+                .expect("default metrics address parses"),
             context_cache_secs: DEFAULT_CONTEXT_CACHE_SECS,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             query_depth_limit: DEFAULT_QUERY_DEPTH_LIMIT,

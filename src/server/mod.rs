@@ -1,7 +1,7 @@
 //! HTTP: the axum router and the application's lifecycle.
 //!
 //! `/graphql` (GET, POST), `/graphiql` (and its assets), `/health`, `/ready`,
-//! `/metrics`, `/.well-known/jwks.json`.
+//! `/.well-known/jwks.json`; `/metrics` on a listener of its own.
 mod caller;
 mod graphiql;
 mod graphql;
@@ -155,16 +155,24 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
         .route("/.well-known/jwks.json", get(probes::jwks))
-        .route("/metrics", get(probes::metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(graphql::panic_response))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
-/// A built server: listener bound, control plane open, ready to run.
+/// The metrics listener's router: `/metrics` only, never on the public listener
+/// (it names every tenant and its traffic).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(probes::metrics))
+        .with_state(state)
+}
+
+/// A built server: listeners bound, control plane open, ready to run.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: TcpListener,
     state: AppState,
     config: Config,
 }
@@ -200,8 +208,10 @@ impl Application {
         let policy = schema_policy(&config.server);
         let schema = schema::build(services.clone(), policy);
         let listener = TcpListener::bind(config.server.listen).await?;
+        let metrics_listener = TcpListener::bind(config.server.metrics_listen).await?;
         Ok(Application {
             listener,
+            metrics_listener,
             state: AppState(Arc::new(Shared {
                 services,
                 schema,
@@ -215,6 +225,13 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener
             .local_addr()
             .expect("a bound listener has an address")
     }
@@ -233,7 +250,15 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.config.server.shutdown_grace_secs);
         let app = router(self.state.clone(), self.config.server.body_limit_bytes);
-        tracing::info!(addr = %self.local_addr(), "tenantql listening");
+        tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "tenantql listening");
+        let metrics_stop = shutdown.clone();
+        let metrics = axum::serve(self.metrics_listener, metrics_router(self.state.clone()))
+            .with_graceful_shutdown(async move { metrics_stop.cancelled().await });
+        let metrics = tokio::spawn(async move {
+            if let Err(e) = metrics.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
         let stop = shutdown.clone();
         let server = axum::serve(
             self.listener,
@@ -252,6 +277,7 @@ impl Application {
                 tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping open connections");
             }
         }
+        metrics.abort();
         self.state.services.cluster.stop();
         self.state.services.audit.shutdown().await;
         self.state.services.control.db.clone().close().await.ok();

@@ -221,7 +221,13 @@ async fn no_secret_reaches_the_audit_log_the_control_plane_or_the_log() {
         .env("TENANTQL_SMTP_URL", sink.url())
         .env("TENANTQL_MAIL_FROM", "tenantql <no-reply@tenantql.test>")
         .env("TENANTQL_LOG", "debug")
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

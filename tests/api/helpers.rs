@@ -84,6 +84,8 @@ pub async fn fresh_postgres_database(base: &str) -> String {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The `/metrics` listener, apart from the public one.
+    pub metrics_addr: SocketAddr,
     pub services: Services,
     pub config: Config,
     pub client: reqwest::Client,
@@ -150,6 +152,7 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::with_data_dir(data_dir.path());
         config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.server.metrics_listen = "127.0.0.1:0".parse().unwrap();
         // Tests see control-plane changes at once; the cache is exercised separately.
         config.server.context_cache_secs = 0;
         // Likewise answers: every read reaches the tenant store (tests/api/cache.rs
@@ -169,11 +172,13 @@ impl TestApp {
             .await
             .expect("server builds");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let services = app.services().clone();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         TestApp {
             addr,
+            metrics_addr,
             services,
             config,
             client: reqwest::Client::new(),
@@ -336,7 +341,7 @@ impl TestApp {
 
     /// The /metrics page.
     pub async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics"))
+        reqwest::get(format!("http://{}/metrics", self.metrics_addr))
             .await
             .expect("/metrics answers")
             .text()

@@ -26,7 +26,15 @@ async fn metrics_count_requests_errors_round_trips_and_pools() {
     app.gql("{ me { email } }", json!({}), Some("not-a-token"))
         .await;
 
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    // Not on the public listener: it names every tenant and its traffic.
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND);
+    let response = app
+        .client
+        .get(format!("http://{}/metrics", app.metrics_addr))
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers()["content-type"]
         .to_str()
         .unwrap()
