@@ -19,6 +19,8 @@ pub const DEFAULT_CONTEXT_CACHE_SECS: u64 = 5;
 /// take effect within this many seconds, whatever an operator configures.
 pub const MAX_CONTEXT_CACHE_SECS: u64 = 30;
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_QUERY_DEPTH_LIMIT: usize = 16;
 pub const DEFAULT_QUERY_COMPLEXITY_LIMIT: usize = 5000;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
@@ -180,9 +182,19 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(0..=MAX_CONTEXT_CACHE_SECS))]
     pub context_cache_secs: u64,
 
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes. A larger one is answered 413 once
+    /// the rest (up to 16 MiB) has been read and discarded, so the client reads it.
     #[arg(long, env = "TENANTQL_BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT_BYTES)]
     pub body_limit_bytes: usize,
+
+    /// Seconds a client may take to send a request's headers, and to keep a
+    /// connection idle between requests, before it is disconnected.
+    #[arg(long, env = "TENANTQL_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client may take to send a request's body (408 past it).
+    #[arg(long, env = "TENANTQL_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
+    pub body_timeout_secs: u64,
 
     /// Deepest selection nesting a query may have.
     #[arg(long, env = "TENANTQL_QUERY_DEPTH_LIMIT", default_value_t = DEFAULT_QUERY_DEPTH_LIMIT)]
@@ -394,6 +406,8 @@ impl Default for ServerConfig {
                 .expect("default metrics address parses"),
             context_cache_secs: DEFAULT_CONTEXT_CACHE_SECS,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             query_depth_limit: DEFAULT_QUERY_DEPTH_LIMIT,
             query_complexity_limit: DEFAULT_QUERY_COMPLEXITY_LIMIT,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,

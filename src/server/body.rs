@@ -70,7 +70,9 @@ mod tests {
 
     #[tokio::test]
     async fn within_the_limit_the_body_is_whole() {
-        let body = read(chunks(&[3, 4]), 7, Duration::from_secs(1)).await.unwrap();
+        let body = read(chunks(&[3, 4]), 7, Duration::from_secs(1))
+            .await
+            .unwrap();
         assert_eq!(body.len(), 7);
     }
 
@@ -95,8 +97,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_stalls_times_out() {
-        let stalled = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))])
-            .chain(futures_util::stream::pending());
+        let stalled =
+            futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))])
+                .chain(futures_util::stream::pending());
         let err = read(Body::from_stream(stalled), 1000, Duration::from_secs(30))
             .await
             .unwrap_err();

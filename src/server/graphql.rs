@@ -8,10 +8,8 @@ use async_graphql::{
     BatchRequest, Variables,
 };
 use axum::{
-    body::Bytes,
-    extract::{
-        rejection::BytesRejection, ws::WebSocketUpgrade, FromRequestParts, Query, Request, State,
-    },
+    body::Body,
+    extract::{ws::WebSocketUpgrade, FromRequestParts, Query, Request, State},
     handler::Handler,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -19,6 +17,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
+    body::BodyError,
     caller::Caller,
     media::{error_response, json_response, ResponseMedia},
     ws, AppState,
@@ -65,7 +64,7 @@ pub async fn post(
     meta: RequestMeta,
     headers: HeaderMap,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let Some(media) = ResponseMedia::negotiate(&headers) else {
         return not_acceptable();
@@ -96,11 +95,37 @@ pub async fn post(
             media,
         )
     };
-    let body = match body {
+    let body = match super::body::read(body, state.body_limit, state.body_timeout).await {
         Ok(body) => body,
-        Err(rejection) => {
-            let mut response = bad(rejection.body_text());
-            *response.status_mut() = rejection.status();
+        Err(error) => {
+            let (status, message) = match error {
+                BodyError::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the body is larger than {} bytes (setting TENANTQL_BODY_LIMIT_BYTES)",
+                        state.body_limit
+                    ),
+                ),
+                BodyError::TimedOut => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body did not arrive within {} s (setting TENANTQL_BODY_TIMEOUT_SECS)",
+                        state.body_timeout.as_secs()
+                    ),
+                ),
+                BodyError::Broken => (
+                    StatusCode::BAD_REQUEST,
+                    "the body could not be read".to_string(),
+                ),
+            };
+            let mut response = bad(message);
+            *response.status_mut() = status;
+            if error != BodyError::TooLarge {
+                // Whatever the client sends next is not a request: close.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             return response;
         }
     };

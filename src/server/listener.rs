@@ -8,10 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::{body::Body, extract::connect_info::ConnectInfo, Router};
 use hyper::{body::Incoming, server::conn::http1, Request};
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
-};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -32,7 +29,9 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a receiver: when the last one is dropped,
+    // `closed()` below returns (the drop-the-last-sender trick, reversed).
+    let (open_connections, watch_connections) = tokio::sync::watch::channel(());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -51,19 +50,34 @@ pub async fn serve(
             .header_read_timeout(timeouts.header)
             .serve_connection(TokioIo::new(stream), service(router.clone(), peer))
             .with_upgrades();
-        let connection = graceful.watch(connection);
+        let stop = shutdown.clone();
+        let open = watch_connections.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => log_end(result),
+                () = stop.cancelled() => {
+                    // Finish the request in flight, take no new one.
+                    connection.as_mut().graceful_shutdown();
+                    log_end(connection.await);
+                }
             }
+            drop(open);
         });
     }
     drop(listener);
+    drop(watch_connections);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = open_connections.closed() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping open connections");
         }
+    }
+}
+
+fn log_end(result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 

@@ -2,9 +2,11 @@
 //!
 //! `/graphql` (GET, POST), `/graphiql` (and its assets), `/health`, `/ready`,
 //! `/.well-known/jwks.json`; `/metrics` on a listener of its own.
+mod body;
 mod caller;
 mod graphiql;
 mod graphql;
+mod listener;
 mod media;
 mod probes;
 mod request_id;
@@ -50,6 +52,9 @@ pub struct Shared {
     pub services: Services,
     pub schema: AppSchema,
     pub policy: SchemaPolicy,
+    /// How large a request body may be, and how long it may take to arrive.
+    pub body_limit: usize,
+    pub body_timeout: Duration,
     pub ws: ws::WsSettings,
     /// Cancelled when the server starts stopping: WebSocket connections, which
     /// graceful shutdown does not wait for, close themselves with 1001.
@@ -216,6 +221,8 @@ impl Application {
                 services,
                 schema,
                 policy,
+                body_limit: config.server.body_limit_bytes,
+                body_timeout: Duration::from_secs(config.server.body_timeout_secs.max(1)),
                 ws: ws_settings(&config.server),
                 stopping: CancellationToken::new(),
             })),
@@ -249,35 +256,28 @@ impl Application {
     /// audit row before returning.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.config.server.shutdown_grace_secs);
+        let timeouts = listener::Timeouts {
+            header: Duration::from_secs(self.config.server.header_timeout_secs.max(1)),
+        };
         let app = router(self.state.clone(), self.config.server.body_limit_bytes);
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "tenantql listening");
-        let metrics_stop = shutdown.clone();
-        let metrics = axum::serve(self.metrics_listener, metrics_router(self.state.clone()))
-            .with_graceful_shutdown(async move { metrics_stop.cancelled().await });
-        let metrics = tokio::spawn(async move {
-            if let Err(e) = metrics.await {
-                tracing::error!(error = %e, "the metrics listener failed");
-            }
-        });
-        let stop = shutdown.clone();
-        let server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await });
+        let metrics = listener::serve(
+            self.metrics_listener,
+            metrics_router(self.state.clone()),
+            timeouts,
+            shutdown.clone(),
+            grace,
+        );
         let stopping = self.state.stopping.clone();
         let signal = shutdown.clone();
-        tokio::spawn(async move {
+        // Owned here and awaited below: WebSocket connections hear of the stop.
+        let announce = tokio::spawn(async move {
             signal.cancelled().await;
             stopping.cancel();
         });
-        tokio::select! {
-            result = server => result?,
-            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping open connections");
-            }
-        }
-        metrics.abort();
+        let public = listener::serve(self.listener, app, timeouts, shutdown.clone(), grace);
+        tokio::join!(public, metrics);
+        announce.await.ok();
         self.state.services.cluster.stop();
         self.state.services.audit.shutdown().await;
         self.state.services.control.db.clone().close().await.ok();

@@ -299,3 +299,106 @@ async fn a_cursor_from_another_tenant_is_not_found() {
     let answer = app.gql(page, json!({ "after": forged }), Some(&bob)).await;
     assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
 }
+
+/// Reads what the server sends on `stream` until it closes the connection, or
+/// `wait` passes (None: still open then).
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    wait: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&received).into_owned())
+}
+
+fn post_head(length: usize) -> String {
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn slow_clients_are_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(crate::helpers::ControlDb::Sqlite, |c| {
+        c.server.header_timeout_secs = 1;
+        c.server.body_timeout_secs = 1;
+    })
+    .await;
+    two_tenants(&app).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let wait = std::time::Duration::from_secs(15);
+    // Headers that never end.
+    let mut headers = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    headers
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut headers, wait).await.is_some(),
+        "a half-sent head is cut off"
+    );
+    // 1 of 1,000 announced body bytes.
+    let mut body = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    body.write_all(format!("{}{{", post_head(1000)).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut body, wait)
+        .await
+        .expect("closed after the body timeout");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // A kept-alive connection idle after its request.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let query = r#"{"query":"{ __typename }"}"#;
+    idle.write_all(format!("{}{query}", post_head(query.len())).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut idle, wait)
+        .await
+        .expect("idle connections are closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_healthy(&app, &alice).await;
+}
+
+#[tokio::test]
+async fn a_client_that_writes_its_whole_oversized_body_first_reads_the_413() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let size = 8 * 1024 * 1024;
+    stream.write_all(post_head(size).as_bytes()).await.unwrap();
+    // Like Python's urllib: every byte written before anything is read.
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..size / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("the server keeps reading");
+    }
+    let mut answer = String::new();
+    {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(15), stream.read(&mut buf))
+            .await
+            .expect("an answer comes")
+            .expect("not a reset");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("TENANTQL_BODY_LIMIT_BYTES"), "{answer}");
+    assert_healthy(&app, &alice).await;
+}
