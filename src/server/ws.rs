@@ -3,11 +3,16 @@
 //! the protocol's codes for every violation (a duplicate id replaces the
 //! stream; some violations close with 1002 or 1011).
 //!
-//! One task per connection owns the socket. It authenticates the
-//! `connection_init` payload (`{"authorization": "Bearer …"}`) exactly as HTTP
-//! authenticates a header, runs each `subscribe` as its own task, and writes
-//! what those tasks produce through a bounded outbox, so a client that stops
-//! reading holds them back instead of growing memory. Once a second it checks
+//! One task per connection reads the socket and does the connection's control
+//! work. It authenticates the `connection_init` payload (`{"authorization":
+//! "Bearer …"}`) exactly as HTTP authenticates a header, runs each `subscribe`
+//! as its own task, and hands what those tasks produce, through a bounded
+//! outbox, to a writer task that owns the socket's sending half. It never waits
+//! for a write: a client that stops reading fills the writer's queue, its
+//! operations are held back (never more memory), and once the few places kept
+//! for the connection's own messages (pings, pongs, errors) are full too, the
+//! connection ends — its ping timeout, access re-checks and shutdown keep
+//! running meanwhile. Once a second it checks
 //! the caller again: an expired token closes with 4401, a suspended tenant, a
 //! removed membership or a disabled user with 4403.
 //!
@@ -39,6 +44,13 @@ pub const PROTOCOL: &str = "graphql-transport-ws";
 
 /// Messages waiting to be written per connection; past it, operations wait.
 const OUTBOX: usize = 64;
+/// Frames queued for the writer task.
+const WRITE_QUEUE: usize = 32;
+/// Places in the write queue that operations' messages never take: the
+/// connection's own messages still fit while a client reads slowly.
+const CONTROL_RESERVE: usize = 8;
+/// How long the closing frame may take to go out once the connection ends.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a connection's caller is checked again.
 const ACCESS_CHECK: Duration = Duration::from_secs(1);
 /// Largest frame a client may send (a subscribe message is a document).
@@ -165,7 +177,10 @@ struct Session {
 }
 
 struct Connection {
-    socket: WebSocket,
+    /// The socket's receiving half; the sending half belongs to the writer task.
+    socket: futures_util::stream::SplitStream<WebSocket>,
+    /// Frames for the writer task; never awaited.
+    frames: mpsc::Sender<Message>,
     state: AppState,
     settings: WsSettings,
     meta: RequestMeta,
@@ -181,8 +196,12 @@ struct Connection {
 pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta, protocol_ok: bool) {
     let settings = state.ws;
     let (outbox, mut outgoing) = mpsc::channel(OUTBOX);
+    let (sink, stream) = socket.split();
+    let (frames, queued) = mpsc::channel(WRITE_QUEUE);
+    let writer = tokio::spawn(write_frames(sink, queued));
     let mut connection = Connection {
-        socket,
+        socket: stream,
+        frames,
         state,
         settings,
         meta,
@@ -209,8 +228,34 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta, protoc
             code,
             reason: Utf8Bytes::from(reason),
         };
-        let _ = connection.socket.send(Message::Close(Some(frame))).await;
+        let _ = connection.frames.try_send(Message::Close(Some(frame)));
     }
+    drop(connection);
+    // The writer ends once the queue is written (or the socket fails); a
+    // client that reads nothing gets no longer than this.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+}
+
+/// The writer task: sends queued frames in order until the queue closes, a
+/// close frame has gone out, or the socket fails.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Message>,
+) {
+    use futures_util::SinkExt;
+    while let Some(frame) = queued.recv().await {
+        let closing = matches!(frame, Message::Close(_));
+        if sink.send(frame).await.is_err() || closing {
+            return;
+        }
+    }
+    let _ = sink.close().await;
 }
 
 impl Connection {
@@ -227,7 +272,7 @@ impl Connection {
         let stopping = self.state.stopping.clone();
         loop {
             tokio::select! {
-                received = self.socket.recv() => {
+                received = self.socket.next() => {
                     let message = match received {
                         Some(Ok(message)) => message,
                         Some(Err(_)) | None => return None,
@@ -255,7 +300,9 @@ impl Connection {
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
                 }
-                Some(out) = outgoing.recv() => {
+                // Operations' messages only while the writer keeps up: the
+                // reserve stays free for the connection's own.
+                Some(out) = outgoing.recv(), if self.frames.capacity() > CONTROL_RESERVE => {
                     if !self.write(out).await {
                         return None;
                     }
@@ -293,18 +340,14 @@ impl Connection {
                 }
                 self.init_received = true;
                 self.session = Some(self.open_session(payload).await?);
-                if !self.send(json!({ "type": "connection_ack" })).await {
-                    return Err(Close(1011, "the acknowledgement could not be sent".into()));
-                }
-                Ok(())
+                self.must_send(json!({ "type": "connection_ack" })).await
             }
             ClientMessage::Ping(payload) => {
                 let mut pong = json!({ "type": "pong" });
                 if let Some(payload) = payload {
                     pong["payload"] = payload;
                 }
-                self.send(pong).await;
-                Ok(())
+                self.must_send(pong).await
             }
             ClientMessage::Pong => Ok(()),
             ClientMessage::Subscribe { id, request } => self.subscribe(id, *request).await,
@@ -396,9 +439,9 @@ impl Connection {
                 .extensions
                 .get_or_insert_with(Default::default)
                 .set("requestId", self.meta.request_id.as_str());
-            self.send(json!({ "id": id, "type": "error", "payload": [error] }))
+            return self
+                .must_send(json!({ "id": id, "type": "error", "payload": [error] }))
                 .await;
-            return Ok(());
         }
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -449,10 +492,25 @@ impl Connection {
         self.send(message).await
     }
 
+    /// Like `send`, for the connection's own answers: a client whose queue is
+    /// full is not reading, and the connection ends.
+    async fn must_send(&mut self, message: Value) -> Result<(), Close> {
+        if self.send(message).await {
+            Ok(())
+        } else {
+            Err(Close(
+                1008,
+                "the client does not read what it is sent".into(),
+            ))
+        }
+    }
+
+    /// Queues `message` for the writer without waiting; false when the queue
+    /// is full (the client has stopped reading) or the socket is gone — the
+    /// connection then ends.
     async fn send(&mut self, message: Value) -> bool {
-        self.socket
-            .send(Message::Text(Utf8Bytes::from(message.to_string())))
-            .await
+        self.frames
+            .try_send(Message::Text(Utf8Bytes::from(message.to_string())))
             .is_ok()
     }
 }

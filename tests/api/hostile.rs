@@ -402,3 +402,48 @@ async fn a_client_that_writes_its_whole_oversized_body_first_reads_the_413() {
     assert!(answer.contains("TENANTQL_BODY_LIMIT_BYTES"), "{answer}");
     assert_healthy(&app, &alice).await;
 }
+
+/// A WebSocket client that stops reading cannot freeze its connection: the
+/// server never waits on a write, and lets the connection go (with its
+/// subscriptions) once its write queue is full — here within a bounded number
+/// of checks of the gauge, not a wall-clock guess about buffer sizes.
+#[tokio::test]
+async fn a_websocket_client_that_stops_reading_is_let_go() {
+    let app = TestApp::spawn_demo(20).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let (company, _) = app.companies(&alice).await.remove(0);
+    let mut ws = app.ws(&alice).await;
+    ws.subscribe(
+        "events",
+        "subscription($c: ID!) { invoiceEvents(companyId: $c) { change } }",
+        json!({ "c": company }),
+    )
+    .await;
+    let mut open = 0;
+    for _ in 0..100 {
+        open = app.metric("tenantql_subscriptions_open").await;
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 1, "the subscription is open");
+    // Pings with 200 KB payloads: every pong echoes one. Never read again.
+    let payload = "x".repeat(200 * 1024);
+    let ping = json!({ "type": "ping", "payload": { "p": payload } }).to_string();
+    for _ in 0..200 {
+        ws.send_text(&ping).await;
+        if app.metric("tenantql_subscriptions_open").await == 0 {
+            break;
+        }
+    }
+    for _ in 0..200 {
+        open = app.metric("tenantql_subscriptions_open").await;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 0, "the connection and its subscription were let go");
+    assert_healthy(&app, &alice).await;
+}
