@@ -52,7 +52,7 @@ impl<'a> Lexer<'a> {
                     }
                 }
                 // The byte-order mark (U+FEFF, three bytes in UTF-8).
-                0xEF if self.src[self.pos..].starts_with('\u{feff}') => self.pos += 3,
+                0xEF if bytes[self.pos..].starts_with("\u{feff}".as_bytes()) => self.pos += 3,
                 _ => break,
             }
         }
@@ -60,14 +60,16 @@ impl<'a> Lexer<'a> {
 
     /// The end of the string starting at `start` (just past its closing quote, or
     /// the end of the input for an unterminated one).
+    /// Compared as bytes: `i` steps through multi-byte characters one byte at
+    /// a time, and slicing the `str` there would panic (found by `schema::fuzz`).
     fn string_end(&self, start: usize) -> usize {
         let bytes = self.src.as_bytes();
-        if self.src[start..].starts_with("\"\"\"") {
+        if bytes[start..].starts_with(b"\"\"\"") {
             let mut i = start + 3;
             while i < bytes.len() {
-                if self.src[i..].starts_with("\\\"\"\"") {
+                if bytes[i..].starts_with(b"\\\"\"\"") {
                     i += 4;
-                } else if self.src[i..].starts_with("\"\"\"") {
+                } else if bytes[i..].starts_with(b"\"\"\"") {
                     return i + 3;
                 } else {
                     i += 1;
@@ -99,7 +101,7 @@ impl<'a> Iterator for Lexer<'a> {
         let first = *bytes.get(start)?;
         let end = match first {
             b'"' => self.string_end(start),
-            b'.' if self.src[start..].starts_with("...") => start + 3,
+            b'.' if bytes[start..].starts_with(b"...") => start + 3,
             b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
                 let mut i = start + 1;
                 while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
@@ -162,18 +164,32 @@ pub fn exceeded_limit(query: &str, max_tokens: usize, max_nesting: usize) -> Opt
     None
 }
 
-/// SHA-256 (hex) of the document with comments and insignificant whitespace
-/// removed: the same operation formatted differently hashes the same.
-pub fn normalized_hash(query: &str) -> String {
-    let mut hasher = Sha256::new();
+/// Writes the document with comments and insignificant whitespace removed to
+/// `out`: tokens joined, a space only where two would merge. A document the
+/// parser accepts means the same written this way (`schema::fuzz` checks it).
+fn write_normalized<'q>(query: &'q str, mut out: impl FnMut(&'q str)) {
     let mut previous: Option<Token<'_>> = None;
     for token in Lexer::new(query) {
         if previous.is_some_and(|p| p.needs_space_before(token)) {
-            hasher.update(b" ");
+            out(" ");
         }
-        hasher.update(token.text().as_bytes());
+        out(token.text());
         previous = Some(token);
     }
+}
+
+/// The normalized document as text.
+pub fn normalized(query: &str) -> String {
+    let mut text = String::with_capacity(query.len());
+    write_normalized(query, |piece| text.push_str(piece));
+    text
+}
+
+/// SHA-256 (hex) of the normalized document, hashed as it is written: the
+/// same operation formatted differently hashes the same.
+pub fn normalized_hash(query: &str) -> String {
+    let mut hasher = Sha256::new();
+    write_normalized(query, |piece| hasher.update(piece.as_bytes()));
     let digest = hasher.finalize();
     let mut hex = String::with_capacity(64);
     for byte in digest {
@@ -266,6 +282,14 @@ mod tests {
         assert_eq!(exceeded_limit(&in_string, 5000, 8), None);
         // Closed brackets free their level again.
         assert_eq!(exceeded_limit("{ a(x: [[1]]) b(y: [[2]]) }", 5000, 4), None);
+    }
+
+    #[test]
+    fn multi_byte_characters_in_block_strings_do_not_panic() {
+        // Found by the generated documents of `schema::fuzz`: the block-string
+        // scan sliced the text inside U+2028.
+        assert_eq!(texts("{ a(d: \"\"\"\u{2028}é\"\"\") }").len(), 8);
+        assert_eq!(texts("\"\"\"\u{2028}").len(), 1);
     }
 
     #[test]

@@ -14,6 +14,8 @@
 mod anonymous;
 mod errors;
 mod expansion;
+#[doc(hidden)]
+pub mod fuzz;
 mod lexer;
 mod limits;
 mod observe;
