@@ -15,20 +15,22 @@ const CACHE_TEXT_BYTES: u64 = 2 * 1024 * 1024;
 
 pub struct DocumentCache {
     parsed: Cache<String, ExecutableDocument>,
+    /// The key of document hashes (audit rows, answer-cache keys), derived from
+    /// the master key: the same on every instance, unknown outside them.
+    pub hash_key: [u8; 32],
 }
 
-impl Default for DocumentCache {
-    fn default() -> Self {
+impl DocumentCache {
+    pub fn new(hash_key: [u8; 32]) -> Self {
         DocumentCache {
             parsed: Cache::builder()
                 .max_capacity(CACHE_TEXT_BYTES)
                 .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
                 .build(),
+            hash_key,
         }
     }
-}
 
-impl DocumentCache {
     /// The request's parsed document: from the cache when its text was seen
     /// before, else parsed now (and kept if it parsed). A syntax error is
     /// never kept; the request reports it as before.
@@ -60,7 +62,7 @@ mod tests {
 
     #[test]
     fn the_same_text_is_parsed_once_and_errors_are_not_kept() {
-        let cache = DocumentCache::default();
+        let cache = DocumentCache::new([0; 32]);
         let mut first = Request::new("query Me { me { email } }");
         let operations = cache.parse(&mut first).unwrap().operations.iter().count();
         assert_eq!(operations, 1);

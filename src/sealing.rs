@@ -45,6 +45,9 @@ pub enum MasterKeyError {
 struct MasterKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// A key derived for keyed hashes (the audit log's document hash), so a
+    /// hash cannot be checked against guesses without the master key.
+    hash_key: Zeroizing<[u8; 32]>,
 }
 
 impl MasterKey {
@@ -62,7 +65,18 @@ impl MasterKey {
         let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
         let cipher = XChaCha20Poly1305::new_from_slice(bytes)
             .map_err(|_| MasterKeyError::BadEncoding("wrong length".into()))?;
-        Ok(MasterKey { id, cipher })
+        let hash_key = Zeroizing::new(
+            Sha256::new()
+                .chain_update(b"tenantql document hash key\0")
+                .chain_update(bytes)
+                .finalize()
+                .into(),
+        );
+        Ok(MasterKey {
+            id,
+            cipher,
+            hash_key,
+        })
     }
 
     fn from_base64(encoded: &str) -> Result<Self, MasterKeyError> {
@@ -135,6 +149,12 @@ impl Sealer {
 
     pub fn key_id(&self) -> &str {
         &self.current.id
+    }
+
+    /// The key for keyed hashes, derived from the current master key (a new
+    /// master key starts a new series of hashes).
+    pub fn hash_key(&self) -> [u8; 32] {
+        *self.current.hash_key
     }
 
     pub fn seal(&self, owner: &str, field: &str, plaintext: &[u8]) -> String {

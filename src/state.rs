@@ -102,6 +102,7 @@ impl Services {
             None => None,
         };
         let (control, key_source) = ControlPlane::open(control_cfg).await?;
+        let hash_key = control.sealer.hash_key();
         let cache_ttl = settings.cache_ttl;
         let keyring = Arc::new(Keyring::new(control.clone(), cache_ttl));
         let cluster = match &settings.redis_url {
@@ -135,7 +136,7 @@ impl Services {
                 admission: Arc::new(Admission::new(settings.admission, cluster.clone())),
                 cache,
                 cluster,
-                documents: Arc::new(DocumentCache::default()),
+                documents: Arc::new(DocumentCache::new(hash_key)),
                 mailer,
             },
             key_source,

@@ -4,7 +4,7 @@
 //!
 //! Whitespace, commas and comments are insignificant in GraphQL and are skipped;
 //! strings and block strings are one token each, escapes included.
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token<'a> {
@@ -185,12 +185,15 @@ pub fn normalized(query: &str) -> String {
     text
 }
 
-/// SHA-256 (hex) of the normalized document, hashed as it is written: the
-/// same operation formatted differently hashes the same.
-pub fn normalized_hash(query: &str) -> String {
-    let mut hasher = Sha256::new();
-    write_normalized(query, |piece| hasher.update(piece.as_bytes()));
-    let digest = hasher.finalize();
+/// HMAC-SHA-256 (hex) of the normalized document under `key`, hashed as it is
+/// written: the same operation formatted differently hashes the same, and
+/// without the key a hash cannot be checked against guesses of a low-entropy
+/// literal written in the document.
+pub fn normalized_hash(query: &str, key: &[u8; 32]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    write_normalized(query, |piece| mac.update(piece.as_bytes()));
+    let digest = mac.finalize().into_bytes();
     let mut hex = String::with_capacity(64);
     for byte in digest {
         use std::fmt::Write;
@@ -202,6 +205,25 @@ pub fn normalized_hash(query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn normalized_hash_test(query: &str) -> String {
+        normalized_hash(query, &[7; 32])
+    }
+
+    #[test]
+    fn the_hash_is_keyed() {
+        let query = "{ me { email } }";
+        assert_ne!(
+            normalized_hash(query, &[1; 32]),
+            normalized_hash(query, &[2; 32])
+        );
+        use sha2::Digest;
+        let unkeyed: String = Sha256::digest(normalized(query).as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(normalized_hash(query, &[1; 32]), unkeyed);
+    }
 
     fn texts(query: &str) -> Vec<&str> {
         Lexer::new(query).map(Token::text).collect()
@@ -300,21 +322,21 @@ mod tests {
             ["{", "tenantMembers", "{", "email", "}", "}"]
         );
         assert_ne!(
-            normalized_hash("{ #\r tenantMembers {email} x: \n me {email} }"),
-            normalized_hash("{ me { email } }")
+            normalized_hash_test("{ #\r tenantMembers {email} x: \n me {email} }"),
+            normalized_hash_test("{ me { email } }")
         );
         assert_eq!(texts("{ a(s: \"x\ry\") }")[5], "\"x");
     }
 
     #[test]
     fn formatting_does_not_change_the_hash() {
-        let a = normalized_hash("query Q { me { email } }");
-        let b = normalized_hash("query   Q {\n  # who am I\n  me {\n    email,\n  }\n}\n");
+        let a = normalized_hash_test("query Q { me { email } }");
+        let b = normalized_hash_test("query   Q {\n  # who am I\n  me {\n    email,\n  }\n}\n");
         assert_eq!(a, b);
-        assert_ne!(a, normalized_hash("query Q { me { id } }"));
+        assert_ne!(a, normalized_hash_test("query Q { me { id } }"));
         assert_ne!(
-            normalized_hash("{ a(s: \"x y\") }"),
-            normalized_hash("{ a(s: \"x  y\") }")
+            normalized_hash_test("{ a(s: \"x y\") }"),
+            normalized_hash_test("{ a(s: \"x  y\") }")
         );
         assert_eq!(a.len(), 64);
     }

@@ -102,8 +102,11 @@ pub async fn execute(
                 Some((tenant, role)) => {
                     // The audit row, when there is one, has hashed the document already.
                     let audited_hash = observation.document_hash();
-                    let hash =
-                        |query: &str| audited_hash.unwrap_or_else(|| lexer::normalized_hash(query));
+                    let hash = |query: &str| {
+                        audited_hash.unwrap_or_else(|| {
+                            lexer::normalized_hash(query, &services.documents.hash_key)
+                        })
+                    };
                     services
                         .cache
                         .key(&tenant.id, role.as_str(), &mut request, hash)
@@ -227,6 +230,7 @@ impl Observation {
                 caller,
                 operation,
                 document_operation_name,
+                &services.documents.hash_key,
             )
         });
         // Nothing parses the document or walks the inputs before they are bounded.
@@ -294,6 +298,7 @@ fn request_row(
     caller: Option<&TenantContext>,
     operation: Operation,
     document_operation_name: Option<&str>,
+    hash_key: &[u8; 32],
 ) -> AuditEntry {
     let mut row = AuditEntry::new(actor, Source::Graphql, operation.label(), Outcome::Ok);
     row.operation_type = Some(operation.label().to_string());
@@ -301,7 +306,7 @@ fn request_row(
         .operation_name
         .clone()
         .or_else(|| document_operation_name.map(str::to_string));
-    row.document_hash = Some(lexer::normalized_hash(&request.query));
+    row.document_hash = Some(lexer::normalized_hash(&request.query, hash_key));
     if let Some(tenant) = caller.and_then(|c| c.tenant.as_ref()) {
         row.tenant_id = Some(tenant.id.clone());
         row.tenant_slug = Some(tenant.slug.clone());

@@ -501,3 +501,41 @@ async fn tenant_admins_see_platform_operators_as_such() {
     assert_eq!(node["actorEmail"], "ops@platform.test");
     assert_eq!(node["userAgent"], "operator-console/7.1");
 }
+
+/// The audit log's document hash is keyed (derived from the master key): a
+/// low-entropy literal cannot be recovered by hashing guesses, while every
+/// instance of the deployment hashes a document the same.
+#[tokio::test]
+async fn document_hashes_are_keyed_and_the_same_on_every_instance() {
+    use sha2::Digest;
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let sibling = app.spawn_sibling(|_| {}).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let query = "{ me { email } }";
+    app.gql(query, json!({}), Some(&alice)).await.assert_ok();
+    sibling
+        .gql(query, json!({}), Some(&alice))
+        .await
+        .assert_ok();
+    sibling.stop().await;
+    let config = app.config.clone();
+    let _data_dir = app.stop().await;
+    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
+    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let hashes: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.source == "graphql")
+        .filter_map(|r| r.document_hash.as_deref())
+        .collect();
+    assert_eq!(hashes.len(), 2, "{rows:?}");
+    assert_eq!(hashes[0], hashes[1], "one key for the deployment");
+    let unkeyed: String = sha2::Sha256::digest(b"{me{email}}")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_ne!(
+        hashes[0], unkeyed,
+        "a guess hashed without the key does not match"
+    );
+}

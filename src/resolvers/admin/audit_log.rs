@@ -27,7 +27,8 @@ pub struct AuditLogEntry {
     pub target: Option<String>,
     pub operation_type: Option<String>,
     pub operation_name: Option<String>,
-    /// SHA-256 of the normalized document.
+    /// HMAC-SHA-256 of the normalized document, keyed by a key derived from the
+    /// master key (the same on every instance; a guess cannot be checked without it).
     pub document_hash: Option<String>,
     /// JSON, secrets redacted.
     pub variables: Option<String>,
