@@ -87,9 +87,35 @@ fn strip_positions(value: &mut serde_json::Value) {
     }
 }
 
+/// The inputs of fuzz target `target` kept in the repository (`fuzz/corpus/`:
+/// a minimized corpus and every crash a run found), for the tests to replay.
+#[cfg(test)]
+pub(crate) fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the corpus {} is missing: {e}", dir.display()));
+    let inputs: Vec<Vec<u8>> = entries
+        .map(|entry| std::fs::read(entry.expect("a corpus entry").path()).expect("readable"))
+        .collect();
+    assert!(inputs.len() >= 10, "the corpus of {target} is nearly empty");
+    inputs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fuzz_corpora_replay() {
+        for input in corpus("document") {
+            document(&String::from_utf8_lossy(&input));
+        }
+        for input in corpus("request_body") {
+            request_body(&input);
+        }
+    }
 
     /// A small deterministic generator (xorshift): the same documents every run.
     struct Rng(u64);

@@ -4,6 +4,8 @@
 //! `/.well-known/jwks.json`; `/metrics` on a listener of its own.
 mod body;
 mod caller;
+#[doc(hidden)]
+pub mod fuzz;
 mod graphiql;
 mod graphql;
 mod listener;

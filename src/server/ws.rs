@@ -69,7 +69,13 @@ pub struct WsSettings {
 
 /// Why the server ends a connection: a close code and a reason (≤ 123 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Close(u16, String);
+pub(super) struct Close(u16, String);
+
+impl Close {
+    pub(super) fn code(&self) -> u16 {
+        self.0
+    }
+}
 
 impl Close {
     fn bad_message(why: impl Into<String>) -> Self {
@@ -103,7 +109,7 @@ fn truncate(mut reason: String) -> String {
 
 /// A message from the client, as the protocol defines it.
 #[derive(Debug)]
-enum ClientMessage {
+pub(super) enum ClientMessage {
     ConnectionInit(Option<serde_json::Map<String, Value>>),
     Ping(Option<Value>),
     Pong,
@@ -111,7 +117,7 @@ enum ClientMessage {
     Complete { id: String },
 }
 
-fn parse(text: &str) -> Result<ClientMessage, Close> {
+pub(super) fn parse(text: &str) -> Result<ClientMessage, Close> {
     let bad = |why: &str| Close::bad_message(format!("Invalid message received: {why}"));
     let value: Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
     let Value::Object(mut message) = value else {
