@@ -447,3 +447,70 @@ async fn a_websocket_client_that_stops_reading_is_let_go() {
     assert_eq!(open, 0, "the connection and its subscription were let go");
     assert_healthy(&app, &alice).await;
 }
+
+/// Variables the document does not declare are dropped before anything keeps
+/// them: 900 KB of junk next to a sign-in leaves no trace in the audit log.
+#[tokio::test]
+async fn undeclared_variables_are_not_kept() {
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn().await;
+    two_tenants(&app).await;
+    let junk = "j".repeat(900_000);
+    let answer = app
+        .gql(
+            "mutation($e: String!) { login(email: $e, password: \"wrong password\") { token } }",
+            json!({ "e": "alice@acme.test", "junk": junk }),
+            None,
+        )
+        .await;
+    assert_eq!(answer.code(), "UNAUTHENTICATED");
+    let config = app.config.clone();
+    let _data_dir = app.stop().await;
+    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
+    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.action == "mutation")
+        .expect("the sign-in is audited");
+    let variables = row.variables.as_deref().unwrap_or("");
+    assert!(variables.contains("alice@acme.test"), "{variables}");
+    assert!(
+        !variables.contains("junk") && variables.len() < 1000,
+        "{}",
+        variables.len()
+    );
+}
+
+/// A password-set token is redeemed once, however many requests race with it.
+#[tokio::test]
+async fn a_password_set_token_is_redeemed_once() {
+    for db in [
+        crate::helpers::ControlDb::Sqlite,
+        crate::helpers::ControlDb::Postgres,
+    ] {
+        if db == crate::helpers::ControlDb::Postgres && crate::helpers::postgres_url().is_none() {
+            continue;
+        }
+        let app = TestApp::spawn_with(db, |_| {}).await;
+        let (_, token, _) = tenantql::admin::registry::add_user_with_token(
+            &app.services,
+            &tenantql::audit::Actor::cli("test"),
+            "dora@acme.test",
+            false,
+        )
+        .await
+        .unwrap();
+        use secrecy::ExposeSecret;
+        let set = "mutation($t: String!, $p: String!) { setPassword(token: $t, password: $p) }";
+        let token = token.expose_secret().to_string();
+        let (a, b) = tokio::join!(
+            app.gql(set, json!({ "t": token, "p": "dora-secret-one" }), None),
+            app.gql(set, json!({ "t": token, "p": "dora-secret-two" }), None),
+        );
+        let wins = [&a, &b]
+            .iter()
+            .filter(|x| x.body["data"]["setPassword"] == true)
+            .count();
+        assert_eq!(wins, 1, "{db:?}: {:#} {:#}", a.body, b.body);
+    }
+}
