@@ -239,28 +239,18 @@ pub async fn run(dir: &Path, o: &Options, services: &Services, ratios: &mut Vec<
     }
     let elapsed = load_started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(server.child.id()) - cpu_before;
-    let (open_during, _) = pools_and_labels(
-        &client,
-        server
-            .metrics_addr
-            .as_deref()
-            .expect("tenantql serves /metrics"),
-    )
-    .await;
+    let metrics_addr = server
+        .metrics_addr
+        .clone()
+        .expect("tenantql serves /metrics");
+    let (open_during, _) = pools_and_labels(&client, &metrics_addr).await;
     sampling.store(false, Ordering::Relaxed);
     sampler.await.unwrap();
     let peak_mib = peak.load(Ordering::Relaxed) as f64 / 1024.0;
 
     // Reaped on schedule: the reaper runs every quarter of the TTL.
     tokio::time::sleep(Duration::from_secs(IDLE_TTL_SECS + IDLE_TTL_SECS / 4 + 2)).await;
-    let (open_after, labels) = pools_and_labels(
-        &client,
-        server
-            .metrics_addr
-            .as_deref()
-            .expect("tenantql serves /metrics"),
-    )
-    .await;
+    let (open_after, labels) = pools_and_labels(&client, &metrics_addr).await;
     drop(server);
 
     let mut l = std::mem::take(&mut *latencies.lock().unwrap());

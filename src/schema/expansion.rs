@@ -155,27 +155,14 @@ pub fn measure(
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use async_graphql::parser::parse_query;
 
     use super::*;
+    use crate::schema::fuzz::fragment_bomb as fan_out;
 
     fn measured(query: &str) -> Result<usize, ExpansionError> {
         measure(&parse_query(query).unwrap(), 10_000, 32)
-    }
-
-    /// `levels` fragments, each spreading the next `fan_out` times.
-    pub fn fan_out(levels: usize, fan_out: usize) -> String {
-        let mut query = String::from("query { ...F1 }");
-        for level in 1..levels {
-            query.push_str(&format!(" fragment F{level} on Query {{"));
-            for _ in 0..fan_out {
-                query.push_str(&format!(" ...F{}", level + 1));
-            }
-            query.push_str(" }");
-        }
-        query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
-        query
     }
 
     #[test]

@@ -67,6 +67,22 @@ pub fn request_body(bytes: &[u8]) {
     }
 }
 
+/// `levels` fragments, each spreading the next `fan_out` times: eight levels
+/// of eight spreads are 600 bytes and 16 million selections to a walk that
+/// follows every spread. For the tests of every layer.
+pub fn fragment_bomb(levels: usize, fan_out: usize) -> String {
+    let mut query = String::from("query { ...F1 }");
+    for level in 1..levels {
+        query.push_str(&format!(" fragment F{level} on Query {{"));
+        for _ in 0..fan_out {
+            query.push_str(&format!(" ...F{}", level + 1));
+        }
+        query.push_str(" }");
+    }
+    query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
+    query
+}
+
 /// The parse tree without positions (the same document written differently
 /// has its nodes elsewhere).
 fn tree(document: &async_graphql::parser::types::ExecutableDocument) -> serde_json::Value {

@@ -348,8 +348,8 @@ mod tests {
     #[test]
     fn fragment_bombs_are_refused_before_any_walk() {
         for query in [
-            super::super::expansion::tests::fan_out(9, 8),
-            super::super::expansion::tests::fan_out(39, 2),
+            super::super::fuzz::fragment_bomb(9, 8),
+            super::super::fuzz::fragment_bomb(39, 2),
         ] {
             let err = check(&query).unwrap_err();
             assert!(

@@ -10,7 +10,7 @@ use tenantql::control::{
     memberships, tenants, users,
 };
 
-use crate::helpers::{two_tenants, Answer, ControlDb, SmtpSink, TestApp, ME};
+use crate::helpers::{two_tenants, Answer, ControlDb, TestApp, ME};
 
 /// Who may call a root field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -845,14 +845,7 @@ async fn tenant_admins_manage_members_on_postgres() {
 }
 
 async fn members_contract(db: ControlDb) {
-    let sink = SmtpSink::start().await;
-    let url = sink.url();
-    let app = TestApp::spawn_with(db, |c| {
-        c.server.smtp_url = Some(url.into());
-        c.server.mail_from = Some("tenantql <no-reply@tenantql.test>".into());
-    })
-    .await;
-    two_tenants(&app).await;
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     let add = "mutation($e: String!, $r: MemberRole!) { addMember(email: $e, role: $r) { invitation { email role expiresAt } } }";
     let accept = "mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { email tenant role } }";

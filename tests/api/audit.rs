@@ -89,10 +89,7 @@ async fn refusals_of_verified_tokens_and_errors_are_recorded() {
     // Tokens that do not verify and anonymous refusals prove no identity: no rows.
     app.gql(ME, json!({}), Some("not-a-token")).await;
     app.gql(ME, json!({}), None).await;
-    let config = app.config.clone();
-    let _data_dir = app.stop().await;
-    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
-    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let rows = app.audit_rows_after_stop().await;
     let forbidden = rows
         .iter()
         .find(|r| r.error_code.as_deref() == Some("FORBIDDEN"))
@@ -399,10 +396,7 @@ async fn hostile_rows_do_not_take_others_with_them(db: crate::helpers::ControlDb
     );
     assert_eq!(long.code(), "UNAUTHENTICATED");
     nul.unwrap();
-    let config = app.config.clone();
-    let _data_dir = app.stop().await;
-    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
-    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let rows = app.audit_rows_after_stop().await;
     let globex_rows = rows
         .iter()
         .filter(|r| r.tenant_slug.as_deref() == Some("globex") && r.source == "graphql")
@@ -519,10 +513,7 @@ async fn document_hashes_are_keyed_and_the_same_on_every_instance() {
         .await
         .assert_ok();
     sibling.stop().await;
-    let config = app.config.clone();
-    let _data_dir = app.stop().await;
-    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
-    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let rows = app.audit_rows_after_stop().await;
     let hashes: Vec<&str> = rows
         .iter()
         .filter(|r| r.source == "graphql")

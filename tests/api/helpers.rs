@@ -188,6 +188,20 @@ impl TestApp {
         }
     }
 
+    /// A server whose invitation mail goes to a fresh SMTP sink on loopback
+    /// (the invitees' inbox), with the two tenants of `two_tenants`.
+    pub async fn spawn_with_mail(db: ControlDb) -> (TestApp, SmtpSink) {
+        let sink = SmtpSink::start().await;
+        let url = sink.url();
+        let app = TestApp::spawn_with(db, |c| {
+            c.server.smtp_url = Some(url.into());
+            c.server.mail_from = Some("tenantql <no-reply@tenantql.test>".into());
+        })
+        .await;
+        two_tenants(&app).await;
+        (app, sink)
+    }
+
     /// A second instance over the same control plane (as behind a load balancer),
     /// with its own listener, caches and pools; `configure` may change its config.
     pub async fn spawn_sibling(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
@@ -410,6 +424,21 @@ impl TestApp {
     }
 
     /// Every audit row, oldest first.
+    /// Stops the server (writing every queued audit row) and reads all audit
+    /// rows from its control plane.
+    pub async fn audit_rows_after_stop(self) -> Vec<tenantql::control::entities::audit_log::Model> {
+        use sea_orm::EntityTrait;
+        let config = self.config.clone();
+        let _data_dir = self.stop().await;
+        let (control, _) = tenantql::control::ControlPlane::open(&config.control)
+            .await
+            .expect("the control plane opens again");
+        tenantql::control::entities::audit_log::Entity::find()
+            .all(&control.db)
+            .await
+            .expect("audit rows")
+    }
+
     pub async fn audit_rows(&self) -> Vec<tenantql::control::entities::audit_log::Model> {
         use sea_orm::{EntityTrait, QueryOrder};
         tenantql::control::entities::audit_log::Entity::find()

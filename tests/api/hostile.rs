@@ -3,9 +3,9 @@
 //! Work is bounded by counts the server checks before it walks anything (the
 //! messages name the limit that refused), never by wall-clock time here.
 use reqwest::StatusCode;
-use sea_orm::EntityTrait;
 use serde_json::{json, Value};
-use tenantql::control::{entities::audit_log, ControlPlane};
+
+use tenantql::schema::fuzz::fragment_bomb;
 
 use crate::helpers::{two_tenants, TestApp, ME};
 
@@ -16,20 +16,6 @@ fn nested_values(levels: usize) -> String {
         "[".repeat(levels),
         "]".repeat(levels)
     )
-}
-
-/// `levels` fragments, each spreading the next `fan_out` times.
-fn fragment_bomb(levels: usize, fan_out: usize) -> String {
-    let mut query = String::from("query { ...F1 }");
-    for level in 1..levels {
-        query.push_str(&format!(" fragment F{level} on Query {{"));
-        for _ in 0..fan_out {
-            query.push_str(&format!(" ...F{}", level + 1));
-        }
-        query.push_str(" }");
-    }
-    query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
-    query
 }
 
 /// The server still answers: `/health`, and a member's `{ me }`.
@@ -152,10 +138,7 @@ async fn a_comment_ended_by_a_carriage_return_hides_nothing() {
     let plain = "{ me { email } }";
     app.gql(hidden, json!({}), Some(&alice)).await;
     app.gql(plain, json!({}), Some(&alice)).await;
-    let config = app.config.clone();
-    let _data_dir = app.stop().await;
-    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
-    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let rows = app.audit_rows_after_stop().await;
     let hashes: Vec<&str> = rows
         .iter()
         .filter(|r| r.source == "graphql")
@@ -452,7 +435,6 @@ async fn a_websocket_client_that_stops_reading_is_let_go() {
 /// them: 900 KB of junk next to a sign-in leaves no trace in the audit log.
 #[tokio::test]
 async fn undeclared_variables_are_not_kept() {
-    use sea_orm::EntityTrait;
     let app = TestApp::spawn().await;
     two_tenants(&app).await;
     let junk = "j".repeat(900_000);
@@ -464,10 +446,7 @@ async fn undeclared_variables_are_not_kept() {
         )
         .await;
     assert_eq!(answer.code(), "UNAUTHENTICATED");
-    let config = app.config.clone();
-    let _data_dir = app.stop().await;
-    let (control, _) = ControlPlane::open(&config.control).await.unwrap();
-    let rows = audit_log::Entity::find().all(&control.db).await.unwrap();
+    let rows = app.audit_rows_after_stop().await;
     let row = rows
         .iter()
         .find(|r| r.action == "mutation")

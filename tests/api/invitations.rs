@@ -10,18 +10,6 @@ use crate::helpers::{two_tenants, ControlDb, SmtpSink, TestApp, PASSWORD};
 const INVITE: &str = "mutation($e: String!, $r: MemberRole!) { addMember(email: $e, role: $r) { invitation { email role invitedBy createdAt expiresAt } } }";
 const ACCEPT: &str = "mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { email tenant role } }";
 
-async fn with_mail(db: ControlDb) -> (TestApp, SmtpSink) {
-    let sink = SmtpSink::start().await;
-    let url = sink.url();
-    let app = TestApp::spawn_with(db, |c| {
-        c.server.smtp_url = Some(url.into());
-        c.server.mail_from = Some("tenantql <no-reply@tenantql.test>".into());
-    })
-    .await;
-    two_tenants(&app).await;
-    (app, sink)
-}
-
 /// A token of an admin of globex (two_tenants makes bob a plain member).
 async fn globex_admin(app: &TestApp) -> String {
     app.add_user("gina@globex.test", &[("globex", MemberRole::Admin)])
@@ -52,7 +40,7 @@ fn shape(answer: &Value) -> Value {
 /// the password, and the account joins globex only when its owner accepts.
 #[tokio::test]
 async fn a_tenant_admin_cannot_take_over_an_account_of_another_tenant() {
-    let (app, sink) = with_mail(ControlDb::Sqlite).await;
+    let (app, sink) = TestApp::spawn_with_mail(ControlDb::Sqlite).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     let bob = globex_admin(&app).await;
 
@@ -134,7 +122,7 @@ async fn a_tenant_admin_cannot_take_over_an_account_of_another_tenant() {
 
 #[tokio::test]
 async fn an_account_whose_password_someone_else_chose_is_reclaimed_by_its_owner() {
-    let (app, sink) = with_mail(ControlDb::Sqlite).await;
+    let (app, sink) = TestApp::spawn_with_mail(ControlDb::Sqlite).await;
     // As the old flow left it: an account of a globex address whose password
     // acme's admin chose.
     app.add_user("legacy@globex.test", &[]).await;
@@ -178,7 +166,7 @@ async fn an_account_whose_password_someone_else_chose_is_reclaimed_by_its_owner(
 
 #[tokio::test]
 async fn an_admin_learns_nothing_about_accounts_outside_their_tenant() {
-    let (app, sink) = with_mail(ControlDb::Sqlite).await;
+    let (app, sink) = TestApp::spawn_with_mail(ControlDb::Sqlite).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     // bob has an account (in globex); nobody@ has none: the answers match.
     let existing = app
@@ -277,7 +265,7 @@ async fn invitations_on_postgres() {
     if crate::helpers::postgres_url().is_none() {
         return;
     }
-    let (app, sink) = with_mail(ControlDb::Postgres).await;
+    let (app, sink) = TestApp::spawn_with_mail(ControlDb::Postgres).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     app.gql(
         INVITE,
