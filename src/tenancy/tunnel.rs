@@ -7,7 +7,10 @@
 //! - It listens on a loopback port of its own; each database session the pool
 //!   opens connects there and is forwarded through one `direct-tcpip` channel
 //!   to the database's host and port as the bastion sees them. Any driver works
-//!   this way (PostgreSQL, Oracle's Easy Connect).
+//!   this way (PostgreSQL, Oracle's Easy Connect), and TLS to the database stays
+//!   end to end. On Linux a connection is forwarded only when its other end is
+//!   a socket of this process: another local process that finds the port gets
+//!   nothing through it.
 //! - The bastion must show the registered host key (compared by SHA-256
 //!   fingerprint); another key is refused before authenticating.
 //! - A supervisor checks the session every `check_every` (and notices at once
@@ -451,6 +454,10 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        if !peer_is_this_process(peer, listener.local_addr().ok()) {
+            tracing::warn!(%peer, "SSH tunnel: a connection from another process was refused");
+            continue;
+        }
         // No session: dropping the socket makes the driver fail at once.
         let Some(session) = shared.session() else {
             continue;
@@ -485,6 +492,54 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// Whether the loopback connection from `peer` to `local` was opened by this
+/// process: its socket (found in `/proc/net/tcp` by the two ports) is one of
+/// this process's open files. Read once per database session the pool opens,
+/// which is rare next to the queries it then carries. Elsewhere than Linux,
+/// every local connection is let through (the production note says so).
+fn peer_is_this_process(peer: SocketAddr, local: Option<SocketAddr>) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let Some(local) = local else {
+            return false;
+        };
+        let Some(inode) = loopback_socket_inode(peer.port(), local.port()) else {
+            return false;
+        };
+        let wanted = format!("socket:[{inode}]");
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (peer, local);
+        true
+    }
+}
+
+/// The inode of the IPv4 socket whose local port is `port` and whose remote
+/// port is `remote_port` (the connecting side of a loopback connection).
+#[cfg(target_os = "linux")]
+fn loopback_socket_inode(port: u16, remote_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port_of = |address: &str| {
+        address
+            .rsplit_once(':')
+            .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok())
+    };
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, inode) = (fields.get(1)?, fields.get(2)?, fields.get(9)?);
+        (port_of(local)? == port && port_of(remote)? == remote_port)
+            .then(|| inode.parse().ok())
+            .flatten()
+    })
+}
+
 /// Connects once and reports how long the SSH hop took (connection tests), with
 /// the tunnel and its local address.
 pub async fn probe(
@@ -503,6 +558,33 @@ pub async fn probe(
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn only_this_process_may_use_the_loopback_port() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let local = listener.local_addr().unwrap();
+        let ours = tokio::net::TcpStream::connect(local).await.unwrap();
+        let (_accepted, peer) = listener.accept().await.unwrap();
+        assert!(super::peer_is_this_process(peer, Some(local)));
+        drop(ours);
+        // Another process (a shell) connecting to the same port is refused.
+        let mut child = std::process::Command::new("bash")
+            .args([
+                "-c",
+                &format!("exec 3<>/dev/tcp/127.0.0.1/{}; sleep 5", local.port()),
+            ])
+            .spawn()
+            .unwrap();
+        let (_other, peer) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), listener.accept())
+                .await
+                .expect("the shell connects")
+                .unwrap();
+        assert!(!super::peer_is_this_process(peer, Some(local)));
+        child.kill().ok();
+        child.wait().ok();
+    }
+
     use super::*;
     use secrecy::SecretString;
 
