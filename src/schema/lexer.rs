@@ -33,20 +33,28 @@ impl<'a> Token<'a> {
 pub struct Lexer<'a> {
     src: &'a str,
     pos: usize,
+    /// Whether a comment stood before the token just returned.
+    comment_before: bool,
 }
 
 impl<'a> Lexer<'a> {
     pub fn new(src: &'a str) -> Self {
-        Lexer { src, pos: 0 }
+        Lexer {
+            src,
+            pos: 0,
+            comment_before: false,
+        }
     }
 
     fn skip_insignificant(&mut self) {
         let bytes = self.src.as_bytes();
+        self.comment_before = false;
         while self.pos < bytes.len() {
             match bytes[self.pos] {
                 b' ' | b'\t' | b'\n' | b'\r' | b',' => self.pos += 1,
                 // A comment runs to the next line terminator: `\n`, `\r` or both.
                 b'#' => {
+                    self.comment_before = true;
                     while self.pos < bytes.len() && !matches!(bytes[self.pos], b'\n' | b'\r') {
                         self.pos += 1;
                     }
@@ -137,6 +145,12 @@ impl<'a> Iterator for Lexer<'a> {
 pub enum SourceLimit {
     Tokens,
     Nesting,
+    /// A comment between `on` and the type name of a fragment's type condition:
+    /// the spec reads a type condition, async-graphql's parser reads a spread
+    /// of a fragment named `on` (found by the `document` fuzz target). The
+    /// normalized form (the audit hash, the answer-cache key) would then mean
+    /// another document, so such a document is refused.
+    CommentInTypeCondition,
 }
 
 /// Whether the document has more than `max_tokens` tokens, or brackets (`{`,
@@ -146,10 +160,22 @@ pub enum SourceLimit {
 /// runs before it: a document refused here is never parsed.
 pub fn exceeded_limit(query: &str, max_tokens: usize, max_nesting: usize) -> Option<SourceLimit> {
     let mut depth = 0usize;
-    for (count, token) in Lexer::new(query).enumerate() {
+    let mut lexer = Lexer::new(query);
+    // The three tokens before this one, newest first.
+    let mut before: [Option<Token<'_>>; 3] = [None; 3];
+    let mut count = 0usize;
+    while let Some(token) = lexer.next() {
         if count >= max_tokens {
             return Some(SourceLimit::Tokens);
         }
+        count += 1;
+        let after_on = before[0] == Some(Token::Name("on"))
+            && (before[1] == Some(Token::Punct("..."))
+                || before[2] == Some(Token::Name("fragment")));
+        if after_on && lexer.comment_before && matches!(token, Token::Name(_)) {
+            return Some(SourceLimit::CommentInTypeCondition);
+        }
+        before = [Some(token), before[0], before[1]];
         match token {
             Token::Punct("{" | "[" | "(") => {
                 depth += 1;
@@ -304,6 +330,26 @@ mod tests {
         assert_eq!(exceeded_limit(&in_string, 5000, 8), None);
         // Closed brackets free their level again.
         assert_eq!(exceeded_limit("{ a(x: [[1]]) b(y: [[2]]) }", 5000, 4), None);
+    }
+
+    #[test]
+    fn a_comment_inside_a_type_condition_is_refused() {
+        // The fuzzer's find: the parser reads `...on` + comment + `m` as a
+        // spread of `on` and a field, the normalized `...on m` as a type condition.
+        let found = "{...on...on    \r#\u{17}ail-\n m {e} }";
+        assert_eq!(
+            exceeded_limit(found, 5000, 64),
+            Some(SourceLimit::CommentInTypeCondition)
+        );
+        assert_eq!(
+            exceeded_limit("fragment F on # c\n Query { a }", 5000, 64),
+            Some(SourceLimit::CommentInTypeCondition)
+        );
+        // Comments anywhere else, and `on` as a plain field, are fine.
+        assert_eq!(
+            exceeded_limit("{ ... on Query # c\n { a } on # c\n b }", 5000, 64),
+            None
+        );
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub fn check_source(query: &str, limits: &QueryLimits) -> Result<(), AppError> {
             field: None,
             message: format!("the document nests brackets deeper than {MAX_NESTING}"),
         }),
+        Some(SourceLimit::CommentInTypeCondition) => Err(AppError::BadInput {
+            field: None,
+            message: "a comment between `on` and a fragment's type name is not accepted".into(),
+        }),
     }
 }
 
