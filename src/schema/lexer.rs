@@ -35,6 +35,8 @@ pub struct Lexer<'a> {
     pos: usize,
     /// Whether a comment stood before the token just returned.
     comment_before: bool,
+    /// Whether anything insignificant (space, comma, comment) did.
+    separated_before: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -43,12 +45,14 @@ impl<'a> Lexer<'a> {
             src,
             pos: 0,
             comment_before: false,
+            separated_before: false,
         }
     }
 
     fn skip_insignificant(&mut self) {
         let bytes = self.src.as_bytes();
         self.comment_before = false;
+        let start = self.pos;
         while self.pos < bytes.len() {
             match bytes[self.pos] {
                 b' ' | b'\t' | b'\n' | b'\r' | b',' => self.pos += 1,
@@ -64,6 +68,7 @@ impl<'a> Lexer<'a> {
                 _ => break,
             }
         }
+        self.separated_before = self.pos > start;
     }
 
     /// The end of the string starting at `start` (just past its closing quote, or
@@ -191,12 +196,18 @@ pub fn exceeded_limit(query: &str, max_tokens: usize, max_nesting: usize) -> Opt
 }
 
 /// Writes the document with comments and insignificant whitespace removed to
-/// `out`: tokens joined, a space only where two would merge. A document the
-/// parser accepts means the same written this way (`schema::fuzz` checks it).
+/// `out`: tokens joined, one space where two tokens were apart and would merge
+/// without it. Tokens written together stay together: async-graphql's parser
+/// does not split text into tokens as the spec does (`false1E-0` is values to
+/// it, one name and a number to a spec lexer), so a space this lexer would add
+/// between them could change what the parser reads (the `ws_message` fuzz
+/// target found it). A document the parser accepts means the same written this
+/// way (`schema::fuzz` checks it).
 fn write_normalized<'q>(query: &'q str, mut out: impl FnMut(&'q str)) {
     let mut previous: Option<Token<'_>> = None;
-    for token in Lexer::new(query) {
-        if previous.is_some_and(|p| p.needs_space_before(token)) {
+    let mut lexer = Lexer::new(query);
+    while let Some(token) = lexer.next() {
+        if lexer.separated_before && previous.is_some_and(|p| p.needs_space_before(token)) {
             out(" ");
         }
         out(token.text());
@@ -330,6 +341,18 @@ mod tests {
         assert_eq!(exceeded_limit(&in_string, 5000, 8), None);
         // Closed brackets free their level again.
         assert_eq!(exceeded_limit("{ a(x: [[1]]) b(y: [[2]]) }", 5000, 4), None);
+    }
+
+    #[test]
+    fn tokens_written_together_stay_together() {
+        // The fuzzer's find: `…1E-0…` is one float to the parser; a space between
+        // the lexer's `…1E` and `-0…` made it another document.
+        let found = "{ me ,@skip(if: [[[[true]falsefalse01E-00,03e0]]]) }";
+        assert_eq!(
+            normalized(found),
+            "{me@skip(if:[[[[true]falsefalse01E-00 03e0]]])}"
+        );
+        assert_eq!(normalized("{ a  b }"), "{a b}");
     }
 
     #[test]
