@@ -16,6 +16,8 @@ mod ws;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use anyhow::Context;
+
 use axum::{extract::DefaultBodyLimit, middleware, routing::get, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -214,8 +216,14 @@ impl Application {
         tokio::task::spawn_blocking(password::warm_up).await?;
         let policy = schema_policy(&config.server);
         let schema = schema::build(services.clone(), policy);
-        let listener = TcpListener::bind(config.server.listen).await?;
-        let metrics_listener = TcpListener::bind(config.server.metrics_listen).await?;
+        let bind = |addr: SocketAddr, setting: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (setting {setting})"))
+        };
+        let listener = bind(config.server.listen, "TENANTQL_LISTEN").await?;
+        let metrics_listener =
+            bind(config.server.metrics_listen, "TENANTQL_METRICS_LISTEN").await?;
         Ok(Application {
             listener,
             metrics_listener,
