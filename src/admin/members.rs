@@ -111,7 +111,7 @@ pub async fn invite(
             "{MAX_PENDING_INVITATIONS} invitations are waiting already; revoke some first"
         )));
     }
-    let (token, expires_at) =
+    let (token, invitation) =
         invitations::issue(&txn, &tenant.id, &email, role, actor.email.as_deref()).await?;
     commit_with(
         txn,
@@ -124,19 +124,14 @@ pub async fn invite(
         tenant_name: &tenant.display_name,
         role: role_label(role),
         token: &token,
-        expires_at,
+        expires_at: invitation.expires_at,
     };
     if let Err(e) = mailer.send_invitation(&mail).await {
         // Not sent: withdraw it, so nothing waits that nobody was told about.
         invitations::revoke(&services.control.db, &tenant.id, &email).await?;
         return Err(e);
     }
-    let pending = invitations::list_for_tenant(&services.control.db, &tenant.id)
-        .await?
-        .into_iter()
-        .find(|row| row.email == email)
-        .ok_or(AppError::NotFound("invitation"))?;
-    Ok(pending.into())
+    Ok(invitation.into())
 }
 
 fn role_label(role: MemberRole) -> &'static str {

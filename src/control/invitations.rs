@@ -1,7 +1,7 @@
 //! Pending invitations to a tenant. The token is shown once — to the invitee, by
 //! e-mail — and only its SHA-256 is kept; using it takes the row away, so an
 //! invitation is accepted at most once even when two requests race.
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder,
@@ -19,19 +19,20 @@ fn invalid() -> AppError {
 }
 
 /// A new invitation of `email` to the tenant, replacing a pending one for the
-/// same address (its token stops working). Returns the token and its expiry.
+/// same address (its token stops working). Returns the token (the only time it
+/// exists in clear) and the stored row.
 pub async fn issue(
     db: &impl ConnectionTrait,
     tenant_id: &str,
     email: &str,
     role: MemberRole,
     invited_by: Option<&str>,
-) -> Result<(SecretString, DateTime<Utc>), AppError> {
+) -> Result<(SecretString, invitation::Model), AppError> {
     revoke(db, tenant_id, email).await?;
     let (token, token_hash) = password_tokens::generate();
     let now = Utc::now();
     let expires_at = now + TOKEN_LIFETIME;
-    invitation::ActiveModel {
+    let row = invitation::ActiveModel {
         token_hash: Set(token_hash),
         tenant_id: Set(tenant_id.to_string()),
         email: Set(email.to_string()),
@@ -42,7 +43,7 @@ pub async fn issue(
     }
     .insert(db)
     .await?;
-    Ok((token, expires_at))
+    Ok((token, row))
 }
 
 /// Removes the pending invitation of `email`, if any; whether there was one.
