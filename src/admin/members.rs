@@ -122,7 +122,7 @@ pub async fn invite(
     let mail = InvitationMail {
         to: &email,
         tenant_name: &tenant.display_name,
-        role: role_label(role),
+        role: &role.to_value(),
         token: &token,
         expires_at: invitation.expires_at,
     };
@@ -132,13 +132,6 @@ pub async fn invite(
         return Err(e);
     }
     Ok(invitation.into())
-}
-
-fn role_label(role: MemberRole) -> &'static str {
-    match role {
-        MemberRole::Admin => "admin",
-        MemberRole::Member => "member",
-    }
 }
 
 /// The tenant's invitations still waiting, newest first.
@@ -172,6 +165,15 @@ pub async fn revoke_invitation(
         AuditEntry::change(actor, "member.revoke_invitation", scope(tenant), &email),
     )
     .await
+}
+
+/// The request's actor as the user it signed in as (anonymous until now).
+fn acting_as(actor: &Actor, user: &user::Model) -> Actor {
+    Actor {
+        user_id: Some(user.id.clone()),
+        email: Some(user.email.clone()),
+        ..actor.clone()
+    }
 }
 
 /// What accepting an invitation did.
@@ -210,9 +212,7 @@ pub async fn accept(
     {
         memberships::grant(&txn, &user.id, &invitation.tenant_id, invitation.role).await?;
     }
-    let mut as_user = actor.clone();
-    as_user.user_id = Some(user.id.clone());
-    as_user.email = Some(user.email.clone());
+    let as_user = acting_as(actor, &user);
     let tenant_id = invitation.tenant_id.clone();
     let tenant_slug = crate::control::tenants::find_by_id(&txn, &tenant_id)
         .await?
@@ -360,9 +360,7 @@ pub async fn set_password(
             "this password-set token is not valid",
         ))?;
     let user = users::set_password_hash(&txn, user, hash).await?;
-    let mut as_user = actor.clone();
-    as_user.user_id = Some(user.id.clone());
-    as_user.email = Some(user.email.clone());
+    let as_user = acting_as(actor, &user);
     commit_with(
         txn,
         AuditEntry::change(&as_user, "user.set_password", None, &user.email),

@@ -228,15 +228,17 @@ async fn write(db: &DatabaseConnection, batch: Vec<AuditEntry>, stats: &AuditSta
     }
 }
 
-/// Writes each row on its own; returns the rows that failed in full and in
-/// minimal form.
+/// Writes each row on its own; returns the rows still to write. A row that
+/// fails in minimal form too means the database is away, not the row: the
+/// pass stops there (the rest wait for the next attempt) instead of paying two
+/// failing statements for every row of the batch.
 async fn write_one_by_one(
     db: &DatabaseConnection,
     rows: Vec<AuditEntry>,
     stats: &AuditStats,
 ) -> Vec<AuditEntry> {
-    let mut failed = Vec::new();
-    for row in rows {
+    let mut rows = rows.into_iter();
+    while let Some(row) = rows.next() {
         if store::insert_rows(db, std::slice::from_ref(&row))
             .await
             .is_ok()
@@ -245,15 +247,16 @@ async fn write_one_by_one(
             continue;
         }
         let minimal = row.minimal();
-        match store::insert_rows(db, std::slice::from_ref(&minimal)).await {
-            Ok(()) => {
-                stats.written.fetch_add(1, Ordering::Relaxed);
-                stats.minimized.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => failed.push(row),
+        if store::insert_rows(db, std::slice::from_ref(&minimal))
+            .await
+            .is_err()
+        {
+            return std::iter::once(row).chain(rows).collect();
         }
+        stats.written.fetch_add(1, Ordering::Relaxed);
+        stats.minimized.fetch_add(1, Ordering::Relaxed);
     }
-    failed
+    Vec::new()
 }
 
 async fn write_once(db: &DatabaseConnection, batch: &[AuditEntry]) -> Result<(), sea_orm::DbErr> {

@@ -8,10 +8,7 @@ use crate::{
     admin::members,
     auth::{sessions::SignedIn, Role as TokenRole},
     control::{
-        entities::{
-            membership::MemberRole as RowRole, tenant as tenant_row,
-            tenant::TenantStatus as RowStatus,
-        },
+        entities::{tenant as tenant_row, tenant::TenantStatus as RowStatus},
         memberships,
     },
     error::AppError,
@@ -269,10 +266,7 @@ impl AuthMutation {
         Ok(InvitationAccepted {
             email: accepted.user.email,
             tenant: accepted.tenant_slug,
-            role: match accepted.role {
-                RowRole::Admin => Role::Admin,
-                RowRole::Member => Role::Member,
-            },
+            role: TokenRole::from(accepted.role).into(),
         })
     }
 }

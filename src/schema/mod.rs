@@ -36,7 +36,6 @@ pub use limits::{check_batch, check_source, QueryLimits};
 use crate::{
     audit::{redact, Actor, AuditEntry, Outcome, Source},
     config::Introspection,
-    documents::DocumentCache,
     error::AppError,
     metrics::Operation,
     request_id::RequestMeta,
@@ -233,17 +232,22 @@ impl Observation {
                 &services.documents.hash_key,
             )
         });
-        // Nothing parses the document or walks the inputs before they are bounded.
+        // Nothing parses the document or walks the inputs before they are
+        // bounded, and it is parsed once here (kept in the request): a document
+        // that does not parse is let through, execution answers with the syntax
+        // error and runs nothing, and it declares no variable to keep.
         let bounded = limits::check_source(&request.query, &policy.limits)
             .and_then(|()| limits::check_inputs(request));
-        let readable = bounded.is_ok();
-        let admitted =
-            bounded.and_then(|()| admit(&services.documents, request, caller.is_some(), policy));
-        if readable {
+        let parsed = bounded.is_ok() && services.documents.parse(request).is_ok();
+        let admitted = bounded.and_then(|()| match parsed {
+            true => admit(request, caller.is_some(), policy),
+            false => Ok(()),
+        });
+        if parsed {
             drop_undeclared_variables(request);
         }
         if let Some(row) = &mut audit_row {
-            row.variables = readable.then(|| audited_variables(request)).flatten();
+            row.variables = parsed.then(|| audited_variables(request)).flatten();
         }
         let observation = Observation {
             started,
@@ -338,8 +342,8 @@ fn audited_variables(request: &mut Request) -> Option<String> {
 }
 
 /// Variables the document does not declare are dropped: nothing reads them,
-/// and they would only take room (in the audit log above all). A document that
-/// does not parse keeps them; it runs nothing.
+/// and they would only take room (in the audit log above all). Called once
+/// the document has parsed.
 fn drop_undeclared_variables(request: &mut Request) {
     if request.variables.is_empty() {
         return;
@@ -358,16 +362,10 @@ fn drop_undeclared_variables(request: &mut Request) {
         .retain(|name, _| declared.contains(name.as_str()));
 }
 
-/// The checks a document passes before it may run, once its source and inputs
-/// are bounded. A document that does not parse is let through: execution
-/// answers with the syntax error and runs nothing.
-fn admit(
-    documents: &DocumentCache,
-    request: &mut Request,
-    signed_in: bool,
-    policy: &SchemaPolicy,
-) -> Result<(), AppError> {
-    let Ok(document) = documents.parse(request) else {
+/// The checks a parsed document passes before it may run, once its source and
+/// inputs are bounded.
+fn admit(request: &mut Request, signed_in: bool, policy: &SchemaPolicy) -> Result<(), AppError> {
+    let Ok(document) = request.parsed_query() else {
         return Ok(());
     };
     // First: every check below follows fragment spreads.

@@ -18,7 +18,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 
-use axum::{extract::DefaultBodyLimit, middleware, routing::get, Router};
+use axum::{middleware, routing::get, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -157,14 +157,15 @@ fn schema_policy(config: &ServerConfig) -> SchemaPolicy {
     }
 }
 
-pub fn router(state: AppState, body_limit: usize) -> Router {
+/// The public router. Bodies are bounded where they are read (`body`), by
+/// `Shared::body_limit`.
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_or_upgrade).post(graphql::post))
         .merge(graphiql::routes())
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
         .route("/.well-known/jwks.json", get(probes::jwks))
-        .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(graphql::panic_response))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
@@ -269,7 +270,7 @@ impl Application {
         let timeouts = listener::Timeouts {
             header: Duration::from_secs(self.config.server.header_timeout_secs.max(1)),
         };
-        let app = router(self.state.clone(), self.config.server.body_limit_bytes);
+        let app = router(self.state.clone());
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "tenantql listening");
         let metrics = listener::serve(
             self.metrics_listener,
