@@ -53,6 +53,13 @@
 //!   dashboard req/s, server CPU per request and p99, `{ me }` against the
 //!   bare schema; means as ratios to the floor and to the Node reference.
 //!
+//! - contract: the saturated invoice page and dashboard on PostgreSQL, on
+//!   tenantql's own tables (`pgown`) and on the vendor-like example of a
+//!   client's ERP read through the contract views (`pgviews`,
+//!   sql/postgres/examples/), the same rows in both, `--rounds` rounds in turn:
+//!   req/s, server CPU per request and p95, and the ratios views / own. Needs
+//!   `--pg-url`.
+//!
 //! - scale: `--scale-tenants` tenants registered once under target/loadbench
 //!   (tiny stores of `--scale-invoices` invoices), `--active` of them sending
 //!   invoice pages open loop at `--scale-rps`, the window moving on by
@@ -93,6 +100,9 @@ mod services;
 
 use services::free_port;
 
+/// The `contract` phase: a client's ERP through the contract views.
+#[path = "load/contract.rs"]
+mod contract;
 /// The hand-written floor the `hotpath` phase measures against.
 #[path = "load/floor.rs"]
 mod floor;
@@ -262,6 +272,7 @@ fn sqlite_tenant(slug: &str, display_name: &str, store: &Path) -> NewTenant {
         db_password: None,
         pool: PoolLimits::default(),
         tunnel: None,
+        contract: Default::default(),
     }
 }
 
@@ -831,21 +842,13 @@ async fn company_ids(client: &reqwest::Client, url: &str, token: &str) -> Vec<St
         .collect()
 }
 
-/// The network phase's tenants on one fresh PostgreSQL database: `pgdirect`
-/// reaching it directly, `pgtunnel` through `sshd`; bench@t001.test a member of
-/// both. Created on the first run, pointed at this run's database after that.
-async fn network_tenants(
-    services: &Services,
-    pg_url: &str,
-    sshd: &services::SshServer,
-    o: &Options,
-) -> String {
+/// A fresh database `name` on `--pg-url` (dropped first if an earlier run left
+/// it); its user and connect string.
+async fn fresh_pg_database(pg_url: &str, name: &str) -> (String, String) {
     use sea_orm::{ConnectionTrait, Database};
-    use tenantql::control::tenants::{self, TenantChanges};
     let admin = Database::connect(format!("{pg_url}/postgres"))
         .await
         .expect("connect to --pg-url");
-    let name = format!("tq_bench_{}", std::process::id());
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
         .await
@@ -859,58 +862,84 @@ async fn network_tenants(
         .strip_prefix("postgres://")
         .and_then(|r| r.split_once('@'))
         .expect("--pg-url postgres://user@host:port");
-    let connect = format!("{host}/{name}");
-    for (slug, tunnel) in [
-        ("pgdirect", None),
-        ("pgtunnel", Some(sshd.tunnel("host_key.pub"))),
-    ] {
-        let actor = Actor::cli("bench");
-        match tenants::find_by_slug(&services.control.db, slug)
+    (user.to_string(), format!("{host}/{name}"))
+}
+
+/// Registers `new` with bench@t001.test a member, or (on a later run) points
+/// the tenant registered then at `new`'s database.
+async fn register_or_repoint(services: &Services, new: NewTenant) {
+    use tenantql::control::tenants::{self, TenantChanges};
+    let actor = Actor::cli("bench");
+    let slug = new.slug.clone();
+    match tenants::find_by_slug(&services.control.db, &slug)
+        .await
+        .unwrap()
+    {
+        None => {
+            registry::add_tenant(services, &actor, new).await.unwrap();
+            registry::grant(
+                services,
+                &actor,
+                "bench@t001.test",
+                &slug,
+                MemberRole::Member,
+            )
             .await
-            .unwrap()
-        {
-            None => {
-                registry::add_tenant(
-                    services,
-                    &actor,
-                    NewTenant {
-                        slug: slug.into(),
-                        display_name: slug.into(),
-                        backend: BackendKind::Postgres,
-                        connect_string: connect.clone(),
-                        db_username: Some(user.into()),
-                        db_password: None,
-                        pool: PoolLimits {
-                            max_size: o.pool_max as u32,
-                            ..PoolLimits::default()
-                        },
-                        tunnel,
-                    },
-                )
+            .unwrap();
+        }
+        Some(_) => {
+            let changes = TenantChanges {
+                connect_string: Some(new.connect_string),
+                tunnel: Some(new.tunnel),
+                contract_schema: Some(new.contract.schema),
+                write_mode: Some(new.contract.write_mode),
+                ..Default::default()
+            };
+            registry::update_tenant(services, &actor, &slug, changes)
                 .await
                 .unwrap();
-                registry::grant(
-                    services,
-                    &actor,
-                    "bench@t001.test",
-                    slug,
-                    MemberRole::Member,
-                )
-                .await
-                .unwrap();
-            }
-            Some(_) => {
-                let changes = TenantChanges {
-                    connect_string: Some(connect.clone()),
-                    tunnel: Some(tunnel),
-                    ..Default::default()
-                };
-                registry::update_tenant(services, &actor, slug, changes)
-                    .await
-                    .unwrap();
-            }
         }
     }
+}
+
+/// A PostgreSQL tenant of the benchmark (bench@t001.test a member).
+fn pg_tenant(slug: &str, user: &str, connect: &str, o: &Options) -> NewTenant {
+    NewTenant {
+        slug: slug.into(),
+        display_name: slug.into(),
+        backend: BackendKind::Postgres,
+        connect_string: connect.into(),
+        db_username: Some(user.into()),
+        db_password: None,
+        pool: PoolLimits {
+            max_size: o.pool_max as u32,
+            ..PoolLimits::default()
+        },
+        tunnel: None,
+        contract: Default::default(),
+    }
+}
+
+/// The network phase's tenants on one fresh PostgreSQL database: `pgdirect`
+/// reaching it directly, `pgtunnel` through `sshd`; bench@t001.test a member of
+/// both. Created on the first run, pointed at this run's database after that.
+async fn network_tenants(
+    services: &Services,
+    pg_url: &str,
+    sshd: &services::SshServer,
+    o: &Options,
+) -> String {
+    let (user, connect) =
+        fresh_pg_database(pg_url, &format!("tq_bench_{}", std::process::id())).await;
+    register_or_repoint(services, pg_tenant("pgdirect", &user, &connect, o)).await;
+    register_or_repoint(
+        services,
+        NewTenant {
+            tunnel: Some(sshd.tunnel("host_key.pub")),
+            ..pg_tenant("pgtunnel", &user, &connect, o)
+        },
+    )
+    .await;
     let counts = tenantql::demo::seed_tenant(services, "pgdirect", o.invoices)
         .await
         .unwrap();
@@ -1586,6 +1615,10 @@ fn main() {
             let worst = recoveries.iter().max().map_or(f64::NAN, |d| d.as_secs_f64());
             ratios.push(format!("network: tenant answering again at most {worst:.2} s after sshd restarted ({} of {} rounds recovered)", recoveries.len(), o.rounds));
             drop(net_server);
+        }
+        if o.phases.iter().any(|p| p == "contract") {
+            let pg_url = o.pg_url.clone().expect("the contract phase needs --pg-url postgres://user@host:port (or TENANTQL_TEST_PG_URL)");
+            contract::run(&dir, &o, &services, &pg_url, &mut ratios).await;
         }
         if o.phases.iter().any(|p| p == "memory") {
             let server = start_server_with(&dir, &o, &[]).await;

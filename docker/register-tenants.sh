@@ -1,8 +1,10 @@
 #!/bin/bash
 # The `register` service of docker-compose.yml: registers the Oracle tenants
-# `north` and `south` (schemas ERP_NORTH and ERP_SOUTH, created by the oracle
-# service's init script), seeds their demo data through Oracle Instant Client, and
-# creates the first platform admin, admin of both. Safe to run again: what exists
+# `north` and `south` — client ERP databases the oracle service's init script
+# created: the vendor's schema, the contract as views and procedures in
+# <T>_CONTRACT, tenantql's account <T>_TQ — writing through the client's
+# procedures; migrates tenantql's own objects into them, checks them against
+# the contract, and creates the first platform admin, admin of both. Safe to run again: what exists
 # is left alone. Secrets arrive in the environment and reach tenantql on standard
 # input, never on a command line.
 set -euo pipefail
@@ -27,20 +29,21 @@ secret_file() {
 }
 
 add_tenant() {
-  local slug=$1 schema=$2 name=$3
-  if tenantql tenant show "$slug" >/dev/null 2>&1; then
-    echo "tenant $slug is registered"
-    return
+  local slug=$1 prefix=$2 name=$3
+  if ! tenantql tenant show "$slug" >/dev/null 2>&1; then
+    STDIN_FILE=$(secret_file db-password "$ORACLE_TENANT_PASSWORD") idempotent \
+      tenantql tenant add "$slug" --name "$name" --backend oracle \
+      --connect "$ORACLE_CONNECT" --db-user "${prefix}_TQ" --db-password-stdin \
+      --contract-schema "${prefix}_CONTRACT" --write-mode procedures
   fi
-  STDIN_FILE=$(secret_file db-password "$ORACLE_TENANT_PASSWORD") idempotent \
-    tenantql tenant add "$slug" --name "$name" --backend oracle \
-    --connect "$ORACLE_CONNECT" --db-user "$schema" --db-password-stdin
   tenantql tenant test-connection "$slug"
-  tenantql demo seed --tenant "$slug" --invoices 2000
+  # Re-running is safe: a tenant at the target version is left alone.
+  tenantql tenant migrate "$slug"
+  tenantql tenant check "$slug"
 }
 
-add_tenant north ERP_NORTH "North Ltd"
-add_tenant south ERP_SOUTH "South GmbH"
+add_tenant north NORTH "North Ltd"
+add_tenant south SOUTH "South GmbH"
 
 STDIN_FILE=$(secret_file admin-password "$TENANTQL_ADMIN_PASSWORD") idempotent \
   tenantql user add "$TENANTQL_ADMIN_EMAIL" --platform-admin

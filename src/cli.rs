@@ -12,13 +12,18 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    admin::registry,
+    admin::{registry, tenant_database},
     audit::Actor,
     config::{Config, ControlPlaneConfig, ServerConfig, TokenConfig},
     control::{
-        entities::{membership::MemberRole, tenant::BackendKind, tenant::TenantStatus},
+        entities::{
+            membership::MemberRole,
+            tenant::{BackendKind, TenantStatus, WriteMode},
+        },
         tenants,
-        tenants::{NewTenant, PoolLimits, TenantChanges, TenantLimits, TunnelConfig},
+        tenants::{
+            ContractPlacement, NewTenant, PoolLimits, TenantChanges, TenantLimits, TunnelConfig,
+        },
     },
     demo, schema,
     server::Application,
@@ -160,6 +165,14 @@ pub enum TenantCommand {
         /// How long a request waits for a free connection, in milliseconds.
         #[arg(long, default_value_t = tenants::DEFAULT_POOL_ACQUIRE_TIMEOUT_MS)]
         acquire_timeout_ms: u32,
+        /// The schema holding the contract's views and procedures (Oracle,
+        /// PostgreSQL); default: the account's own schema.
+        #[arg(long)]
+        contract_schema: Option<String>,
+        /// How writes reach the database: `tables` (a database tenantql
+        /// created), `procedures` (the client's stored procedures) or `read-only`.
+        #[arg(long, value_enum, default_value_t = WriteMode::Tables)]
+        write_mode: WriteMode,
     },
     /// List tenants.
     List,
@@ -202,6 +215,11 @@ pub enum TenantCommand {
         /// Its operations executing at once on one server.
         #[arg(long)]
         max_concurrent: Option<u32>,
+        /// The schema holding the contract's objects; an empty value: the account's own.
+        #[arg(long)]
+        contract_schema: Option<String>,
+        #[arg(long, value_enum)]
+        write_mode: Option<WriteMode>,
     },
     /// Suspend a tenant: its members' requests answer TENANT_SUSPENDED.
     Suspend { slug: String },
@@ -219,6 +237,31 @@ pub enum TenantCommand {
     RotateCredentials { slug: String },
     /// Open one session to the tenant's database and run a trivial statement.
     TestConnection { slug: String },
+    /// Hold the tenant's database against the contract (docs/TENANT_DATABASE.md):
+    /// every relation, column, procedure and privilege, with what is wrong.
+    /// Exits non-zero when something tenantql needs is missing.
+    Check { slug: String },
+    /// Bring tenantql's own objects in tenant databases (change log, and for
+    /// databases tenantql created, sequences and triggers) to the target
+    /// version. One tenant's failure never stops the others; a second run
+    /// retries only what is not at the target. Exits non-zero when a tenant failed.
+    Migrate {
+        /// The tenants to migrate (or --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        slugs: Vec<String>,
+        /// Every tenant that is not deleted.
+        #[arg(long)]
+        all: bool,
+        /// Print, per tenant, the steps a run would apply; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Tenants migrated at once (at most 64).
+        #[arg(long, default_value_t = crate::admin::tenant_database::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        /// Migrate this many tenants first, and stop if any of them fails.
+        #[arg(long)]
+        canary: Option<usize>,
+    },
 }
 
 /// The SSH bastion in front of a tenant's database.
@@ -501,6 +544,8 @@ async fn tenant_command(
             pool_max,
             pool_min_idle,
             acquire_timeout_ms,
+            contract_schema,
+            write_mode,
         } => {
             let connect_string = match (connect, backend) {
                 (Some(c), _) => c.clone(),
@@ -536,6 +581,10 @@ async fn tenant_command(
                         acquire_timeout_ms: *acquire_timeout_ms,
                     },
                     tunnel: tunnel.config()?,
+                    contract: ContractPlacement {
+                        schema: contract_schema.clone().filter(|s| !s.trim().is_empty()),
+                        write_mode: *write_mode,
+                    },
                 },
             )
             .await?;
@@ -561,6 +610,13 @@ async fn tenant_command(
             println!("status:          {}", t.status.to_value());
             println!("backend:         {}", t.backend.to_value());
             println!("connect:         {}", t.connect_string);
+            println!(
+                "contract schema: {}",
+                t.contract_schema
+                    .as_deref()
+                    .unwrap_or("- (the account's own)")
+            );
+            println!("write mode:      {}", t.write_mode.as_str());
             println!(
                 "db user:         {}",
                 t.db_username.as_deref().unwrap_or("-")
@@ -597,6 +653,25 @@ async fn tenant_command(
             );
             println!("config version:  {}", t.config_version);
             println!("created:         {}", t.created_at.to_rfc3339());
+            let target = crate::contract::migrations::target_version();
+            match crate::control::tenant_databases::get(&control.db, &t.id).await? {
+                Some(db) => {
+                    println!(
+                        "database:        tenantql's objects at version {} of {target}, {} (attempt {}, {} ms){}",
+                        db.schema_version,
+                        db.status.as_str(),
+                        db.attempt,
+                        db.duration_ms.unwrap_or(0),
+                        db.last_error
+                            .map(|e| format!("; last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+                None => println!(
+                    "database:        never migrated (target version {target}): run `tenantql tenant migrate {}`",
+                    t.slug
+                ),
+            }
         }
         TenantCommand::Update {
             slug,
@@ -613,6 +688,8 @@ async fn tenant_command(
             user_rate_limit,
             user_rate_burst,
             max_concurrent,
+            contract_schema,
+            write_mode,
         } => {
             let current = tenants::get_by_slug(&control.db, slug).await?;
             let given = [
@@ -650,6 +727,10 @@ async fn tenant_command(
                     Some(config) => Some(Some(config)),
                     None => no_ssh.then_some(None),
                 },
+                contract_schema: contract_schema
+                    .as_ref()
+                    .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+                write_mode: *write_mode,
             };
             let tenant = registry::update_tenant(services, actor, slug, changes).await?;
             eprintln!("updated {slug} (config version {})", tenant.config_version);
@@ -682,8 +763,126 @@ async fn tenant_command(
                 Some(reason) => bail!("{slug}: not reachable after {ms:.1} ms: {reason}"),
             }
         }
+        TenantCommand::Check { slug } => {
+            let report = tenant_database::check(services, actor, slug).await?;
+            print!("{}", describe_check(slug, &report));
+            if !report.ok() {
+                bail!("{slug}: {} error(s) in its database", report.errors());
+            }
+        }
+        TenantCommand::Migrate {
+            slugs,
+            all: _,
+            dry_run,
+            concurrency,
+            canary,
+        } => {
+            let request = tenant_database::RolloutRequest {
+                slugs: slugs.clone(),
+                dry_run: *dry_run,
+                concurrency: *concurrency,
+                canary: *canary,
+            };
+            let rollout = tenant_database::migrate(services, actor, request).await?;
+            print!("{}", describe_rollout(&rollout));
+            let failed = rollout.count(tenant_database::Outcome::Failed)
+                + rollout.count(tenant_database::Outcome::Locked);
+            if failed > 0 || rollout.status == "stopped" {
+                bail!(
+                    "rollout {}: {failed} tenant(s) not migrated",
+                    rollout.status
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The contract check as the operator reads it: one line per object, one per finding.
+fn describe_check(slug: &str, report: &crate::contract::CheckReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{slug}: contract {} in schema {}, write mode {}; tenantql's objects at version {} of {}",
+        report.contract_version,
+        report.schema.as_deref().unwrap_or("(the account's own)"),
+        report.write_mode.as_str(),
+        report.own_version,
+        report.target_version
+    );
+    for object in &report.objects {
+        let state = match (&object.found_as, object.ok()) {
+            (None, _) => "MISSING".to_string(),
+            (Some(kind), true) => format!("ok ({kind})"),
+            (Some(kind), false) => format!("BROKEN ({kind})"),
+        };
+        let _ = writeln!(out, "  {:<9} {:<26} {state}", object.kind, object.name);
+        for finding in &object.findings {
+            let severity = match finding.severity {
+                crate::contract::Severity::Error => "error",
+                crate::contract::Severity::Warning => "warning",
+            };
+            let subject = finding
+                .subject
+                .as_deref()
+                .map(|s| format!("{s}: "))
+                .unwrap_or_default();
+            let _ = writeln!(out, "      {severity}: {subject}{}", finding.message);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} error(s), {} warning(s)",
+        report.errors(),
+        report.warnings()
+    );
+    out
+}
+
+/// A rollout as the operator reads it: one line per tenant.
+fn describe_rollout(rollout: &tenant_database::Rollout) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "rollout {} to version {}: {}",
+        rollout.id.as_deref().unwrap_or("(dry run)"),
+        rollout.target_version,
+        rollout.status
+    );
+    for t in &rollout.tenants {
+        let steps: Vec<String> = t
+            .steps
+            .iter()
+            .map(|s| {
+                if s.applies {
+                    format!("{} {}", s.version, s.name)
+                } else {
+                    format!("{} {} (not applicable)", s.version, s.name)
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<9} {} -> {}  {} ms{}{}",
+            t.slug,
+            t.outcome.as_str(),
+            t.from_version,
+            t.to_version,
+            t.duration_ms,
+            if steps.is_empty() {
+                String::new()
+            } else {
+                format!("  steps: {}", steps.join(", "))
+            },
+            t.error
+                .as_deref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    out
 }
 
 async fn user_command(

@@ -8,7 +8,11 @@ use crate::{
     admin::registry,
     audit::Actor,
     control::{
-        entities::{membership::MemberRole, tenant::BackendKind},
+        entities::{
+            membership::MemberRole,
+            tenant::{BackendKind, WriteMode},
+        },
+        tenant_databases,
         tenants::{self, NewTenant, PoolLimits},
     },
     erp::seed::{self, SeedCounts, SeedPlan},
@@ -80,13 +84,22 @@ pub async fn seed_tenant(
 ) -> anyhow::Result<SeedCounts> {
     let control = &services.control;
     let tenant = tenants::get_by_slug(&control.db, slug).await?;
-    let plan = SeedPlan::new(invoices);
-    if tenant.backend == BackendKind::Sqlite {
-        // The file may not exist yet: the seeder creates it.
-        return Ok(seed::seed_sqlite(&tenant.connect_string, slug, plan).await?);
+    if tenant.contract_schema.is_some() || tenant.write_mode != WriteMode::Tables {
+        anyhow::bail!(
+            "{slug} reads a client's database through its contract ({} write mode): the demo seeder writes only tenantql's own tables",
+            tenant.write_mode.as_str()
+        );
     }
-    let mut session = services.pools.open_session(&tenant).await?;
-    Ok(seed::seed(&mut session.conn, slug, plan).await?)
+    let plan = SeedPlan::new(invoices);
+    let (counts, version) = if tenant.backend == BackendKind::Sqlite {
+        // The file may not exist yet: the seeder creates it.
+        seed::seed_sqlite(&tenant.connect_string, slug, plan).await?
+    } else {
+        let mut session = services.pools.open_session(&tenant).await?;
+        seed::seed(&mut session.conn, slug, plan).await?
+    };
+    tenant_databases::record_version(&control.db, &tenant.id, version).await?;
+    Ok(counts)
 }
 
 async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyhow::Result<()> {
@@ -106,6 +119,7 @@ async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyho
                 db_password: None,
                 pool: PoolLimits::default(),
                 tunnel: None,
+                contract: Default::default(),
             },
         )
         .await?;

@@ -23,6 +23,10 @@ pub enum AppError {
     #[error("tenant `{tenant}` is unavailable: {reason}")]
     TenantUnavailable { tenant: String, reason: String },
     /// The tenant's pool had no free connection within its acquire timeout.
+    #[error("tenant `{0}`'s database does not provide what tenantql reads or calls; its operator can see what is missing with `tenantql tenant check {0}`")]
+    TenantContractBroken(String),
+    #[error("tenant `{0}` is read-only: its database takes no writes through tenantql")]
+    TenantReadOnly(String),
     #[error("tenant `{0}` is busy: no database connection became free in time")]
     PoolTimeout(String),
     /// A rate limit of the tenant or user is used up for now.
@@ -73,6 +77,8 @@ impl AppError {
             AppError::TenantSuspended(_) => "TENANT_SUSPENDED",
             AppError::TenantUnavailable { .. } => "TENANT_UNAVAILABLE",
             AppError::PoolTimeout(_) => "POOL_TIMEOUT",
+            AppError::TenantContractBroken(_) => "TENANT_CONTRACT_BROKEN",
+            AppError::TenantReadOnly(_) => "TENANT_READ_ONLY",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             AppError::SlowConsumer(_) => "SLOW_CONSUMER",
@@ -89,9 +95,10 @@ impl AppError {
         match self {
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) | AppError::TenantSuspended(_) => StatusCode::FORBIDDEN,
-            AppError::TenantUnavailable { .. } | AppError::PoolTimeout(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::TenantUnavailable { .. }
+            | AppError::PoolTimeout(_)
+            | AppError::TenantContractBroken(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TenantReadOnly(_) => StatusCode::FORBIDDEN,
             AppError::RateLimited { .. } | AppError::LimitExceeded(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod contract;
 pub mod control;
 pub mod demo;
 pub mod documents;

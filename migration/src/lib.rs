@@ -7,6 +7,7 @@ mod m20261129_000002_admin_and_audit;
 mod m20261130_000003_revocations_and_limits;
 mod m20261201_000004_tunnel_host_key;
 mod m20261202_000005_invitations;
+mod m20261203_000006_tenant_databases;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_revocations_and_limits::Migration),
             Box::new(m20261201_000004_tunnel_host_key::Migration),
             Box::new(m20261202_000005_invitations::Migration),
+            Box::new(m20261203_000006_tenant_databases::Migration),
         ]
     }
 }

@@ -4,3 +4,4 @@
 //! row in the same transaction.
 pub mod members;
 pub mod registry;
+pub mod tenant_database;

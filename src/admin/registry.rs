@@ -24,7 +24,10 @@ use crate::{
     error::AppError,
     state::Services,
     store::{oracle, postgres},
-    tenancy::{pools::Probe, tunnel},
+    tenancy::{
+        pools::{Hop, Probe},
+        tunnel,
+    },
 };
 
 fn scope(tenant: &tenant::Model) -> Option<(&str, &str)> {
@@ -251,7 +254,10 @@ pub async fn test_connection(
     slug: &str,
 ) -> Result<Probe, AppError> {
     let tenant = tenants::get_by_slug(&services.control.db, slug).await?;
-    let probe = services.pools.probe(&tenant).await?;
+    let mut probe = services.pools.probe(&tenant).await?;
+    if probe.reason.is_none() {
+        probe.hops.push(contract_hop(services, &tenant).await);
+    }
     let entry = AuditEntry::change(actor, "tenant.test_connection", scope(&tenant), slug)
         .with_details(json!({
             "reachable": probe.reason.is_none(),
@@ -259,6 +265,30 @@ pub async fn test_connection(
         }));
     audit::record_change(&services.control.db, entry).await?;
     Ok(probe)
+}
+
+/// The last hop of a connection test: the database against the contract
+/// (the first thing wrong, if anything; `tenant check` lists everything).
+async fn contract_hop(services: &Services, tenant: &tenant::Model) -> Hop {
+    let started = std::time::Instant::now();
+    let reason = match services.pools.open_session(tenant).await {
+        Ok(mut session) => match crate::contract::check(
+            &mut session.conn,
+            tenant.contract_schema.as_deref(),
+            tenant.write_mode,
+        )
+        .await
+        {
+            Ok(report) => report.first_error(),
+            Err(err) => Some(format!("the data dictionary could not be read: {err}")),
+        },
+        Err(err) => Some(err.to_string()),
+    };
+    Hop {
+        name: "contract",
+        latency: started.elapsed(),
+        reason,
+    }
 }
 
 /// Makes every instance rebuild the tenant's pool (a new `config_version`), and

@@ -4,6 +4,7 @@ pub mod entities;
 pub mod invitations;
 pub mod memberships;
 pub mod password_tokens;
+pub mod tenant_databases;
 pub mod tenants;
 pub mod users;
 

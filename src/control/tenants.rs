@@ -7,7 +7,7 @@ use sea_orm::{
 use secrecy::SecretString;
 
 use super::{
-    entities::tenant::{self, BackendKind, TenantStatus},
+    entities::tenant::{self, BackendKind, TenantStatus, WriteMode},
     OnConstraint,
 };
 use crate::{
@@ -86,6 +86,57 @@ pub struct NewTenant {
     pub db_password: Option<SecretString>,
     pub pool: PoolLimits,
     pub tunnel: Option<TunnelConfig>,
+    pub contract: ContractPlacement,
+}
+
+/// Where a tenant's contract objects live and how tenantql writes to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContractPlacement {
+    /// An unquoted Oracle or PostgreSQL schema name (folded to upper or lower
+    /// case as that database folds names); None: the session's own schema.
+    pub schema: Option<String>,
+    pub write_mode: WriteMode,
+}
+
+impl ContractPlacement {
+    pub fn of(row: &tenant::Model) -> Self {
+        ContractPlacement {
+            schema: row.contract_schema.clone(),
+            write_mode: row.write_mode,
+        }
+    }
+
+    /// A schema name is spliced into SQL text, so it is a plain identifier or nothing.
+    fn validate(&self, backend: BackendKind) -> Result<(), AppError> {
+        if let Some(schema) = &self.schema {
+            if backend == BackendKind::Sqlite {
+                return Err(AppError::bad_input(
+                    "contractSchema",
+                    "an embedded SQLite store keeps its contract in its main database",
+                ));
+            }
+            if !is_plain_identifier(schema) {
+                return Err(AppError::bad_input(
+                    "contractSchema",
+                    "a contract schema is an unquoted identifier: a letter, then up to 127 letters, digits or _",
+                ));
+            }
+        }
+        if self.write_mode == WriteMode::Procedures && backend == BackendKind::Sqlite {
+            return Err(AppError::bad_input(
+                "writeMode",
+                "SQLite has no stored procedures: use tables or read-only",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A letter, then letters, digits or `_`: safe to splice, the same name in every backend.
+pub fn is_plain_identifier(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 pub const DEFAULT_SSH_PORT: u16 = 22;
@@ -259,6 +310,7 @@ pub async fn insert(
     if let Some(tunnel) = &new.tunnel {
         tunnel.validate(new.backend)?;
     }
+    new.contract.validate(new.backend)?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = Utc::now();
     let password = new
@@ -287,6 +339,8 @@ pub async fn insert(
         user_rate_limit_per_sec: Set(None),
         user_rate_limit_burst: Set(None),
         max_concurrent_operations: Set(None),
+        contract_schema: Set(new.contract.schema),
+        write_mode: Set(new.contract.write_mode),
         ..Default::default()
     };
     set_tunnel(&mut row, sealer, &id, new.tunnel.as_ref());
@@ -452,6 +506,9 @@ pub struct TenantChanges {
     pub limits: Option<TenantLimits>,
     /// `Some(Some(…))` sets the bastion, `Some(None)` removes it.
     pub tunnel: Option<Option<TunnelConfig>>,
+    /// `Some(Some(…))` sets the contract schema, `Some(None)` clears it.
+    pub contract_schema: Option<Option<String>>,
+    pub write_mode: Option<WriteMode>,
 }
 
 /// The tenant's own rate and concurrency limits (None: the server's default).
@@ -487,6 +544,8 @@ impl TenantChanges {
             ("pool", self.pool.is_some()),
             ("limits", self.limits.is_some()),
             ("tunnel", self.tunnel.is_some()),
+            ("contractSchema", self.contract_schema.is_some()),
+            ("writeMode", self.write_mode.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -505,11 +564,21 @@ pub async fn update(
     let reconnects = changes.connect_string.is_some()
         || changes.db_username.is_some()
         || changes.pool.is_some()
-        || changes.tunnel.is_some();
+        || changes.tunnel.is_some()
+        || changes.contract_schema.is_some()
+        || changes.write_mode.is_some();
     let version = tenant.config_version;
     if let Some(Some(tunnel)) = &changes.tunnel {
         tunnel.validate(tenant.backend)?;
     }
+    let contract = ContractPlacement {
+        schema: changes
+            .contract_schema
+            .clone()
+            .unwrap_or_else(|| tenant.contract_schema.clone()),
+        write_mode: changes.write_mode.unwrap_or(tenant.write_mode),
+    };
+    contract.validate(tenant.backend)?;
     let tenant_id = tenant.id.clone();
     let mut active: tenant::ActiveModel = tenant.into();
     if let Some(name) = &changes.display_name {
@@ -540,6 +609,8 @@ pub async fn update(
     if let Some(tunnel) = &changes.tunnel {
         set_tunnel(&mut active, sealer, &tenant_id, tunnel.as_ref());
     }
+    active.contract_schema = Set(contract.schema);
+    active.write_mode = Set(contract.write_mode);
     if reconnects {
         return save_reconnecting(db, active, version).await;
     }

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 
 use crate::{
     error::AppError,
-    store::{Row, Sql, StoreError},
+    store::{Row, StoreError},
     tenancy::TenantDb,
 };
 
@@ -27,18 +27,22 @@ fn from_row(row: &Row) -> Result<Company, StoreError> {
 }
 
 pub async fn list(db: &TenantDb) -> Result<Vec<Company>, AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM companies ORDER BY name, id");
+        .push(" FROM ")
+        .rel("companies")
+        .push(" ORDER BY name, id");
     super::fetch(db, &sql, from_row).await
 }
 
 pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Company>, AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM companies WHERE ")
+        .push(" FROM ")
+        .rel("companies")
+        .push(" WHERE ")
         .in_list("id", ids.iter().copied());
     let rows = super::fetch(db, &sql, from_row).await?;
     Ok(rows.into_iter().map(|c| (c.id, c)).collect())

@@ -50,7 +50,9 @@ pub fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), AppError> {
 
 fn in_year(sql: &mut Sql, company_id: i64, year: i32) -> Result<(), AppError> {
     let (from, to) = year_bounds(year)?;
-    sql.push(" FROM invoices WHERE company_id = ")
+    sql.push(" FROM ")
+        .rel("invoices")
+        .push(" WHERE company_id = ")
         .bind(company_id)
         .push(" AND issue_date >= ")
         .bind(from)
@@ -65,7 +67,7 @@ pub async fn totals(
     year: i32,
     today: NaiveDate,
 ) -> Result<Totals, AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push(
         "SELECT SUM(CASE WHEN kind = 'sale' THEN net_cents ELSE 0 END), \
          SUM(CASE WHEN kind = 'purchase' THEN net_cents ELSE 0 END), \
@@ -99,7 +101,7 @@ pub async fn monthly(
     year: i32,
 ) -> Result<Vec<MonthTotals>, AppError> {
     let month = db.dialect().month_of("issue_date");
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ").push(&month).push(
         ", SUM(CASE WHEN kind = 'sale' THEN net_cents ELSE 0 END), \
              SUM(CASE WHEN kind = 'purchase' THEN net_cents ELSE 0 END)",
@@ -132,7 +134,7 @@ pub async fn top_customers(
     year: i32,
     limit: usize,
 ) -> Result<Vec<CustomerTotal>, AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT partner_id, SUM(total_cents)");
     in_year(&mut sql, company_id, year)?;
     sql.push(" AND kind = 'sale' GROUP BY partner_id ORDER BY SUM(total_cents) DESC, partner_id")
@@ -152,14 +154,15 @@ pub async fn top_customers(
 
 /// Cash and bank balances of the company at the end of `as_of`.
 pub async fn cash(db: &TenantDb, company_id: i64, as_of: NaiveDate) -> Result<Cents, AppError> {
-    let mut sql = Sql::new(db.dialect());
-    sql.push(
-        "SELECT SUM(a.opening_balance_cents + COALESCE((SELECT SUM(t.amount_cents) FROM treasury_transactions t \
-         WHERE t.account_id = a.id AND t.tx_date <= ",
-    )
-    .bind(as_of)
-    .push("), 0)) FROM treasury_accounts a WHERE a.company_id = ")
-    .bind(company_id);
+    let mut sql = db.sql();
+    sql.push("SELECT SUM(a.opening_balance_cents + COALESCE((SELECT SUM(t.amount_cents) FROM ")
+        .rel("treasury_transactions")
+        .push(" t WHERE t.account_id = a.id AND t.tx_date <= ")
+        .bind(as_of)
+        .push("), 0)) FROM ")
+        .rel("treasury_accounts")
+        .push(" a WHERE a.company_id = ")
+        .bind(company_id);
     let rows = db.query(&sql).await?;
     rows.first()
         .map(|r| r.int_or_zero(0).map(Cents).map_err(mapping))

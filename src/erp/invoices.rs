@@ -3,6 +3,7 @@ use chrono::NaiveDate;
 
 use super::{keyset, Cents};
 use crate::{
+    control::entities::tenant::WriteMode,
     error::AppError,
     store::{Row, Sql, StoreError, Value},
     tenancy::{TenantDb, Transaction},
@@ -152,10 +153,12 @@ pub async fn page(
     after: Option<&str>,
     first: usize,
 ) -> Result<(Vec<Invoice>, bool), AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM invoices WHERE company_id = ")
+        .push(" FROM ")
+        .rel("invoices")
+        .push(" WHERE company_id = ")
         .bind(company_id);
     push_filter(&mut sql, filter, today);
     if let Some(cursor) = after {
@@ -168,20 +171,24 @@ pub async fn page(
 }
 
 pub async fn by_id(db: &TenantDb, id: i64) -> Result<Option<Invoice>, AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM invoices WHERE id = ")
+        .push(" FROM ")
+        .rel("invoices")
+        .push(" WHERE id = ")
         .bind(id);
     Ok(super::fetch(db, &sql, from_row).await?.pop())
 }
 
 /// The invoices with these ids (those that exist), by id.
 pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<Vec<Invoice>, AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM invoices WHERE ")
+        .push(" FROM ")
+        .rel("invoices")
+        .push(" WHERE ")
         .in_list("id", ids.iter().copied())
         .push(" ORDER BY id");
     super::fetch(db, &sql, from_row).await
@@ -238,30 +245,88 @@ impl NewInvoice {
     }
 }
 
-/// Creates an invoice in one transaction: the company and partner must exist
-/// in this tenant (NOT_FOUND otherwise, as for any id it does not hold).
+/// Creates an invoice as the tenant's write mode says: into the contract's
+/// tables (the number assigned here: `S1-2026-000042`), through the client's
+/// `tenantql_create_invoice` procedure (the ERP numbers it), or not at all.
+/// The company and partner must exist in this tenant (NOT_FOUND otherwise, as
+/// for any id it does not hold).
 pub async fn create(db: &TenantDb, new: &NewInvoice) -> Result<Invoice, AppError> {
     new.validate()?;
-    let dialect = db.dialect();
-    let mut tx = db.begin().await?;
-    for (table, id, noun) in [
+    let mode = super::writable(db)?;
+    // A number taken by a concurrent writer between our read and our insert
+    // is refused by the unique key on it: start again, a few times at most.
+    for _ in 0..NUMBERING_ATTEMPTS {
+        let mut tx = db.begin().await?;
+        parties_exist(&mut tx, new).await?;
+        let invoice = match mode {
+            WriteMode::Procedures => Some(by_procedure(&mut tx, new).await?),
+            _ => into_tables(&mut tx, new).await?,
+        };
+        if let Some(invoice) = invoice {
+            super::changes::forget(&mut tx, invoice.id).await;
+            tx.commit().await?;
+            return Ok(invoice);
+        }
+    }
+    Err(AppError::Conflict(
+        "invoices in this series are being created too quickly to number; try again".into(),
+    ))
+}
+
+/// Tries to number an invoice before giving up with CONFLICT.
+const NUMBERING_ATTEMPTS: usize = 5;
+
+async fn parties_exist(tx: &mut Transaction<'_>, new: &NewInvoice) -> Result<(), AppError> {
+    for (relation, id, noun) in [
         ("companies", new.company_id, "company"),
         ("partners", new.partner_id, "partner"),
     ] {
-        let mut exists = Sql::new(dialect);
+        let mut exists = tx.sql();
         exists
             .push("SELECT id FROM ")
-            .push(table)
+            .rel(relation)
             .push(" WHERE id = ")
             .bind(id);
         if tx.query(&exists).await?.is_empty() {
             return Err(AppError::NotFound(noun));
         }
     }
-    let id = super::next_id(&mut tx, "invoices").await?;
+    Ok(())
+}
+
+/// `tenantql_create_invoice(company_id, partner_id, kind, issue_date,
+/// due_date, net_cents, vat_cents)` returns the invoice's id; the invoice is
+/// read back through the contract in the same transaction.
+async fn by_procedure(tx: &mut Transaction<'_>, new: &NewInvoice) -> Result<Invoice, AppError> {
+    let mut call = tx.sql();
+    call.call_function(
+        "tenantql_create_invoice",
+        vec![
+            Value::Int(new.company_id),
+            Value::Int(new.partner_id),
+            Value::from(new.kind.as_str()),
+            Value::from(new.issue_date),
+            Value::from(new.due_date),
+            Value::Int(new.net.0),
+            Value::Int(new.vat.0),
+        ],
+    );
+    let id = tx.call_returning_id(&call).await?;
+    read(tx, id).await
+}
+
+/// The next number of the series and the row; `None` when a concurrent writer
+/// took that number first.
+async fn into_tables(
+    tx: &mut Transaction<'_>,
+    new: &NewInvoice,
+) -> Result<Option<Invoice>, AppError> {
+    let id = super::next_id(tx, "invoices").await?;
     let series = new.series();
-    let mut last = Sql::new(dialect);
-    last.push("SELECT MAX(doc_number) FROM invoices WHERE doc_number LIKE ")
+    let mut last = tx.sql();
+    last.push("SELECT MAX(doc_number) FROM ")
+        .rel("invoices")
+        .push(" WHERE doc_number LIKE ")
         .bind(format!("{series}%"));
     let last_number = tx.query(&last).await?;
     let sequence = last_number
@@ -297,21 +362,35 @@ pub async fn create(db: &TenantDb, new: &NewInvoice) -> Result<Invoice, AppError
         Value::Int(invoice.total.0),
         Value::Int(0),
     ];
-    tx.execute(&Sql::insert_rows(dialect, "invoices", &columns, &[row]))
-        .await?;
-    super::changes::forget(&mut tx, invoice.id).await;
-    tx.commit().await?;
-    Ok(invoice)
+    let insert = tx.sql().inserting("invoices", &columns, &[row]);
+    Ok(tx.execute_unique(&insert).await?.then_some(invoice))
 }
 
 /// Reads an invoice inside a write transaction, locking its row.
 pub(crate) async fn lock(tx: &mut Transaction<'_>, id: i64) -> Result<Invoice, AppError> {
-    let mut sql = Sql::new(tx.dialect());
+    let for_update = tx.dialect().for_update();
+    in_transaction(tx, id, for_update).await
+}
+
+/// Reads an invoice inside a write transaction without locking it (a
+/// contract view may not be lockable by tenantql's read-only account).
+pub(crate) async fn read(tx: &mut Transaction<'_>, id: i64) -> Result<Invoice, AppError> {
+    in_transaction(tx, id, "").await
+}
+
+async fn in_transaction(
+    tx: &mut Transaction<'_>,
+    id: i64,
+    suffix: &str,
+) -> Result<Invoice, AppError> {
+    let mut sql = tx.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM invoices WHERE id = ")
+        .push(" FROM ")
+        .rel("invoices")
+        .push(" WHERE id = ")
         .bind(id)
-        .push(tx.dialect().for_update());
+        .push(suffix);
     let row = tx
         .query(&sql)
         .await?

@@ -15,6 +15,7 @@ pub mod treasury;
 pub use money::Cents;
 
 use crate::{
+    control::entities::tenant::WriteMode,
     error::AppError,
     store::{Row, Sql, StoreError},
     tenancy::{TenantDb, Transaction},
@@ -38,19 +39,25 @@ pub(crate) async fn fetch<T>(
         .collect()
 }
 
-/// The next id of `table`, allocated inside a write transaction: the ERP
-/// tables number their rows from 1 with plain keys (no identity or sequence, so
-/// existing tenant schemas work unchanged); Oracle locks the table first, SQLite
-/// already holds the write lock.
+/// The next id of a contract table in `tables` write mode, inside the write's
+/// transaction: from the table's sequence (never a lock on the table, which an
+/// ERP sharing the database would wait on), or `MAX + 1` on SQLite, whose
+/// transaction already holds the write lock.
 pub(crate) async fn next_id(tx: &mut Transaction<'_>, table: &str) -> Result<i64, AppError> {
-    let dialect = tx.dialect();
-    if let Some(lock) = dialect.lock_for_insert(table) {
-        tx.execute(&Sql::raw(dialect, &lock)).await?;
-    }
-    let select = format!("SELECT COALESCE(MAX(id), 0) + 1 FROM {table}");
-    let rows = tx.query(&Sql::raw(dialect, &select)).await?;
+    let mut qualified = tx.sql();
+    qualified.rel(table);
+    let sql = Sql::raw(tx.dialect(), &tx.dialect().next_id(qualified.text()));
+    let rows = tx.query(&sql).await?;
     rows.first()
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("MAX(id) returned no row")))?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no id for {table}")))?
         .int(0)
         .map_err(mapping)
+}
+
+/// Refuses a write to a read-only tenant before anything reaches its database.
+pub(crate) fn writable(db: &TenantDb) -> Result<WriteMode, AppError> {
+    match db.tenant.write_mode {
+        WriteMode::ReadOnly => Err(AppError::TenantReadOnly(db.tenant.slug.clone())),
+        mode => Ok(mode),
+    }
 }

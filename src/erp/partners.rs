@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use super::keyset;
 use crate::{
     error::AppError,
-    store::{Row, Sql, StoreError},
+    store::{Row, StoreError},
     tenancy::TenantDb,
 };
 
@@ -64,10 +64,12 @@ fn from_row(row: &Row) -> Result<Partner, StoreError> {
 }
 
 pub async fn by_ids(db: &TenantDb, ids: &[i64]) -> Result<HashMap<i64, Partner>, AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM partners WHERE ")
+        .push(" FROM ")
+        .rel("partners")
+        .push(" WHERE ")
         .in_list("id", ids.iter().copied());
     let rows = super::fetch(db, &sql, from_row).await?;
     Ok(rows.into_iter().map(|p| (p.id, p)).collect())
@@ -80,10 +82,12 @@ pub async fn page(
     after: Option<&str>,
     first: usize,
 ) -> Result<(Vec<Partner>, bool), AppError> {
-    let mut sql = Sql::new(db.dialect());
+    let mut sql = db.sql();
     sql.push("SELECT ")
         .push(COLUMNS)
-        .push(" FROM partners WHERE 1 = 1");
+        .push(" FROM ")
+        .rel("partners")
+        .push(" WHERE 1 = 1");
     if let Some(kind) = kind {
         sql.push(" AND kind IN (")
             .bind(kind.as_str())

@@ -8,9 +8,10 @@ use super::{
     mapping, Cents,
 };
 use crate::{
+    control::entities::tenant::WriteMode,
     error::AppError,
-    store::{Row, Sql, StoreError, Value},
-    tenancy::TenantDb,
+    store::{Row, StoreError, Value},
+    tenancy::{TenantDb, Transaction},
 };
 
 /// The columns of a payment row, in insert order.
@@ -52,8 +53,10 @@ pub async fn by_invoice_ids(
     db: &TenantDb,
     invoice_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<Payment>>, AppError> {
-    let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT id, invoice_id, payment_date, amount_cents, method FROM payments WHERE ")
+    let mut sql = db.sql();
+    sql.push("SELECT id, invoice_id, payment_date, amount_cents, method FROM ")
+        .rel("payments")
+        .push(" WHERE ")
         .in_list("invoice_id", invoice_ids.iter().copied())
         .push(" ORDER BY invoice_id, payment_date, id");
     let mut grouped: HashMap<i64, Vec<Payment>> =
@@ -74,10 +77,10 @@ pub struct NewPayment {
     pub method: String,
 }
 
-/// Records a payment in one transaction: the payment row, the invoice's paid
-/// amount and the movement on the company's bank account (money in for a sale,
-/// out for a purchase). The invoice row is locked while its balance is checked,
-/// so two concurrent payments can never overpay it.
+/// Records a payment as the tenant's write mode says: into the contract's
+/// tables, through the client's `tenantql_record_payment` procedure, or not at
+/// all (read-only). Either way the invoice's balance is checked first, so a
+/// mistake answers the same error on every tenant.
 pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment), AppError> {
     if new.amount.0 <= 0 {
         return Err(AppError::bad_input(
@@ -91,9 +94,26 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
             format!("the method must be one of {}", METHODS.join(", ")),
         ));
     }
-    let dialect = db.dialect();
+    let mode = super::writable(db)?;
     let mut tx = db.begin().await?;
-    let mut invoice = invoices::lock(&mut tx, new.invoice_id).await?;
+    // Tables: the invoice row is locked while its balance is checked, so two
+    // concurrent payments can never overpay it. Procedures: the client's
+    // procedure locks and checks again under its own rules.
+    let invoice = match mode {
+        WriteMode::Tables => invoices::lock(&mut tx, new.invoice_id).await?,
+        _ => invoices::read(&mut tx, new.invoice_id).await?,
+    };
+    check_against(&invoice, new)?;
+    let (invoice, payment) = match mode {
+        WriteMode::Procedures => by_procedure(&mut tx, invoice.id, new).await?,
+        _ => into_tables(&mut tx, invoice, new).await?,
+    };
+    super::changes::forget(&mut tx, invoice.id).await;
+    tx.commit().await?;
+    Ok((invoice, payment))
+}
+
+fn check_against(invoice: &Invoice, new: &NewPayment) -> Result<(), AppError> {
     if new.date < invoice.issue_date {
         return Err(AppError::bad_input(
             "date",
@@ -112,15 +132,57 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
             ),
         ));
     }
+    Ok(())
+}
+
+/// `tenantql_record_payment(invoice_id, amount_cents, payment_date, method)`
+/// returns the payment's id; the invoice and payment are then read back
+/// through the contract, in the same transaction.
+async fn by_procedure(
+    tx: &mut Transaction<'_>,
+    invoice_id: i64,
+    new: &NewPayment,
+) -> Result<(Invoice, Payment), AppError> {
+    let mut call = tx.sql();
+    call.call_function(
+        "tenantql_record_payment",
+        vec![
+            Value::Int(invoice_id),
+            Value::Int(new.amount.0),
+            Value::from(new.date),
+            Value::from(new.method.as_str()),
+        ],
+    );
+    let payment_id = tx.call_returning_id(&call).await?;
+    let invoice = invoices::read(tx, invoice_id).await?;
+    let mut sql = tx.sql();
+    sql.push("SELECT id, invoice_id, payment_date, amount_cents, method FROM ")
+        .rel("payments")
+        .push(" WHERE id = ")
+        .bind(payment_id);
+    let row = tx.query(&sql).await?.pop().ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "tenantql_record_payment returned {payment_id}, which the payments relation does not hold"
+        ))
+    })?;
+    Ok((invoice, from_row(&row).map_err(mapping)?))
+}
+
+/// The payment row, the invoice's paid amount and the movement on the
+/// company's bank account (money in for a sale, out for a purchase).
+async fn into_tables(
+    tx: &mut Transaction<'_>,
+    mut invoice: Invoice,
+    new: &NewPayment,
+) -> Result<(Invoice, Payment), AppError> {
     let payment = Payment {
-        id: super::next_id(&mut tx, "payments").await?,
+        id: super::next_id(tx, "payments").await?,
         invoice_id: invoice.id,
         date: new.date,
         amount: new.amount,
         method: new.method.clone(),
     };
-    tx.execute(&Sql::insert_rows(
-        dialect,
+    tx.execute(&tx.sql().inserting(
         "payments",
         COLUMNS,
         &[vec![
@@ -132,17 +194,21 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
         ]],
     ))
     .await?;
-    let mut paid = Sql::new(dialect);
-    paid.push("UPDATE invoices SET paid_cents = paid_cents + ")
+    let mut paid = tx.sql();
+    paid.push("UPDATE ")
+        .rel("invoices")
+        .push(" SET paid_cents = paid_cents + ")
         .bind(payment.amount.0)
         .push(" WHERE id = ")
         .bind(invoice.id);
     tx.execute(&paid).await?;
     invoice.paid = invoice.paid + payment.amount;
 
-    let mut account = Sql::new(dialect);
+    let mut account = tx.sql();
     account
-        .push("SELECT id FROM treasury_accounts WHERE company_id = ")
+        .push("SELECT id FROM ")
+        .rel("treasury_accounts")
+        .push(" WHERE company_id = ")
         .bind(invoice.company_id)
         .push(" AND kind = 'bank' ORDER BY id")
         .limit(1);
@@ -152,9 +218,8 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
             InvoiceKind::Sale => payment.amount.0,
             InvoiceKind::Purchase => -payment.amount.0,
         };
-        let id = super::next_id(&mut tx, "treasury_transactions").await?;
-        tx.execute(&Sql::insert_rows(
-            dialect,
+        let id = super::next_id(tx, "treasury_transactions").await?;
+        tx.execute(&tx.sql().inserting(
             "treasury_transactions",
             TRANSACTION_COLUMNS,
             &[vec![
@@ -168,7 +233,5 @@ pub async fn record(db: &TenantDb, new: &NewPayment) -> Result<(Invoice, Payment
         ))
         .await?;
     }
-    super::changes::forget(&mut tx, invoice.id).await;
-    tx.commit().await?;
     Ok((invoice, payment))
 }

@@ -402,37 +402,37 @@ pub async fn write(conn: &mut Connection, dataset: &Dataset) -> Result<SeedCount
 
 /// The embedded store's schema.
 pub const SQLITE_SCHEMA: &str = include_str!("../../sql/sqlite/erp_schema.sql");
-/// The change log and its triggers, created once the data is in.
-pub const SQLITE_CHANGE_LOG: &str = include_str!("../../sql/sqlite/change_log.sql");
 pub const POSTGRES_SCHEMA: &str = include_str!("../../sql/postgres/erp_schema.sql");
-pub const POSTGRES_CHANGE_LOG: &str = include_str!("../../sql/postgres/change_log.sql");
 
-/// The schema and change-log scripts the seeder applies itself; an Oracle
-/// schema is its DBA's to create (`sql/oracle/`).
-fn scripts(dialect: Dialect) -> Option<(&'static str, &'static str)> {
+/// The schema script the seeder applies itself; an Oracle schema is its DBA's
+/// to create (`sql/oracle/`).
+fn schema_script(dialect: Dialect) -> Option<&'static str> {
     match dialect {
-        Dialect::Sqlite => Some((SQLITE_SCHEMA, SQLITE_CHANGE_LOG)),
-        Dialect::Postgres => Some((POSTGRES_SCHEMA, POSTGRES_CHANGE_LOG)),
+        Dialect::Sqlite => Some(SQLITE_SCHEMA),
+        Dialect::Postgres => Some(POSTGRES_SCHEMA),
         Dialect::Oracle => None,
     }
 }
 
 /// Fills a tenant's store with its demo data: creates the tables where the
-/// seeder may, replaces the rows, then (re)creates the change log empty, so
-/// loading the data announces nothing.
+/// seeder may, replaces the rows, then brings tenantql's own objects (change
+/// log, sequences, triggers) to the target version and empties the change
+/// log, so loading the data announces nothing. The version it reached.
 pub async fn seed(
     conn: &mut Connection,
     slug: &str,
     plan: SeedPlan,
-) -> Result<SeedCounts, StoreError> {
+) -> Result<(SeedCounts, u32), StoreError> {
     let dialect = conn.dialect();
-    let scripts = scripts(dialect);
-    if let Some((schema, _)) = scripts {
+    let schema = schema_script(dialect);
+    if let Some(schema) = schema {
         conn.execute_script(schema).await?;
     }
     let counts = write(conn, &generate(slug, plan)).await?;
-    if let Some((_, change_log)) = scripts {
-        conn.execute_script(change_log).await?;
+    let (_, version) = crate::contract::migrations::migrate(conn, true)
+        .await
+        .map_err(|e| StoreError::Query(e.to_string()))?;
+    if schema.is_some() {
         conn.execute(&Sql::raw(dialect, "DELETE FROM tenantql_changes"))
             .await?;
         // Fresh statistics, so the planner knows which index covers which query.
@@ -446,11 +446,85 @@ pub async fn seed(
                 .await;
         }
     }
+    Ok((counts, version))
+}
+
+/// The vendor-like example of a client's ERP database on PostgreSQL
+/// (`sql/postgres/examples/`), in the order a DBA applies it: the vendor's
+/// schema, the contract views, the write procedures; then the demo data loader
+/// and the vendor's change triggers.
+pub const POSTGRES_VENDOR_EXAMPLE: [&str; 3] = [
+    include_str!("../../sql/postgres/examples/01_vendor_erp.sql"),
+    include_str!("../../sql/postgres/examples/02_contract_views.sql"),
+    include_str!("../../sql/postgres/examples/03_contract_procedures.sql"),
+];
+pub const POSTGRES_VENDOR_DEMO_DATA: &str =
+    include_str!("../../sql/postgres/examples/05_load_demo_data.sql");
+pub const POSTGRES_VENDOR_TRIGGERS: &str =
+    include_str!("../../sql/postgres/examples/04_change_triggers.sql");
+/// The same for an SQLite file (`sql/sqlite/examples/`): vendor tables and
+/// views only (SQLite has no procedures: such a tenant is read-only).
+pub const SQLITE_VENDOR_EXAMPLE: [&str; 2] = [
+    include_str!("../../sql/sqlite/examples/01_vendor_erp.sql"),
+    include_str!("../../sql/sqlite/examples/02_contract_views.sql"),
+];
+pub const SQLITE_VENDOR_DEMO_DATA: &str =
+    include_str!("../../sql/sqlite/examples/05_load_demo_data.sql");
+
+/// Builds the vendor-like example in an empty PostgreSQL database or SQLite
+/// file, as its owner: the vendor's tables holding the tenant's demo data (the
+/// same rows `seed` would write into tenantql's own tables) and the contract
+/// as views (PostgreSQL: in `erp_contract`, with its write procedures).
+/// PostgreSQL's triggers come after tenantql's own objects are migrated
+/// (`POSTGRES_VENDOR_TRIGGERS`).
+pub async fn load_vendor_example(
+    conn: &mut Connection,
+    slug: &str,
+    plan: SeedPlan,
+) -> Result<SeedCounts, StoreError> {
+    let dialect = conn.dialect();
+    let (schema, vendor, load, contract): (_, _, _, &[&str]) = match dialect {
+        Dialect::Postgres => (
+            POSTGRES_SCHEMA,
+            POSTGRES_VENDOR_EXAMPLE[0],
+            POSTGRES_VENDOR_DEMO_DATA,
+            &POSTGRES_VENDOR_EXAMPLE[1..],
+        ),
+        Dialect::Sqlite => (
+            SQLITE_SCHEMA,
+            SQLITE_VENDOR_EXAMPLE[0],
+            SQLITE_VENDOR_DEMO_DATA,
+            &SQLITE_VENDOR_EXAMPLE[1..],
+        ),
+        Dialect::Oracle => {
+            return Err(StoreError::Query(
+                "the Oracle example is applied with SQL*Plus (docker/oracle-init/)".into(),
+            ))
+        }
+    };
+    conn.execute_script(schema).await?;
+    let counts = write(conn, &generate(slug, plan)).await?;
+    conn.execute_script(vendor).await?;
+    conn.execute_script(load).await?;
+    for script in contract {
+        conn.execute_script(script).await?;
+    }
+    // Statistics (and on PostgreSQL the visibility map, so the covering
+    // indexes serve index-only scans).
+    let analyze = match dialect {
+        Dialect::Postgres => "VACUUM ANALYZE",
+        _ => "ANALYZE",
+    };
+    conn.execute(&Sql::raw(dialect, analyze)).await?;
     Ok(counts)
 }
 
 /// Creates (or re-creates) a SQLite store at `path` filled with the tenant's demo data.
-pub async fn seed_sqlite(path: &str, slug: &str, plan: SeedPlan) -> Result<SeedCounts, StoreError> {
+pub async fn seed_sqlite(
+    path: &str,
+    slug: &str,
+    plan: SeedPlan,
+) -> Result<(SeedCounts, u32), StoreError> {
     let session = SqliteSession::create(path).await?;
     seed(&mut Connection::Sqlite(session), slug, plan).await
 }

@@ -49,17 +49,21 @@ fn account_from_row(row: &Row) -> Result<TreasuryAccount, StoreError> {
     })
 }
 
-const ACCOUNT_SELECT: &str =
-    "SELECT a.id, a.company_id, a.name, a.kind, a.iban, a.opening_balance_cents, \
-     (SELECT SUM(t.amount_cents) FROM treasury_transactions t WHERE t.account_id = a.id) \
-     FROM treasury_accounts a WHERE ";
+/// `SELECT` of accounts with their balances, up to an open `WHERE `.
+fn account_select(sql: &mut Sql) -> &mut Sql {
+    sql.push("SELECT a.id, a.company_id, a.name, a.kind, a.iban, a.opening_balance_cents, (SELECT SUM(t.amount_cents) FROM ")
+        .rel("treasury_transactions")
+        .push(" t WHERE t.account_id = a.id) FROM ")
+        .rel("treasury_accounts")
+        .push(" a WHERE ")
+}
 
 pub async fn accounts_of_company(
     db: &TenantDb,
     company_id: i64,
 ) -> Result<Vec<TreasuryAccount>, AppError> {
-    let mut sql = Sql::new(db.dialect());
-    sql.push(ACCOUNT_SELECT)
+    let mut sql = db.sql();
+    account_select(&mut sql)
         .push("a.company_id = ")
         .bind(company_id)
         .push(" ORDER BY a.kind, a.name, a.id");
@@ -67,8 +71,8 @@ pub async fn accounts_of_company(
 }
 
 pub async fn account(db: &TenantDb, id: i64) -> Result<Option<TreasuryAccount>, AppError> {
-    let mut sql = Sql::new(db.dialect());
-    sql.push(ACCOUNT_SELECT).push("a.id = ").bind(id);
+    let mut sql = db.sql();
+    account_select(&mut sql).push("a.id = ").bind(id);
     Ok(super::fetch(db, &sql, account_from_row).await?.pop())
 }
 
@@ -81,8 +85,10 @@ pub async fn transactions(
     after: Option<&str>,
     first: usize,
 ) -> Result<(Vec<TreasuryTransaction>, bool), AppError> {
-    let mut sql = Sql::new(db.dialect());
-    sql.push("SELECT id, account_id, tx_date, amount_cents, description FROM treasury_transactions WHERE account_id = ")
+    let mut sql = db.sql();
+    sql.push("SELECT id, account_id, tx_date, amount_cents, description FROM ")
+        .rel("treasury_transactions")
+        .push(" WHERE account_id = ")
         .bind(account_id);
     if let Some(from) = from {
         sql.push(" AND tx_date >= ").bind(from);

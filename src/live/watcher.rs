@@ -18,7 +18,9 @@ use std::{
 use super::{InvoiceChange, InvoiceEvent, Live};
 use crate::{
     cluster::PREFIX,
+    contract::migrations,
     erp::{changes, invoices},
+    error::AppError,
     tenancy::TenantDb,
 };
 
@@ -84,14 +86,31 @@ pub(super) async fn run(weak: Weak<Live>, db: TenantDb, interval: Duration) {
                 last = Some(position);
                 continue;
             }
-            match changes::latest(&db).await {
+            let started = async {
+                let version = changes::log_version(&db).await?;
+                if version < i64::from(migrations::CHANGE_LOG_VERSION) {
+                    return Err(AppError::internal(anyhow::anyhow!(
+                        "its database is at version {version} of tenantql's objects; the change log needs {}",
+                        migrations::CHANGE_LOG_VERSION
+                    )));
+                }
+                changes::latest(&db).await
+            };
+            match started.await {
                 Ok(head) => {
+                    // Nothing at or below the head will be delivered: rows
+                    // left from before anyone listened go.
+                    if head > window {
+                        if let Err(err) = changes::prune(&db, head - window).await {
+                            tracing::warn!(tenant = %db.tenant.slug, error = %err.detail(), "pruning the change log failed");
+                        }
+                    }
                     last = Some(head);
                     save_position(&live, &position_key, head).await;
                 }
                 Err(err) => {
                     tracing::warn!(tenant = %db.tenant.slug, error = %err.detail(),
-                        "the change watcher cannot read the tenant's change log (apply sql/*/change_log.sql); rows changed outside tenantql will not be announced");
+                        "live changes degraded: the change watcher cannot read the tenant's change log (run `tenantql tenant migrate`); rows changed outside tenantql will not be announced");
                     drop(live);
                     // Tried again in a minute at the earliest, not on every new subscription.
                     tokio::time::sleep(NO_LOG_RETRY).await;
@@ -147,8 +166,9 @@ pub(super) async fn run(weak: Weak<Live>, db: TenantDb, interval: Duration) {
         }
         polls += 1;
         if polls % PRUNE_EVERY == 0 {
-            if let Some(head) = last.filter(|head| *head > changes::KEEP) {
-                if let Err(err) = changes::prune(&db, head - changes::KEEP).await {
+            // Delivered rows go; the re-read window stays.
+            if let Some(up_to) = last.map(|head| head - window).filter(|up_to| *up_to > 0) {
+                if let Err(err) = changes::prune(&db, up_to).await {
                     tracing::warn!(tenant = %db.tenant.slug, error = %err.detail(), "pruning the change log failed");
                 }
             }

@@ -110,6 +110,8 @@ mod tests {
                 backend: BackendKind::Sqlite,
                 config_version: 1,
                 limits: Default::default(),
+                contract_schema: None,
+                write_mode: Default::default(),
             }),
             token: None,
         }

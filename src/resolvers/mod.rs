@@ -23,6 +23,7 @@ pub struct Query(
     auth::AuthQuery,
     erp::ErpQuery,
     admin::PlatformQuery,
+    admin::TenantDatabaseQuery,
     admin::TenantAdminQuery,
 );
 
@@ -31,6 +32,7 @@ pub struct Mutation(
     auth::AuthMutation,
     erp::ErpMutation,
     admin::PlatformMutation,
+    admin::TenantDatabaseMutation,
     admin::TenantAdminMutation,
 );
 

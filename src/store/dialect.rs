@@ -52,15 +52,16 @@ impl Dialect {
         }
     }
 
-    /// The statement that serializes writers allocating ids in `table` (the ERP
-    /// tables have plain NUMBER keys, no identity), or none where the
-    /// transaction already does.
-    pub fn lock_for_insert(self, table: &str) -> Option<String> {
+    /// The statement that allocates the next id of a contract table in `tables`
+    /// write mode: the table's sequence (`<table>_id_seq`, created by the
+    /// tenant-database migrations) where the backend has sequences, so no lock
+    /// is taken; SQLite's `MAX + 1` is safe only because `BEGIN IMMEDIATE`
+    /// already holds the database's write lock.
+    pub fn next_id(self, table: &str) -> String {
         match self {
-            Dialect::Sqlite => None,
-            Dialect::Oracle | Dialect::Postgres => {
-                Some(format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))
-            }
+            Dialect::Sqlite => format!("SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"),
+            Dialect::Postgres => format!("SELECT nextval('{table}_id_seq')"),
+            Dialect::Oracle => format!("SELECT {table}_id_seq.NEXTVAL FROM DUAL"),
         }
     }
 
@@ -70,5 +71,26 @@ impl Dialect {
             Dialect::Sqlite => format!("substr({column}, 1, 7)"),
             Dialect::Oracle | Dialect::Postgres => format!("TO_CHAR({column}, 'YYYY-MM')"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_come_from_sequences_where_there_are_sequences() {
+        assert_eq!(
+            Dialect::Oracle.next_id("payments"),
+            "SELECT payments_id_seq.NEXTVAL FROM DUAL"
+        );
+        assert_eq!(
+            Dialect::Postgres.next_id("payments"),
+            "SELECT nextval('payments_id_seq')"
+        );
+        assert_eq!(
+            Dialect::Sqlite.next_id("payments"),
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM payments"
+        );
     }
 }

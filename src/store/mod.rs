@@ -15,7 +15,7 @@ pub mod sqlite;
 pub mod value;
 
 pub use dialect::Dialect;
-pub use error::StoreError;
+pub use error::{Refusal, StoreError};
 pub use sql::Sql;
 pub use value::{Row, Value};
 
@@ -93,6 +93,19 @@ impl Connection {
             "ROLLBACK TO SAVEPOINT tenantql_optional"
         };
         self.execute(&savepoint(end)).await.is_ok() && done
+    }
+
+    /// Calls a client function that returns the id of the row it wrote
+    /// (rendered by `Sql::call_function`).
+    pub async fn call_returning_id(&mut self, sql: &Sql) -> Result<i64, StoreError> {
+        let rows = match self {
+            Connection::Oracle(session) => return session.call_returning_id(sql).await,
+            Connection::Sqlite(session) => session.query(sql).await?,
+            Connection::Postgres(session) => session.query(sql).await?,
+        };
+        rows.first()
+            .ok_or_else(|| StoreError::Mapping("the function returned no row".into()))?
+            .int(0)
     }
 
     pub async fn commit(&mut self) -> Result<(), StoreError> {

@@ -136,6 +136,26 @@ impl OracleSession {
         .map_err(|e| map_error(&e))
     }
 
+    /// Runs a PL/SQL block whose first bind is an OUT number (`:out_id`) and
+    /// returns it; the other binds follow in order.
+    pub async fn call_returning_id(&mut self, sql: &Sql) -> Result<i64, StoreError> {
+        let conn = self.conn.clone();
+        let text = sql.text().to_string();
+        let params = sql.params().to_vec();
+        tokio::task::spawn_blocking(move || -> Result<i64, oracle::Error> {
+            let owned: Vec<Box<dyn ToSql>> = params.iter().map(to_sql).collect();
+            let out = OracleType::Int64;
+            let mut binds: Vec<&dyn ToSql> = vec![&out];
+            binds.extend(owned.iter().map(|b| b.as_ref() as &dyn ToSql));
+            let mut stmt = conn.statement(&text).build()?;
+            stmt.execute(&binds)?;
+            stmt.bind_value(1)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("blocking task failed: {e}")))?
+        .map_err(|e| map_error(&e))
+    }
+
     pub async fn commit(&mut self) -> Result<(), StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || conn.commit())
@@ -189,6 +209,12 @@ pub enum OracleFailure {
     Unavailable(&'static str),
     /// The call ran past its deadline or was cancelled.
     Timeout,
+    /// A contract object is missing, invalid or not granted.
+    Contract,
+    /// A client procedure refused the write (`RAISE_APPLICATION_ERROR` -20400, -20409).
+    Refused(super::Refusal),
+    /// A unique key refused the row.
+    Duplicate,
     /// The statement itself failed.
     Statement,
 }
@@ -217,7 +243,21 @@ pub fn classify(code: i32, message: &str) -> OracleFailure {
         1017 | 28000 | 28001 | 1005 | 1045 => Unavailable(CREDENTIALS),
         1033 | 1034 | 1089 | 1090 | 1092 | 1109 => Unavailable(DOWN),
         1013 => Timeout,
+        // invalid identifier, no such table or view, no such object, PL/SQL
+        // compilation error (an undeclared procedure), no privilege, no such sequence
+        904 | 942 | 4043 | 6550 | 1031 | 2289 | 4063 => Contract,
+        1 => Duplicate,
+        20400 => Refused(super::Refusal::BadInput),
+        20409 => Refused(super::Refusal::Conflict),
         _ => Statement,
+    }
+}
+
+/// The text a procedure gave `RAISE_APPLICATION_ERROR`, without the `ORA-2xxxx: ` prefix.
+fn application_message(message: &str) -> &str {
+    match message.split_once(": ") {
+        Some((code, text)) if code.starts_with("ORA-") => text,
+        _ => message,
     }
 }
 
@@ -231,6 +271,15 @@ fn map_error(err: &oracle::Error) -> StoreError {
     match classify(code, &message) {
         OracleFailure::Unavailable(reason) => StoreError::Unavailable { reason, detail },
         OracleFailure::Timeout => StoreError::Timeout { detail },
+        OracleFailure::Contract => StoreError::Contract {
+            object: super::error::named_object(application_message(&message)),
+            detail,
+        },
+        OracleFailure::Refused(refusal) => StoreError::Refused {
+            refusal,
+            message: super::Refusal::message(application_message(&message)),
+        },
+        OracleFailure::Duplicate => StoreError::Duplicate(detail),
         OracleFailure::Statement => StoreError::Query(detail),
     }
 }
@@ -285,7 +334,17 @@ mod tests {
         );
         assert_eq!(
             classify(942, "ORA-00942: table or view does not exist"),
-            OracleFailure::Statement
+            OracleFailure::Contract
+        );
+        assert_eq!(
+            classify(904, "ORA-00904: \"VAT_CENTS\": invalid identifier"),
+            OracleFailure::Contract
+        );
+        assert_eq!(
+            super::super::error::named_object(application_message(
+                "ORA-00904: \"VAT_CENTS\": invalid identifier"
+            )),
+            "VAT_CENTS"
         );
         assert_eq!(
             classify(
@@ -293,6 +352,31 @@ mod tests {
                 "ORA-01795: maximum number of expressions in a list is 1000"
             ),
             OracleFailure::Statement
+        );
+    }
+
+    #[test]
+    fn procedure_refusals_follow_the_code_convention() {
+        use crate::store::Refusal;
+        assert_eq!(
+            classify(20400, "ORA-20400: the payment date is in a closed period"),
+            OracleFailure::Refused(Refusal::BadInput)
+        );
+        assert_eq!(
+            classify(20409, "ORA-20409: x"),
+            OracleFailure::Refused(Refusal::Conflict)
+        );
+        // Other application errors are the procedure's bugs, not the caller's.
+        assert_eq!(classify(20001, "ORA-20001: x"), OracleFailure::Statement);
+        assert_eq!(
+            Refusal::message(application_message(
+                "ORA-20400: the payment date is in a closed period\nORA-06512: at \"ERP.PAY\", line 9"
+            )),
+            "the payment date is in a closed period"
+        );
+        assert_eq!(
+            classify(1, "ORA-00001: unique constraint"),
+            OracleFailure::Duplicate
         );
     }
 

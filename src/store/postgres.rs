@@ -250,6 +250,15 @@ pub fn map_error(err: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) => match db.code().as_deref().map(classify) {
             Some(PgFailure::Unavailable(reason)) => StoreError::Unavailable { reason, detail },
             Some(PgFailure::Timeout) => StoreError::Timeout { detail },
+            Some(PgFailure::Contract) => StoreError::Contract {
+                object: super::error::named_object(db.message()),
+                detail,
+            },
+            Some(PgFailure::Refused(refusal)) => StoreError::Refused {
+                refusal,
+                message: super::Refusal::message(db.message()),
+            },
+            Some(PgFailure::Duplicate) => StoreError::Duplicate(detail),
             _ => StoreError::Query(detail),
         },
         _ => StoreError::Query(detail),
@@ -260,6 +269,11 @@ pub fn map_error(err: sqlx::Error) -> StoreError {
 enum PgFailure {
     Unavailable(&'static str),
     Timeout,
+    /// A contract object is missing or not granted.
+    Contract,
+    /// A client procedure refused the write (SQLSTATE `TQ400`, `TQ409`).
+    Refused(super::Refusal),
+    Duplicate,
     Statement,
 }
 
@@ -281,6 +295,12 @@ fn classify(sqlstate: &str) -> PgFailure {
         }
         // 57014 query canceled (statement_timeout).
         "57014" => PgFailure::Timeout,
+        // 42703 undefined column, 42P01 undefined table, 42883 undefined function,
+        // 3F000 invalid schema name, 42501 insufficient privilege.
+        "42703" | "42P01" | "42883" | "3F000" | "42501" => PgFailure::Contract,
+        "23505" => PgFailure::Duplicate,
+        "TQ400" => PgFailure::Refused(super::Refusal::BadInput),
+        "TQ409" => PgFailure::Refused(super::Refusal::Conflict),
         _ => PgFailure::Statement,
     }
 }
@@ -485,7 +505,20 @@ mod tests {
         assert!(matches!(classify("57P03"), PgFailure::Unavailable(_)));
         assert!(matches!(classify("08006"), PgFailure::Unavailable(_)));
         assert_eq!(classify("57014"), PgFailure::Timeout);
-        assert_eq!(classify("42P01"), PgFailure::Statement);
-        assert_eq!(classify("23505"), PgFailure::Statement);
+        // A missing relation, column or function, or a missing grant: the contract.
+        for sqlstate in ["42P01", "42703", "42883", "3F000", "42501"] {
+            assert_eq!(classify(sqlstate), PgFailure::Contract, "{sqlstate}");
+        }
+        assert_eq!(classify("23505"), PgFailure::Duplicate);
+        assert_eq!(
+            classify("TQ400"),
+            PgFailure::Refused(crate::store::Refusal::BadInput)
+        );
+        assert_eq!(
+            classify("TQ409"),
+            PgFailure::Refused(crate::store::Refusal::Conflict)
+        );
+        assert_eq!(classify("P0001"), PgFailure::Statement);
+        assert_eq!(classify("22012"), PgFailure::Statement);
     }
 }

@@ -1,10 +1,14 @@
 //! A statement under construction: SQL text plus its bind values, always bound,
 //! never spliced into the text.
+use std::sync::Arc;
+
 use super::{Dialect, Value};
 
 #[derive(Debug, Clone)]
 pub struct Sql {
     dialect: Dialect,
+    /// The schema the tenant's contract relations live in (None: the session's own).
+    schema: Option<Arc<str>>,
     text: String,
     params: Vec<Value>,
 }
@@ -13,9 +17,35 @@ impl Sql {
     pub fn new(dialect: Dialect) -> Self {
         Sql {
             dialect,
+            schema: None,
             text: String::with_capacity(256),
             params: Vec::new(),
         }
+    }
+
+    /// A statement over contract relations that live in `schema` (a plain
+    /// identifier, validated when the tenant was stored).
+    pub fn in_schema(dialect: Dialect, schema: Option<Arc<str>>) -> Self {
+        Sql {
+            schema,
+            ..Sql::new(dialect)
+        }
+    }
+
+    /// Appends the name of a contract relation or procedure, qualified by the
+    /// tenant's contract schema when it has one.
+    pub fn rel(&mut self, name: &str) -> &mut Self {
+        if let Some(schema) = &self.schema {
+            self.text.push_str(schema);
+            self.text.push('.');
+        }
+        self.text.push_str(name);
+        self
+    }
+
+    /// A statement of no bind values in the same dialect and contract schema.
+    pub fn sibling(&self) -> Sql {
+        Sql::in_schema(self.dialect, self.schema.clone())
     }
 
     /// A statement with no bind values.
@@ -93,7 +123,16 @@ impl Sql {
         columns: &[&str],
         rows: &[Vec<Value>],
     ) -> Sql {
-        let mut sql = Sql::new(dialect);
+        Sql::new(dialect).inserting(table, columns, rows)
+    }
+
+    /// `insert_rows` into a contract relation of this statement's schema
+    /// (the statement so far is replaced).
+    pub fn inserting(mut self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Sql {
+        self.text.clear();
+        self.params.clear();
+        let dialect = self.dialect;
+        let mut sql = self;
         let column_list = columns.join(", ");
         let values = |sql: &mut Sql, row: &[Value]| {
             sql.push("(");
@@ -108,7 +147,7 @@ impl Sql {
         match dialect {
             Dialect::Sqlite | Dialect::Postgres => {
                 sql.push("INSERT INTO ")
-                    .push(table)
+                    .rel(table)
                     .push(" (")
                     .push(&column_list)
                     .push(") VALUES ");
@@ -123,7 +162,7 @@ impl Sql {
                 sql.push("INSERT ALL");
                 for row in rows {
                     sql.push(" INTO ")
-                        .push(table)
+                        .rel(table)
                         .push(" (")
                         .push(&column_list)
                         .push(") VALUES ");
@@ -133,6 +172,28 @@ impl Sql {
             }
         }
         sql
+    }
+
+    /// A call of the client's function `name` (in the contract schema) that
+    /// returns the id of the row it wrote: `SELECT f($1, …)` on PostgreSQL, a
+    /// PL/SQL block whose first bind (`:out_id`) receives the result on Oracle
+    /// (a function doing DML cannot be called from a query there).
+    pub fn call_function(&mut self, name: &str, args: Vec<Value>) -> &mut Self {
+        match self.dialect {
+            Dialect::Oracle => self.push("BEGIN :out_id := "),
+            Dialect::Sqlite | Dialect::Postgres => self.push("SELECT "),
+        };
+        self.rel(name).push("(");
+        for (i, arg) in args.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(arg);
+        }
+        match self.dialect {
+            Dialect::Oracle => self.push("); END;"),
+            Dialect::Sqlite | Dialect::Postgres => self.push(")"),
+        }
     }
 
     /// The row-limiting clause of the dialect.
@@ -217,6 +278,48 @@ mod tests {
             "INSERT ALL INTO t (id, name) VALUES (:1, :2) INTO t (id, name) VALUES (:3, :4) SELECT 1 FROM DUAL"
         );
         assert_eq!(oracle.params().len(), 4);
+    }
+
+    #[test]
+    fn contract_relations_are_qualified_by_the_tenants_schema() {
+        let mut oracle = Sql::in_schema(Dialect::Oracle, Some("ERP_CONTRACT".into()));
+        oracle
+            .push("SELECT id FROM ")
+            .rel("invoices")
+            .push(" WHERE id = ")
+            .bind(1);
+        assert_eq!(
+            oracle.text(),
+            "SELECT id FROM ERP_CONTRACT.invoices WHERE id = :1"
+        );
+        let insert = oracle
+            .sibling()
+            .inserting("payments", &["id"], &[vec![Value::Int(1)]]);
+        assert_eq!(
+            insert.text(),
+            "INSERT ALL INTO ERP_CONTRACT.payments (id) VALUES (:1) SELECT 1 FROM DUAL"
+        );
+        let mut own = Sql::in_schema(Dialect::Postgres, None);
+        own.push("SELECT id FROM ").rel("invoices");
+        assert_eq!(own.text(), "SELECT id FROM invoices");
+    }
+
+    #[test]
+    fn procedure_calls_per_dialect() {
+        let args = || vec![Value::Int(7), Value::Int(1250), Value::from("card")];
+        let mut oracle = Sql::in_schema(Dialect::Oracle, Some("ERP_CONTRACT".into()));
+        oracle.call_function("tenantql_record_payment", args());
+        assert_eq!(
+            oracle.text(),
+            "BEGIN :out_id := ERP_CONTRACT.tenantql_record_payment(:1, :2, :3); END;"
+        );
+        assert_eq!(oracle.params().len(), 3);
+        let mut postgres = Sql::in_schema(Dialect::Postgres, Some("erp_contract".into()));
+        postgres.call_function("tenantql_record_payment", args());
+        assert_eq!(
+            postgres.text(),
+            "SELECT erp_contract.tenantql_record_payment($1, $2, $3)"
+        );
     }
 
     #[test]

@@ -197,7 +197,19 @@ fn map_error(err: rusqlite::Error) -> StoreError {
             | ErrorCode::SystemIoFailure
             | ErrorCode::PermissionDenied,
         ) => StoreError::unavailable("the tenant's store cannot be read", err),
+        Some(ErrorCode::ConstraintViolation) if matches!(&err, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+            StoreError::Duplicate(err.to_string())
+        }
         _ => match err {
+            rusqlite::Error::SqliteFailure(_, Some(ref message))
+                if message.starts_with("no such table: ")
+                    || message.starts_with("no such column: ") =>
+            {
+                StoreError::Contract {
+                    object: super::error::named_object(message),
+                    detail: message.clone(),
+                }
+            }
             rusqlite::Error::Utf8Error(_)
             | rusqlite::Error::InvalidColumnIndex(_)
             | rusqlite::Error::InvalidColumnType(..) => StoreError::Mapping(err.to_string()),
@@ -287,7 +299,10 @@ mod tests {
             .query(&Sql::raw(Dialect::Sqlite, "SELECT nope FROM t"))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Query(_)), "{err:?}");
+        assert!(
+            matches!(&err, StoreError::Contract { object, .. } if object == "no such column: nope"),
+            "{err:?}"
+        );
         assert!(reader.is_healthy().await);
 
         // A failed write still puts the session back with no busy wait: a read
@@ -297,7 +312,7 @@ mod tests {
             .execute(&Sql::raw(Dialect::Sqlite, "INSERT INTO missing VALUES (1)"))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Query(_)), "{err:?}");
+        assert!(matches!(err, StoreError::Contract { .. }), "{err:?}");
         assert!(writer.is_healthy().await);
         let busy_ms: i64 = writer
             .conn()

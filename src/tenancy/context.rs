@@ -16,7 +16,7 @@ use crate::{
     control::{
         entities::{
             tenant,
-            tenant::{BackendKind, TenantStatus},
+            tenant::{BackendKind, TenantStatus, WriteMode},
         },
         memberships,
         tenants::{self, TenantLimits},
@@ -38,6 +38,9 @@ pub struct TenantRef {
     /// Bumped when connection settings change: the pool manager rebuilds on it.
     pub config_version: i64,
     pub limits: TenantLimits,
+    /// Where its contract relations live (None: the session's own schema).
+    pub contract_schema: Option<std::sync::Arc<str>>,
+    pub write_mode: WriteMode,
 }
 
 impl From<tenant::Model> for TenantRef {
@@ -49,6 +52,8 @@ impl From<tenant::Model> for TenantRef {
             display_name: row.display_name,
             backend: row.backend,
             config_version: row.config_version,
+            contract_schema: row.contract_schema.as_deref().map(Into::into),
+            write_mode: row.write_mode,
         }
     }
 }

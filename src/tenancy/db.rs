@@ -32,6 +32,11 @@ impl TenantDb {
         self.tenant.dialect()
     }
 
+    /// A new statement over this tenant's contract relations.
+    pub fn sql(&self) -> Sql {
+        Sql::in_schema(self.dialect(), self.tenant.contract_schema.clone())
+    }
+
     /// Runs one statement: one round trip on one borrowed session.
     pub async fn query(&self, sql: &Sql) -> Result<Vec<Row>, AppError> {
         let mut conn = self.pools.acquire(&self.tenant).await?;
@@ -39,6 +44,20 @@ impl TenantDb {
         conn.query(sql, self.request_id.as_str())
             .await
             .map_err(|e| self.pools.failed(&self.tenant, e))
+    }
+
+    /// Runs one statement over tenantql's own objects in the tenant database
+    /// (the change log): `None` when they are not there (the database is
+    /// behind the version that creates them), which says nothing about the
+    /// client's contract.
+    pub async fn query_own(&self, sql: &Sql) -> Result<Option<Vec<Row>>, AppError> {
+        let mut conn = self.pools.acquire(&self.tenant).await?;
+        self.pools.count_round_trip(&self.tenant);
+        match conn.query(sql, self.request_id.as_str()).await {
+            Ok(rows) => Ok(Some(rows)),
+            Err(crate::store::StoreError::Contract { .. }) => Ok(None),
+            Err(e) => Err(self.pools.failed(&self.tenant, e)),
+        }
     }
 }
 
@@ -70,6 +89,15 @@ impl Transaction<'_> {
         self.db.dialect()
     }
 
+    /// A new statement over the tenant's contract relations.
+    pub fn sql(&self) -> Sql {
+        self.db.sql()
+    }
+
+    pub fn write_mode(&self) -> crate::control::entities::tenant::WriteMode {
+        self.db.tenant.write_mode
+    }
+
     fn session(&mut self) -> &mut PooledConnection {
         self.conn
             .as_mut()
@@ -91,6 +119,28 @@ impl Transaction<'_> {
         db.pools.count_round_trip(&db.tenant);
         self.session()
             .execute(sql)
+            .await
+            .map_err(|e| db.pools.failed(&db.tenant, e))
+    }
+
+    /// Runs an insert guarded by a unique key: `false` when a concurrent writer
+    /// took the key (the transaction must then be started again).
+    pub async fn execute_unique(&mut self, sql: &Sql) -> Result<bool, AppError> {
+        let db = self.db;
+        db.pools.count_round_trip(&db.tenant);
+        match self.session().execute(sql).await {
+            Ok(_) => Ok(true),
+            Err(crate::store::StoreError::Duplicate(_)) => Ok(false),
+            Err(e) => Err(db.pools.failed(&db.tenant, e)),
+        }
+    }
+
+    /// Calls a client procedure that returns the id of the row it wrote.
+    pub async fn call_returning_id(&mut self, sql: &Sql) -> Result<i64, AppError> {
+        let db = self.db;
+        db.pools.count_round_trip(&db.tenant);
+        self.session()
+            .call_returning_id(sql)
             .await
             .map_err(|e| db.pools.failed(&db.tenant, e))
     }

@@ -44,7 +44,7 @@ use crate::{
         oracle::{self, OracleSession, OracleSettings},
         postgres::{self, PostgresSession, PostgresSettings},
         sqlite::SqliteSession,
-        Connection, Sql, StoreError,
+        Connection, Refusal, Sql, StoreError,
     },
 };
 
@@ -127,6 +127,34 @@ fn store_failure(slug: &str, err: StoreError) -> AppError {
                 reason: reason.to_string(),
             }
         }
+        other => client_error(slug, other),
+    }
+}
+
+/// A failure that says nothing about reaching the database, as the client error.
+fn client_error(slug: &str, err: StoreError) -> AppError {
+    match err {
+        StoreError::Contract { object, detail } => {
+            tracing::warn!(tenant = %slug, %object, %detail, "tenant contract broken");
+            AppError::TenantContractBroken(slug.to_string())
+        }
+        StoreError::Refused {
+            refusal: Refusal::BadInput,
+            message,
+        } => AppError::BadInput {
+            field: None,
+            message,
+        },
+        StoreError::Refused {
+            refusal: Refusal::Conflict,
+            message,
+        } => AppError::Conflict(message),
+        StoreError::Duplicate(detail) => {
+            tracing::info!(tenant = %slug, %detail, "duplicate key");
+            AppError::Conflict(
+                "another write took the same key at the same moment; try again".into(),
+            )
+        }
         other => AppError::internal(anyhow::anyhow!("tenant {slug}: {other}")),
     }
 }
@@ -199,6 +227,15 @@ struct Counters {
     timeouts: AtomicU64,
     round_trips: AtomicU64,
     last_error: Mutex<Option<String>>,
+    contract_fault: Mutex<Option<ContractFault>>,
+}
+
+/// The last time this instance found the tenant's contract broken: what the
+/// database named, and when. Cleared by a passing contract check or a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractFault {
+    pub object: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 struct Slot {
@@ -245,6 +282,7 @@ pub struct PoolStats {
     pub round_trips: u64,
     pub breaker: BreakerState,
     pub last_error: Option<String>,
+    pub contract_fault: Option<ContractFault>,
     /// The tunnel of the open pool, if the tenant is behind a bastion.
     pub tunnel: Option<TunnelStatus>,
 }
@@ -598,7 +636,36 @@ impl PoolManager {
                     reason: reason.to_string(),
                 }
             }
-            other => AppError::internal(anyhow::anyhow!("tenant {}: {other}", tenant.slug)),
+            StoreError::Contract { object, detail } => {
+                tracing::warn!(tenant = %tenant.slug, %object, %detail, "tenant contract broken");
+                *slot
+                    .counters
+                    .contract_fault
+                    .lock()
+                    .expect("contract fault lock") = Some(ContractFault {
+                    object,
+                    at: chrono::Utc::now(),
+                });
+                AppError::TenantContractBroken(tenant.slug.clone())
+            }
+            other => client_error(&tenant.slug, other),
+        }
+    }
+
+    /// The tenant's contract checked out: forget the last fault.
+    pub fn contract_passed(&self, tenant_id: &str) {
+        let slot = self
+            .slots
+            .lock()
+            .expect("pool slots lock")
+            .get(tenant_id)
+            .cloned();
+        if let Some(slot) = slot {
+            *slot
+                .counters
+                .contract_fault
+                .lock()
+                .expect("contract fault lock") = None;
         }
     }
 
@@ -692,6 +759,12 @@ impl PoolManager {
                 .last_error
                 .lock()
                 .expect("last error lock")
+                .clone(),
+            contract_fault: slot
+                .counters
+                .contract_fault
+                .lock()
+                .expect("contract fault lock")
                 .clone(),
         }
     }

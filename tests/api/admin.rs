@@ -68,6 +68,8 @@ const POLICY: &[(&str, Policy)] = &[
     ("testTenantConnection", Policy::PlatformAdmin),
     ("reloadTenantPool", Policy::PlatformAdmin),
     ("invalidateTenantCache", Policy::PlatformAdmin),
+    ("checkTenantDatabase", Policy::PlatformAdmin),
+    ("migrateTenantDatabases", Policy::PlatformAdmin),
 ];
 
 const TYPE_REF: &str = "fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";

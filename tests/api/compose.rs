@@ -98,7 +98,21 @@ fn the_stack_has_its_services_in_order_with_healthchecks() {
     assert!(volumes.iter().any(|v| v.starts_with("./sql/oracle:")));
     let init = read("docker/oracle-init/01-tenant-schemas.sh");
     assert!(init.contains("@/opt/tenantql/sql/oracle/erp_schema.sql"));
-    assert!(init.contains("@/opt/tenantql/sql/oracle/change_log.sql"));
+    // The tenants are client databases: the vendor's schema, the contract as
+    // views and procedures, tenantql's own account.
+    for script in [
+        "01_vendor_erp.sql",
+        "02_contract_views.sql",
+        "03_contract_procedures.sql",
+        "04_change_triggers.sql",
+    ] {
+        assert!(
+            init.contains(&format!("@/opt/tenantql/sql/oracle/examples/{script}")),
+            "{script}"
+        );
+        let path = format!("sql/oracle/examples/{script}");
+        assert!(std::path::Path::new(&path).exists(), "{path}");
+    }
     // Redis requires a password, and tenantql uses it.
     let redis_command = format!("{:?}", doc["services"]["redis"]["command"]);
     assert!(redis_command.contains("--requirepass"), "{redis_command}");
@@ -215,6 +229,15 @@ fn the_image_pins_oracle_instant_client() {
     assert!(dockerfile.contains("COPY docker/register-tenants.sh"));
     let register = read("docker/register-tenants.sh");
     assert!(register.contains("--db-password-stdin"));
+    // Registered as client databases, migrated and checked.
+    for step in [
+        "--contract-schema",
+        "--write-mode procedures",
+        "tenantql tenant migrate",
+        "tenantql tenant check",
+    ] {
+        assert!(register.contains(step), "{step}");
+    }
     assert!(
         !register.contains("--password "),
         "no secret on a command line"

@@ -28,6 +28,7 @@ fn oracle_tenant(slug: &str, password: &str) -> NewTenant {
         db_password: Some(SecretString::from(password.to_string())),
         pool: PoolLimits::default(),
         tunnel: None,
+        contract: Default::default(),
     }
 }
 

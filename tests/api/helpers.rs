@@ -261,6 +261,7 @@ impl TestApp {
                 db_password: None,
                 pool: PoolLimits::default(),
                 tunnel: None,
+                contract: Default::default(),
             },
         )
         .await
@@ -659,6 +660,107 @@ impl WsClient {
     }
 }
 
+/// A superuser session on one database of the test PostgreSQL: the client's
+/// DBA, or the vendor's own application writing to its tables.
+pub async fn pg_superuser(connect: &str) -> tenantql::store::Connection {
+    use tenantql::store::postgres::{PostgresSession, PostgresSettings};
+    let base = postgres_url().expect("PostgreSQL tests call postgres_url() first");
+    let user = base
+        .strip_prefix("postgres://")
+        .and_then(|rest| rest.split_once('@'))
+        .map(|(user, _)| user.to_string())
+        .expect("postgres://user@host");
+    let settings = PostgresSettings {
+        connect_string: connect.to_string(),
+        username: user,
+        password: None,
+    };
+    tenantql::store::Connection::Postgres(
+        PostgresSession::open(&settings, None)
+            .await
+            .expect("superuser session"),
+    )
+}
+
+/// A client database as tenantql meets it in production: the vendor's tables
+/// filled with the demo data the contract suite expects (`invoices` of them),
+/// the contract as views in `erp_contract` and procedures over the vendor's
+/// rules, and tenantql's own account — a role of its own with SELECT on the
+/// views and EXECUTE on the procedures (through `<database>_reader`) and a
+/// schema `tenantql` for its own objects. Returns (connect string, role).
+pub async fn vendor_postgres_database(slug: &str, invoices: usize) -> (String, String) {
+    use tenantql::erp::seed::{self, SeedPlan};
+    let base = postgres_url().expect("PostgreSQL tests call postgres_url() first");
+    let url = fresh_postgres_database(&base).await;
+    let connect = url
+        .strip_prefix("postgres://")
+        .and_then(|rest| rest.split_once('@'))
+        .map(|(_, connect)| connect.to_string())
+        .expect("user@host");
+    let mut dba = pg_superuser(&connect).await;
+    seed::load_vendor_example(&mut dba, slug, SeedPlan::new(invoices))
+        .await
+        .expect("the vendor-like example");
+    let database = connect.rsplit('/').next().unwrap().to_string();
+    let role = format!("{database}_app");
+    dba.execute_script(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT {database}_reader TO {role}; \
+         CREATE SCHEMA tenantql AUTHORIZATION {role}; ALTER ROLE {role} SET search_path = tenantql"
+    ))
+    .await
+    .expect("tenantql's account");
+    (connect, role)
+}
+
+/// Registers the vendor-like database as an operator would (contract schema
+/// `erp_contract`, write `mode`), makes alice its admin, migrates tenantql's
+/// objects into it and wires the vendor's triggers to them. Returns its connect string.
+pub async fn add_vendor_tenant(
+    app: &TestApp,
+    slug: &str,
+    invoices: usize,
+    mode: tenantql::control::entities::tenant::WriteMode,
+) -> String {
+    let (connect, role) = vendor_postgres_database(slug, invoices).await;
+    register_tenant(
+        app,
+        NewTenant {
+            slug: slug.into(),
+            display_name: format!("{slug} (vendor ERP)"),
+            backend: BackendKind::Postgres,
+            connect_string: connect.clone(),
+            db_username: Some(role),
+            db_password: None,
+            pool: PoolLimits::default(),
+            tunnel: None,
+            contract: tenantql::control::tenants::ContractPlacement {
+                schema: Some("erp_contract".into()),
+                write_mode: mode,
+            },
+        },
+    )
+    .await;
+    let rollout = tenantql::admin::tenant_database::migrate(
+        &app.services,
+        &Actor::cli("test"),
+        tenantql::admin::tenant_database::RolloutRequest {
+            slugs: vec![slug.into()],
+            dry_run: false,
+            concurrency: 1,
+            canary: None,
+        },
+    )
+    .await
+    .expect("rollout runs");
+    assert_eq!(rollout.status, "completed", "{rollout:#?}");
+    pg_superuser(&connect)
+        .await
+        .execute_script(tenantql::erp::seed::POSTGRES_VENDOR_TRIGGERS)
+        .await
+        .expect("vendor triggers");
+    connect
+}
+
 /// Registers a tenant as an operator would and makes alice its admin.
 pub async fn register_tenant(app: &TestApp, new: NewTenant) {
     let slug = new.slug.clone();
@@ -701,6 +803,7 @@ pub async fn add_postgres_tenant(
             db_password: None,
             pool: PoolLimits::default(),
             tunnel,
+            contract: Default::default(),
         },
     )
     .await;

@@ -13,11 +13,11 @@ pub const EVENTS: &str = r#"subscription Events($companyId: ID!) {
 const LIVE_DASHBOARD: &str = r#"subscription Live($companyId: ID!, $year: Int!) {
   dashboardUpdated(companyId: $companyId, year: $year) { year revenue receivables payables cash topCustomers(limit: 3) { total partner { name } } monthly { month revenue } } }"#;
 
-const RECORD_PAYMENT: &str = r#"mutation Pay($invoiceId: ID!, $amount: Money!, $date: Date!, $method: String) {
+pub const RECORD_PAYMENT: &str = r#"mutation Pay($invoiceId: ID!, $amount: Money!, $date: Date!, $method: String) {
   recordPayment(invoiceId: $invoiceId, amount: $amount, date: $date, method: $method) {
     payment { id amount date method } invoice { id paid balance status } } }"#;
 
-const CREATE_INVOICE: &str = r#"mutation Create($input: CreateInvoiceInput!) {
+pub const CREATE_INVOICE: &str = r#"mutation Create($input: CreateInvoiceInput!) {
   createInvoice(input: $input) { id number kind issueDate dueDate net vat total paid balance partner { id } company { id } } }"#;
 
 const OPEN_INVOICES: &str = r#"query Open($companyId: ID!, $after: String) {
@@ -93,7 +93,7 @@ pub async fn unpaid(app: &TestApp, token: &str, company: &str) -> Vec<(String, S
     panic!("pagination did not end");
 }
 
-async fn pay(
+pub async fn pay(
     app: &TestApp,
     token: &str,
     invoice: &str,

@@ -7,6 +7,7 @@ mod admission;
 mod audit;
 mod cache;
 mod cli;
+mod client_databases;
 mod compose;
 mod control_plane;
 mod erp;

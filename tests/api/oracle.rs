@@ -26,6 +26,7 @@ async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str,
             db_password: Some(SecretString::from(password.to_string())),
             pool: PoolLimits::default(),
             tunnel: None,
+            contract: Default::default(),
         },
     )
     .await;
@@ -92,6 +93,69 @@ async fn erp_contract_on_oracle() {
         .expect("seed the Oracle schema (apply sql/oracle/erp_schema.sql first)");
     let token = app.token("alice@acme.test", Some("erp")).await;
     erp::contract(&app, "erp", &token).await;
+}
+
+/// A client database of the docker compose stack (`docker/oracle-init/`):
+/// TENANTQL_TEST_ORACLE_URL names tenantql's account (say NORTH_TQ) and
+/// TENANTQL_TEST_ORACLE_CONTRACT_SCHEMA the contract's schema (NORTH_CONTRACT).
+/// tenantql's objects are migrated into it, the contract checks out, and the
+/// invoice page and a payment through the client's procedure work.
+#[tokio::test]
+async fn a_client_database_on_oracle_through_views_and_procedures() {
+    let (Ok(url), Ok(schema)) = (
+        std::env::var("TENANTQL_TEST_ORACLE_URL"),
+        std::env::var("TENANTQL_TEST_ORACLE_CONTRACT_SCHEMA"),
+    ) else {
+        eprintln!("notice: TENANTQL_TEST_ORACLE_CONTRACT_SCHEMA is not set; skipping the Oracle client-database suite");
+        return;
+    };
+    let (user, password, connect) = parse_oracle_url(&url);
+    let app = TestApp::spawn_demo(20).await;
+    register_tenant(
+        &app,
+        NewTenant {
+            slug: "client".into(),
+            display_name: "Client ERP on Oracle".into(),
+            backend: BackendKind::Oracle,
+            connect_string: connect,
+            db_username: Some(user),
+            db_password: Some(SecretString::from(password)),
+            pool: PoolLimits::default(),
+            tunnel: None,
+            contract: tenantql::control::tenants::ContractPlacement {
+                schema: Some(schema),
+                write_mode: tenantql::control::entities::tenant::WriteMode::Procedures,
+            },
+        },
+    )
+    .await;
+    let actor = tenantql::audit::Actor::cli("test");
+    let rollout = tenantql::admin::tenant_database::migrate(
+        &app.services,
+        &actor,
+        tenantql::admin::tenant_database::RolloutRequest {
+            slugs: vec!["client".into()],
+            dry_run: false,
+            concurrency: 1,
+            canary: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(rollout.status, "completed", "{rollout:#?}");
+    let report = tenantql::admin::tenant_database::check(&app.services, &actor, "client")
+        .await
+        .unwrap();
+    assert!(report.ok(), "{report:#?}");
+    let token = app.token("alice@acme.test", Some("client")).await;
+    let company = app.companies(&token).await[0].0.clone();
+    app.gql(
+        erp::INVOICE_PAGE,
+        json!({ "companyId": company }),
+        Some(&token),
+    )
+    .await
+    .assert_ok();
 }
 
 #[test]

@@ -7,4 +7,7 @@ pub mod password_set_token;
 pub mod revoked_token;
 pub mod signing_key;
 pub mod tenant;
+pub mod tenant_database;
+pub mod tenant_rollout;
+pub mod tenant_rollout_result;
 pub mod user;

@@ -25,6 +25,37 @@ pub enum BackendKind {
     Postgres,
 }
 
+/// How tenantql writes to a tenant's database (`recordPayment`, `createInvoice`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, EnumIter, DeriveActiveEnum, clap::ValueEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum WriteMode {
+    /// Into the contract's tables: databases tenantql created (demo, tenants created empty).
+    #[default]
+    #[sea_orm(string_value = "tables")]
+    #[value(name = "tables")]
+    Tables,
+    /// Through the client's stored procedures, so the ERP's own rules and sequences apply.
+    #[sea_orm(string_value = "procedures")]
+    #[value(name = "procedures")]
+    Procedures,
+    /// Never: writes answer TENANT_READ_ONLY and touch nothing.
+    #[sea_orm(string_value = "read-only")]
+    #[value(name = "read-only")]
+    ReadOnly,
+}
+
+impl WriteMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Tables => "tables",
+            WriteMode::Procedures => "procedures",
+            WriteMode::ReadOnly => "read-only",
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
@@ -64,6 +95,10 @@ pub struct Model {
     pub user_rate_limit_burst: Option<i32>,
     /// Operations of the tenant that may execute at once on one instance.
     pub max_concurrent_operations: Option<i32>,
+    /// Where the contract's relations and procedures live (an Oracle or
+    /// PostgreSQL schema); None: the session's own schema (SQLite: `main`).
+    pub contract_schema: Option<String>,
+    pub write_mode: WriteMode,
 }
 
 /// Sealed columns are left out on purpose: a tenant row may be logged.

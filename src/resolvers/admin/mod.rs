@@ -4,10 +4,14 @@
 //!   log — platform admins only (`PlatformAdmin`).
 //! - `members`: the members and audit log of the caller's own tenant — its admins
 //!   only (`TenantAdmin`); the tenant is the token's, whatever the arguments say.
+//! - `tenant_database`: tenant databases against the contract, and the rollout
+//!   of tenantql's own objects in them — platform admins only.
 //! - `audit_log`: the audit rows as GraphQL types, shared by both.
 mod audit_log;
 mod members;
 mod platform;
+mod tenant_database;
 
 pub use members::{TenantAdminMutation, TenantAdminQuery};
 pub use platform::{PlatformMutation, PlatformQuery};
+pub use tenant_database::{TenantDatabaseMutation, TenantDatabaseQuery};

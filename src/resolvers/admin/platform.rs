@@ -5,14 +5,21 @@ use async_graphql::{connection::Connection, Context, Enum, InputObject, Object, 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::audit_log::{self, AuditLogEntry, AuditLogFilter};
+use super::{
+    audit_log::{self, AuditLogEntry, AuditLogFilter},
+    tenant_database::{ContractHealth, TenantDatabaseState},
+};
 use crate::{
     admin::registry,
     control::{
-        entities::{tenant, tenant::BackendKind, tenant::TenantStatus as RowStatus},
+        entities::{
+            tenant,
+            tenant::{BackendKind, TenantStatus as RowStatus, WriteMode},
+        },
+        tenant_databases,
         tenants::{
-            self, NewTenant, PoolLimits, TenantChanges, TenantFilter, TenantLimits, TunnelConfig,
-            DEFAULT_SSH_PORT,
+            self, ContractPlacement, NewTenant, PoolLimits, TenantChanges, TenantFilter,
+            TenantLimits, TunnelConfig, DEFAULT_SSH_PORT,
         },
     },
     error::AppError,
@@ -145,6 +152,9 @@ pub enum TenantHealth {
     Idle,
     /// Failing: requests get TENANT_UNAVAILABLE until a probe succeeds.
     Unavailable,
+    /// Reachable, but its database lacks something the contract names:
+    /// requests that need it get TENANT_CONTRACT_BROKEN (see `contractFault`).
+    ContractBroken,
     /// Suspended or deleted: requests are refused before reaching the database.
     Disabled,
 }
@@ -304,6 +314,13 @@ impl TenantDetails {
     async fn db_user(&self) -> Option<&str> {
         self.row.db_username.as_deref()
     }
+    /// The schema its contract objects live in; null: the account's own.
+    async fn contract_schema(&self) -> Option<&str> {
+        self.row.contract_schema.as_deref()
+    }
+    async fn write_mode(&self) -> TenantWriteMode {
+        self.row.write_mode.into()
+    }
     /// Rate and concurrency limits of its operations.
     async fn limits(&self) -> OperationLimits {
         TenantLimits::of(&self.row).into()
@@ -336,12 +353,28 @@ impl TenantDetails {
             .as_ref()
             .map(TenantPoolStats::from)
     }
+    /// What this instance last found missing from the tenant's database (a
+    /// passing `checkTenantDatabase` clears it); null: nothing.
+    async fn contract_fault(&self, ctx: &Context<'_>) -> Option<ContractHealth> {
+        services(ctx)
+            .pools
+            .stats(&self.row.id)?
+            .contract_fault
+            .map(Into::into)
+    }
+    /// tenantql's own objects in its database: version, last run, features.
+    async fn database(&self, ctx: &Context<'_>) -> async_graphql::Result<TenantDatabaseState> {
+        Ok(TenantDatabaseState {
+            row: tenant_databases::get(&services(ctx).control.db, &self.row.id).await?,
+        })
+    }
     async fn health(&self, ctx: &Context<'_>) -> TenantHealth {
         if self.row.status != RowStatus::Active {
             return TenantHealth::Disabled;
         }
         match services(ctx).pools.stats(&self.row.id) {
             Some(s) if s.breaker != PoolBreaker::Closed => TenantHealth::Unavailable,
+            Some(s) if s.contract_fault.is_some() => TenantHealth::ContractBroken,
             Some(s) if s.open => TenantHealth::Healthy,
             _ => TenantHealth::Idle,
         }
@@ -373,6 +406,11 @@ pub struct CreateTenantInput {
     pub limits: Option<OperationLimits>,
     /// Reach the database through this SSH bastion (Oracle and PostgreSQL).
     pub tunnel: Option<TunnelInput>,
+    /// The schema holding the contract's views and procedures (Oracle and
+    /// PostgreSQL); default: the database account's own schema.
+    pub contract_schema: Option<String>,
+    /// Default TABLES (a database tenantql created).
+    pub write_mode: Option<TenantWriteMode>,
 }
 
 /// Only the fields given change.
@@ -389,6 +427,41 @@ pub struct UpdateTenantInput {
     pub tunnel: Option<TunnelInput>,
     /// Connects directly again.
     pub remove_tunnel: Option<bool>,
+    /// An empty string: the database account's own schema.
+    pub contract_schema: Option<String>,
+    pub write_mode: Option<TenantWriteMode>,
+}
+
+/// How tenantql writes to a tenant's database.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TenantWriteMode {
+    /// Into the contract's tables: a database tenantql created.
+    Tables,
+    /// Through the client's stored procedures (`tenantql_record_payment`,
+    /// `tenantql_create_invoice`), so the ERP's own rules and sequences apply.
+    Procedures,
+    /// Writes answer TENANT_READ_ONLY and touch nothing.
+    ReadOnly,
+}
+
+impl From<WriteMode> for TenantWriteMode {
+    fn from(mode: WriteMode) -> Self {
+        match mode {
+            WriteMode::Tables => TenantWriteMode::Tables,
+            WriteMode::Procedures => TenantWriteMode::Procedures,
+            WriteMode::ReadOnly => TenantWriteMode::ReadOnly,
+        }
+    }
+}
+
+impl From<TenantWriteMode> for WriteMode {
+    fn from(mode: TenantWriteMode) -> Self {
+        match mode {
+            TenantWriteMode::Tables => WriteMode::Tables,
+            TenantWriteMode::Procedures => WriteMode::Procedures,
+            TenantWriteMode::ReadOnly => WriteMode::ReadOnly,
+        }
+    }
 }
 
 #[derive(InputObject, Default)]
@@ -406,8 +479,9 @@ pub struct ConnectionTest {
     pub reachable: bool,
     pub latency_ms: f64,
     pub reason: Option<String>,
-    /// Each hop in order: `tunnel` (behind a bastion), then `database`. A hop
-    /// after a failed one is not tried.
+    /// Each hop in order: `tunnel` (behind a bastion), `database`, then
+    /// `contract` (the database held against the contract: its first error, as
+    /// `checkTenantDatabase` lists them all). A hop after a failed one is not tried.
     pub hops: Vec<ConnectionHop>,
 }
 
@@ -532,6 +606,10 @@ impl PlatformMutation {
             db_password: input.db_password.map(SecretString::from),
             pool: input.pool_limits.map(Into::into).unwrap_or_default(),
             tunnel: input.tunnel.map(Into::into),
+            contract: ContractPlacement {
+                schema: input.contract_schema.filter(|s| !s.trim().is_empty()),
+                write_mode: input.write_mode.map(Into::into).unwrap_or_default(),
+            },
         };
         Ok(registry::add_tenant(services(ctx), &actor(ctx), new)
             .await?
@@ -566,6 +644,10 @@ impl PlatformMutation {
             pool: input.pool_limits.map(Into::into),
             limits: input.limits.map(Into::into),
             tunnel,
+            contract_schema: input
+                .contract_schema
+                .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+            write_mode: input.write_mode.map(Into::into),
         };
         Ok(
             registry::update_tenant(services(ctx), &actor(ctx), &slug, changes)
