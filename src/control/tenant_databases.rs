@@ -113,14 +113,7 @@ pub async fn finish(
         .col_expr(Column::LastRolloutId, Expr::value(rollout_id))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()));
     update = match finished {
-        Finished::At(version) => update
-            .col_expr(Column::SchemaVersion, Expr::value(version as i32))
-            .col_expr(
-                Column::Status,
-                Expr::value(MigrationStatus::Current.as_str()),
-            )
-            .col_expr(Column::Attempt, Expr::value(0))
-            .col_expr(Column::LastError, Expr::value(Option::<String>::None)),
+        Finished::At(version) => at_version(update, version),
         Finished::Failed { version, error } => update
             .col_expr(Column::SchemaVersion, Expr::value(version as i32))
             .col_expr(
@@ -145,7 +138,21 @@ pub async fn record_version(
 ) -> Result<(), AppError> {
     ensure_row(db, tenant_id).await?;
     use tenant_database::Column;
-    tenant_database::Entity::update_many()
+    at_version(tenant_database::Entity::update_many(), version)
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The columns of a tenant brought to `version`: current, no attempt pending, no error.
+fn at_version(
+    update: sea_orm::UpdateMany<tenant_database::Entity>,
+    version: u32,
+) -> sea_orm::UpdateMany<tenant_database::Entity> {
+    use tenant_database::Column;
+    update
         .col_expr(Column::SchemaVersion, Expr::value(version as i32))
         .col_expr(
             Column::Status,
@@ -153,11 +160,6 @@ pub async fn record_version(
         )
         .col_expr(Column::Attempt, Expr::value(0))
         .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(Column::TenantId.eq(tenant_id))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 pub async fn start_rollout(

@@ -526,13 +526,7 @@ impl PoolManager {
     /// Closes this instance's pool for the tenant and closes its breaker: the
     /// next request builds a fresh pool.
     pub fn reload(&self, tenant_id: &str) {
-        let slot = self
-            .slots
-            .lock()
-            .expect("pool slots lock")
-            .get(tenant_id)
-            .cloned();
-        if let Some(slot) = slot {
+        if let Some(slot) = self.existing_slot(tenant_id) {
             *slot.current.write().expect("pool slot lock") = None;
             slot.breaker.record_success();
         }
@@ -630,6 +624,9 @@ impl PoolManager {
         match err {
             StoreError::Unavailable { reason, detail } => {
                 slot.breaker.record_failure();
+                // A session whose SSH link just broke says only that the
+                // database went away; the tunnel knows why.
+                let reason = Self::tunnel_down(&slot).unwrap_or(reason);
                 tracing::warn!(tenant = %tenant.slug, %detail, "tenant database unavailable");
                 AppError::TenantUnavailable {
                     tenant: tenant.slug.clone(),
@@ -652,15 +649,20 @@ impl PoolManager {
         }
     }
 
+    /// Why the tenant's tunnel is down, when its open pool has one that is.
+    fn tunnel_down(slot: &Slot) -> Option<&'static str> {
+        let current = slot.current.read().expect("pool slot lock").clone()?;
+        let status = current.pool.manager().tunnel.as_ref()?.status();
+        (status.state == tunnel::TunnelState::Down).then(|| {
+            status
+                .last_error
+                .unwrap_or("the SSH tunnel to the tenant's bastion is down")
+        })
+    }
+
     /// The tenant's contract checked out: forget the last fault.
     pub fn contract_passed(&self, tenant_id: &str) {
-        let slot = self
-            .slots
-            .lock()
-            .expect("pool slots lock")
-            .get(tenant_id)
-            .cloned();
-        if let Some(slot) = slot {
+        if let Some(slot) = self.existing_slot(tenant_id) {
             *slot
                 .counters
                 .contract_fault
@@ -711,13 +713,17 @@ impl PoolManager {
     }
 
     pub fn stats(&self, tenant_id: &str) -> Option<PoolStats> {
-        let slot = self
-            .slots
+        let slot = self.existing_slot(tenant_id)?;
+        Some(Self::stats_of(tenant_id, &slot))
+    }
+
+    /// The tenant's slot if this instance has served it (never creates one).
+    fn existing_slot(&self, tenant_id: &str) -> Option<Arc<Slot>> {
+        self.slots
             .lock()
             .expect("pool slots lock")
             .get(tenant_id)
-            .cloned()?;
-        Some(Self::stats_of(tenant_id, &slot))
+            .cloned()
     }
 
     pub fn all_stats(&self) -> Vec<PoolStats> {

@@ -58,10 +58,17 @@ async fn within<T>(within: Duration, task: &mut tokio::task::JoinHandle<T>) -> O
         .map(|r| r.expect("task ran"))
 }
 
-/// A new invoice of the company to the tenant's first partner.
-fn new_invoice(company: &str, partner: &Value, net: &str) -> Value {
-    json!({ "input": { "companyId": company, "partnerId": partner, "kind": "SALE",
-        "issueDate": "2026-11-02", "dueDate": "2026-12-02", "net": net, "vat": "0.00" } })
+/// Creates an invoice of `net` (no VAT) from the company to the partner.
+async fn create_invoice(
+    app: &TestApp,
+    token: &str,
+    company: &str,
+    partner: &Value,
+    net: &str,
+) -> crate::helpers::Answer {
+    let input = json!({ "input": { "companyId": company, "partnerId": partner, "kind": "SALE",
+        "issueDate": "2026-11-02", "dueDate": "2026-12-02", "net": net, "vat": "0.00" } });
+    app.gql(CREATE_INVOICE, input, Some(token)).await
 }
 
 #[tokio::test]
@@ -105,13 +112,7 @@ async fn the_erp_contract_holds_through_a_clients_views_and_procedures_on_postgr
 
     // An invoice created through the procedure carries the vendor's number.
     let partner = app.first_partner(&token).await;
-    let created = app
-        .gql(
-            CREATE_INVOICE,
-            new_invoice(&company, &partner, "100.00"),
-            Some(&token),
-        )
-        .await;
+    let created = create_invoice(&app, &token, &company, &partner, "100.00").await;
     let created = created.assert_ok()["createInvoice"].clone();
     assert!(
         created["number"].as_str().unwrap().starts_with("ARI-2026-"),
@@ -308,13 +309,9 @@ async fn writes_into_tenantqls_own_tables_lock_only_their_rows_on_postgres() {
     pay(&app, &token, &free, "1.00", &free_issued)
         .await
         .assert_ok();
-    app.gql(
-        CREATE_INVOICE,
-        new_invoice(&company, &partner, "10.00"),
-        Some(&token),
-    )
-    .await
-    .assert_ok();
+    create_invoice(&app, &token, &company, &partner, "10.00")
+        .await
+        .assert_ok();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "writes waited {:?} on another transaction's row",
@@ -326,11 +323,7 @@ async fn writes_into_tenantqls_own_tables_lock_only_their_rows_on_postgres() {
     // the sequence, numbers guarded by their unique key).
     let mut creates = Vec::new();
     for _ in 0..8 {
-        creates.push(app.gql(
-            CREATE_INVOICE,
-            new_invoice(&company, &partner, "1.00"),
-            Some(&token),
-        ));
+        creates.push(create_invoice(&app, &token, &company, &partner, "1.00"));
     }
     let created = futures_util::future::join_all(creates).await;
     let mut numbers: Vec<String> = created
@@ -524,13 +517,7 @@ async fn read_only_and_procedures_tenants_never_write_a_table() {
         let (invoice, issued, _) = live::unpaid(&app, &token, &company).await[0].clone();
         let paid = pay(&app, &token, &invoice, "1.00", &issued).await;
         assert_eq!(paid.code(), "TENANT_READ_ONLY", "{role}: {:#}", paid.body);
-        let created = app
-            .gql(
-                CREATE_INVOICE,
-                new_invoice(&company, &partner, "1.00"),
-                Some(&token),
-            )
-            .await;
+        let created = create_invoice(&app, &token, &company, &partner, "1.00").await;
         assert_eq!(
             created.code(),
             "TENANT_READ_ONLY",
