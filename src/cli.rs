@@ -591,13 +591,24 @@ async fn tenant_command(
             eprintln!("added tenant {} ({})", tenant.slug, tenant.id);
         }
         TenantCommand::List => {
-            println!("{:<24} {:<10} {:<8} NAME", "SLUG", "STATUS", "BACKEND");
+            let versions: std::collections::HashMap<String, i32> =
+                crate::control::tenant_databases::all(&control.db)
+                    .await?
+                    .into_iter()
+                    .map(|d| (d.tenant_id, d.schema_version))
+                    .collect();
+            println!(
+                "{:<24} {:<10} {:<8} {:<10} {:<9} NAME",
+                "SLUG", "STATUS", "BACKEND", "WRITES", "DB VER"
+            );
             for t in tenants::list(&control.db).await? {
                 println!(
-                    "{:<24} {:<10} {:<8} {}",
+                    "{:<24} {:<10} {:<8} {:<10} {:<9} {}",
                     t.slug,
                     t.status.to_value(),
                     t.backend.to_value(),
+                    t.write_mode.as_str(),
+                    versions.get(&t.id).copied().unwrap_or(0),
                     t.display_name
                 );
             }

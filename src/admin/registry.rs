@@ -285,7 +285,7 @@ async fn contract_hop(services: &Services, tenant: &tenant::Model) -> Hop {
         Err(err) => Some(err.to_string()),
     };
     Hop {
-        name: "contract",
+        name: "schema",
         latency: started.elapsed(),
         reason,
     }

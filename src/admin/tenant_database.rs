@@ -30,6 +30,8 @@ const LEASE_MINUTES: i64 = 15;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Most tenants migrated at once.
 pub const MAX_CONCURRENCY: usize = 64;
+/// Most tenants one request may name (`--all` names none).
+pub const MAX_NAMED_TENANTS: usize = 1000;
 
 fn scope(tenant: &tenant::Model) -> Option<(&str, &str)> {
     Some((tenant.id.as_str(), tenant.slug.as_str()))
@@ -319,6 +321,12 @@ pub async fn migrate(
         return Err(AppError::bad_input(
             "concurrency",
             format!("concurrency is 1 to {MAX_CONCURRENCY}"),
+        ));
+    }
+    if request.slugs.len() > MAX_NAMED_TENANTS {
+        return Err(AppError::bad_input(
+            "slugs",
+            format!("name at most {MAX_NAMED_TENANTS} tenants, or none for all of them"),
         ));
     }
     if request.canary == Some(0) {

@@ -442,7 +442,7 @@ async fn a_dropped_view_column_is_named_and_only_that_tenant_fails_on_postgres()
         )
         .await;
     let hops = test.assert_ok()["testTenantConnection"]["hops"].clone();
-    assert_eq!(hops[1]["name"], "contract", "{hops:#}");
+    assert_eq!(hops[1]["name"], "schema", "{hops:#}");
     assert_eq!(hops[1]["reason"], "invoices.vat_cents: missing");
 
     // The command line says the same and fails.
@@ -740,6 +740,15 @@ async fn migrations_roll_out_across_fifty_sqlite_tenants() {
         .await
         .iter()
         .all(|(_, version, status, _)| *version == 2 && status == "CURRENT"));
+    let shown = ok(tenantql(&data_dir, &["tenant", "show", broken], None));
+    assert!(
+        shown.contains("tenantql's objects at version 2 of 2, current (attempt 0"),
+        "{shown}"
+    );
+    let listed = ok(tenantql(&data_dir, &["tenant", "list"], None));
+    let line = listed.lines().find(|l| l.starts_with(broken)).unwrap();
+    assert_eq!(line.split_whitespace().nth(3), Some("tables"), "{line}");
+    assert_eq!(line.split_whitespace().nth(4), Some("2"), "{line}");
 
     // The rollouts are on record with every tenant's outcome.
     let rollouts = tenantql::control::tenant_databases::results(

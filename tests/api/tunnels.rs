@@ -179,7 +179,7 @@ async fn a_tenant_behind_a_bastion_follows_its_sshd() {
         .iter()
         .map(|h| h["name"].as_str().unwrap())
         .collect();
-    assert_eq!(hops, ["tunnel", "database", "contract"]);
+    assert_eq!(hops, ["tunnel", "database", "schema"]);
     assert_eq!(test["hops"][2]["reachable"], true, "{test}");
     let stats = app
         .gql(TUNNEL_STATS, json!({ "slug": "north" }), Some(&root))

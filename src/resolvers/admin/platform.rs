@@ -480,7 +480,7 @@ pub struct ConnectionTest {
     pub latency_ms: f64,
     pub reason: Option<String>,
     /// Each hop in order: `tunnel` (behind a bastion), `database`, then
-    /// `contract` (the database held against the contract: its first error, as
+    /// `schema` (the database held against the contract: its first error, as
     /// `checkTenantDatabase` lists them all). A hop after a failed one is not tried.
     pub hops: Vec<ConnectionHop>,
 }
