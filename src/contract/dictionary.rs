@@ -48,6 +48,9 @@ pub struct ProcedureEntry {
 pub struct Dictionary {
     pub relations: HashMap<String, RelationEntry>,
     pub procedures: HashMap<String, ProcedureEntry>,
+    /// The `<table>_id_seq` sequences present (lower case); `None` where the
+    /// backend has none (SQLite).
+    pub sequences: Option<std::collections::HashSet<String>>,
 }
 
 /// The schema name as the database stores an unquoted identifier.
@@ -174,6 +177,36 @@ pub fn procedures_sql(dialect: Dialect, schema: Option<&str>) -> Option<Sql> {
                 .push(" GROUP BY object_name");
         }
     }
+    Some(sql)
+}
+
+/// The id sequences `tables` write mode takes ids from, in the schema.
+pub fn sequences_sql(dialect: Dialect, schema: Option<&str>) -> Option<Sql> {
+    let names: Vec<Value> = RELATIONS
+        .iter()
+        .filter(|r| r.written)
+        .map(|r| Value::from(folded(dialect, &super::sequence_of(r.name))))
+        .collect();
+    let mut sql = Sql::new(dialect);
+    match dialect {
+        Dialect::Sqlite => return None,
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT c.relname FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND ",
+            );
+            push_schema(&mut sql, "n.nspname", schema);
+        }
+        Dialect::Oracle => {
+            sql.push("SELECT sequence_name FROM all_sequences WHERE ");
+            push_schema(&mut sql, "sequence_owner", schema);
+        }
+    }
+    let column = match dialect {
+        Dialect::Oracle => "sequence_name",
+        _ => "c.relname",
+    };
+    sql.push(" AND ").in_list(column, names);
     Some(sql)
 }
 
@@ -310,6 +343,13 @@ pub async fn read(conn: &mut Connection, schema: Option<&str>) -> Result<Diction
             }
         }
     }
+    if let Some(sql) = sequences_sql(dialect, schema) {
+        let mut found = std::collections::HashSet::new();
+        for row in conn.query(&sql, "contract-check").await? {
+            found.insert(row.text(0)?.to_ascii_lowercase());
+        }
+        dictionary.sequences = Some(found);
+    }
     if let Some(sql) = procedures_sql(dialect, schema) {
         for row in conn.query(&sql, "contract-check").await? {
             let name = row.text(0)?.to_ascii_lowercase();
@@ -368,6 +408,21 @@ mod tests {
             procedures.params()[1],
             Value::from("TENANTQL_RECORD_PAYMENT")
         );
+    }
+
+    #[test]
+    fn sequence_queries() {
+        let oracle = sequences_sql(Dialect::Oracle, Some("erp")).unwrap();
+        assert_eq!(
+            oracle.text(),
+            "SELECT sequence_name FROM all_sequences WHERE sequence_owner = :1 AND sequence_name IN (:2, :3, :4)"
+        );
+        assert_eq!(oracle.params()[1], Value::from("INVOICES_ID_SEQ"));
+        let postgres = sequences_sql(Dialect::Postgres, None).unwrap();
+        assert!(postgres
+            .text()
+            .ends_with("n.nspname = current_schema() AND c.relname IN ($1, $2, $3)"));
+        assert!(sequences_sql(Dialect::Sqlite, None).is_none());
     }
 
     #[test]

@@ -210,6 +210,49 @@ pub async fn migrate(conn: &mut Connection, own_tables: bool) -> Result<(u32, u3
         error: describe(err),
     };
     let dialect = conn.dialect();
+    if dialect == Dialect::Postgres {
+        // Beside the control plane's lease: a second control plane (or a
+        // DBA's runner) pointed at the same database waits for nobody.
+        let locked = conn
+            .query(
+                &Sql::raw(
+                    dialect,
+                    &format!("SELECT pg_try_advisory_lock({ADVISORY_LOCK})"),
+                ),
+                "tenant-migrate",
+            )
+            .await
+            .map_err(|e| failed(0, "lock", &e))?;
+        if !matches!(locked.first().map(|r| r.int_or_zero(0)), Some(Ok(1))) {
+            return Err(StepFailed {
+                version: 0,
+                name: "lock",
+                error: "another migration holds this database".into(),
+            });
+        }
+    }
+    let outcome = migrate_locked(conn, own_tables).await;
+    if dialect == Dialect::Postgres {
+        let unlock = Sql::raw(
+            dialect,
+            &format!("SELECT pg_advisory_unlock({ADVISORY_LOCK})"),
+        );
+        // The session's end releases it too.
+        let _ = conn.query(&unlock, "tenant-migrate").await;
+    }
+    outcome
+}
+
+/// PostgreSQL's advisory lock key for migrating a database ("tenantql" in ASCII).
+pub const ADVISORY_LOCK: i64 = 0x7465_6e61_6e74_716c;
+
+async fn migrate_locked(conn: &mut Connection, own_tables: bool) -> Result<(u32, u32), StepFailed> {
+    let failed = |version, name, err: &StoreError| StepFailed {
+        version,
+        name,
+        error: describe(err),
+    };
+    let dialect = conn.dialect();
     if let Err(e) = conn
         .execute(&Sql::raw(dialect, bootstrap_sql(dialect)))
         .await

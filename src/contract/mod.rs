@@ -194,6 +194,11 @@ pub const PROCEDURES: &[Procedure] = &[
     },
 ];
 
+/// The sequence `tables` write mode takes a written relation's ids from.
+pub fn sequence_of(relation: &str) -> String {
+    format!("{relation}_id_seq")
+}
+
 /// What a write mode needs of a relation, beyond reading it.
 pub fn writes_relation(mode: WriteMode, relation: &Relation) -> bool {
     mode == WriteMode::Tables && relation.written

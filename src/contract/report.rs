@@ -187,6 +187,15 @@ pub fn evaluate(dictionary: &Dictionary, mode: WriteMode) -> Vec<ObjectReport> {
                 ));
             }
         }
+        if let (true, Some(sequences)) = (writes_relation(mode, relation), &dictionary.sequences) {
+            let sequence = super::sequence_of(relation.name);
+            if !sequences.contains(&sequence) {
+                findings.push(error(
+                    Some(&sequence),
+                    "the sequence the tables write mode takes ids from is missing (`tenantql tenant migrate` creates it for tenantql's own tables)",
+                ));
+            }
+        }
         objects.push(ObjectReport {
             name: relation.name,
             kind: "relation",
@@ -303,6 +312,12 @@ mod tests {
                 },
             );
         }
+        dictionary.sequences = Some(
+            RELATIONS
+                .iter()
+                .map(|r| crate::contract::sequence_of(r.name))
+                .collect(),
+        );
         for procedure in PROCEDURES {
             dictionary.procedures.insert(
                 procedure.name.into(),

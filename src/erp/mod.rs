@@ -44,9 +44,13 @@ pub(crate) async fn fetch<T>(
 /// ERP sharing the database would wait on), or `MAX + 1` on SQLite, whose
 /// transaction already holds the write lock.
 pub(crate) async fn next_id(tx: &mut Transaction<'_>, table: &str) -> Result<i64, AppError> {
-    let mut qualified = tx.sql();
-    qualified.rel(table);
-    let sql = Sql::raw(tx.dialect(), &tx.dialect().next_id(qualified.text()));
+    let (mut qualified_table, mut qualified_sequence) = (tx.sql(), tx.sql());
+    qualified_table.rel(table);
+    qualified_sequence.rel(&crate::contract::sequence_of(table));
+    let select = tx
+        .dialect()
+        .next_id(qualified_table.text(), qualified_sequence.text());
+    let sql = Sql::raw(tx.dialect(), &select);
     let rows = tx.query(&sql).await?;
     rows.first()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no id for {table}")))?

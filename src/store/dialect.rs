@@ -53,15 +53,14 @@ impl Dialect {
     }
 
     /// The statement that allocates the next id of a contract table in `tables`
-    /// write mode: the table's sequence (`<table>_id_seq`, created by the
-    /// tenant-database migrations) where the backend has sequences, so no lock
-    /// is taken; SQLite's `MAX + 1` is safe only because `BEGIN IMMEDIATE`
-    /// already holds the database's write lock.
-    pub fn next_id(self, table: &str) -> String {
+    /// write mode: from `sequence` where the backend has sequences, so no lock
+    /// is taken; SQLite's `MAX + 1` of `table` is safe only because `BEGIN
+    /// IMMEDIATE` already holds the database's write lock.
+    pub fn next_id(self, table: &str, sequence: &str) -> String {
         match self {
             Dialect::Sqlite => format!("SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"),
-            Dialect::Postgres => format!("SELECT nextval('{table}_id_seq')"),
-            Dialect::Oracle => format!("SELECT {table}_id_seq.NEXTVAL FROM DUAL"),
+            Dialect::Postgres => format!("SELECT nextval('{sequence}')"),
+            Dialect::Oracle => format!("SELECT {sequence}.NEXTVAL FROM DUAL"),
         }
     }
 
@@ -81,15 +80,15 @@ mod tests {
     #[test]
     fn ids_come_from_sequences_where_there_are_sequences() {
         assert_eq!(
-            Dialect::Oracle.next_id("payments"),
+            Dialect::Oracle.next_id("payments", "payments_id_seq"),
             "SELECT payments_id_seq.NEXTVAL FROM DUAL"
         );
         assert_eq!(
-            Dialect::Postgres.next_id("payments"),
-            "SELECT nextval('payments_id_seq')"
+            Dialect::Postgres.next_id("erp.payments", "erp.payments_id_seq"),
+            "SELECT nextval('erp.payments_id_seq')"
         );
         assert_eq!(
-            Dialect::Sqlite.next_id("payments"),
+            Dialect::Sqlite.next_id("payments", "payments_id_seq"),
             "SELECT COALESCE(MAX(id), 0) + 1 FROM payments"
         );
     }

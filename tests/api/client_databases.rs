@@ -794,6 +794,16 @@ async fn migrations_roll_out_across_fifty_postgres_tenants() {
     }
     let actor = Actor::cli("test");
 
+    // Before migrating, the check says the id sequences are missing.
+    let before = tenant_database::check(&app.services, &actor, "pg-10")
+        .await
+        .unwrap();
+    assert_eq!(before.errors(), 3, "{before:#?}");
+    assert!(before
+        .first_error()
+        .unwrap()
+        .starts_with("invoices.invoices_id_seq: the sequence"));
+
     // A canary of 3 that includes the broken tenant stops the rollout.
     let stopped = tenant_database::migrate(&app.services, &actor, request(false, 4, Some(3)))
         .await
@@ -844,6 +854,38 @@ async fn migrations_roll_out_across_fifty_postgres_tenants() {
     let states = database_states(&app, &root).await;
     assert_eq!(states.iter().filter(|s| s.1 == 2).count(), 49);
 
+    // A runner outside this control plane holding the database's advisory
+    // lock keeps this one off it.
+    let mut other_runner = pg_superuser(&databases[0]).await;
+    count(
+        &mut other_runner,
+        &format!(
+            "SELECT CASE WHEN pg_try_advisory_lock({}) THEN 1 ELSE 0 END",
+            tenantql::contract::migrations::ADVISORY_LOCK
+        ),
+    )
+    .await;
+    let held = tenant_database::migrate(
+        &app.services,
+        &actor,
+        RolloutRequest {
+            slugs: vec!["pg-00".into()],
+            ..request(false, 1, None)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.tenants[0].outcome, Outcome::Failed);
+    assert!(
+        held.tenants[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("another migration holds this database"),
+        "{held:#?}"
+    );
+    drop(other_runner);
+
     // Fixed and run again: it completes.
     pg_superuser(&databases[0])
         .await
@@ -854,6 +896,10 @@ async fn migrations_roll_out_across_fifty_postgres_tenants() {
         .await
         .unwrap();
     assert_eq!(done.status, "completed", "{done:#?}");
+    let after = tenant_database::check(&app.services, &actor, "pg-10")
+        .await
+        .unwrap();
+    assert_eq!(after.errors(), 0, "{after:#?}");
     assert_eq!(done.count(Outcome::Migrated), 1);
     assert_eq!(done.count(Outcome::Current), 49);
 }
