@@ -20,8 +20,8 @@ use tenantql::{
 use crate::{
     erp::{self, INVOICE_PAGE},
     helpers::{
-        add_postgres_tenant, add_vendor_tenant, fresh_postgres_database, ok, pg_superuser,
-        postgres_url, register_tenant, tenantql, TestApp,
+        add_postgres_tenant, add_vendor_tenant, fresh_postgres_database, migrate_tenant, ok,
+        pg_superuser, postgres_url, register_tenant, tenantql, TestApp,
     },
     live::{self, pay, CREATE_INVOICE},
 };
@@ -865,16 +865,7 @@ async fn migrations_roll_out_across_fifty_postgres_tenants() {
         ),
     )
     .await;
-    let held = tenant_database::migrate(
-        &app.services,
-        &actor,
-        RolloutRequest {
-            slugs: vec!["pg-00".into()],
-            ..request(false, 1, None)
-        },
-    )
-    .await
-    .unwrap();
+    let held = migrate_tenant(&app, "pg-00").await;
     assert_eq!(held.tenants[0].outcome, Outcome::Failed);
     assert!(
         held.tenants[0]
@@ -977,16 +968,7 @@ async fn the_erp_contract_holds_through_views_over_a_vendors_sqlite_tables() {
     )
     .await;
     let actor = Actor::cli("test");
-    let rollout = tenant_database::migrate(
-        &app.services,
-        &actor,
-        RolloutRequest {
-            slugs: vec!["south".into()],
-            ..request(false, 1, None)
-        },
-    )
-    .await
-    .unwrap();
+    let rollout = migrate_tenant(&app, "south").await;
     assert_eq!(rollout.status, "completed", "{rollout:#?}");
     // Only tenantql's change log: the views get no triggers.
     assert!(!rollout.tenants[0].steps[1].applies);

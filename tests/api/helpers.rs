@@ -740,7 +740,23 @@ pub async fn add_vendor_tenant(
         },
     )
     .await;
-    let rollout = tenantql::admin::tenant_database::migrate(
+    let rollout = migrate_tenant(app, slug).await;
+    assert_eq!(rollout.status, "completed", "{rollout:#?}");
+    pg_superuser(&connect)
+        .await
+        .execute_script(tenantql::erp::seed::POSTGRES_VENDOR_TRIGGERS)
+        .await
+        .expect("vendor triggers");
+    connect
+}
+
+/// Migrates tenantql's own objects into one tenant's database, as
+/// `tenantql tenant migrate SLUG` does.
+pub async fn migrate_tenant(
+    app: &TestApp,
+    slug: &str,
+) -> tenantql::admin::tenant_database::Rollout {
+    tenantql::admin::tenant_database::migrate(
         &app.services,
         &Actor::cli("test"),
         tenantql::admin::tenant_database::RolloutRequest {
@@ -751,14 +767,7 @@ pub async fn add_vendor_tenant(
         },
     )
     .await
-    .expect("rollout runs");
-    assert_eq!(rollout.status, "completed", "{rollout:#?}");
-    pg_superuser(&connect)
-        .await
-        .execute_script(tenantql::erp::seed::POSTGRES_VENDOR_TRIGGERS)
-        .await
-        .expect("vendor triggers");
-    connect
+    .expect("the rollout runs")
 }
 
 /// Registers a tenant as an operator would and makes alice its admin.

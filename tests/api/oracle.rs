@@ -130,18 +130,7 @@ async fn a_client_database_on_oracle_through_views_and_procedures() {
     )
     .await;
     let actor = tenantql::audit::Actor::cli("test");
-    let rollout = tenantql::admin::tenant_database::migrate(
-        &app.services,
-        &actor,
-        tenantql::admin::tenant_database::RolloutRequest {
-            slugs: vec!["client".into()],
-            dry_run: false,
-            concurrency: 1,
-            canary: None,
-        },
-    )
-    .await
-    .unwrap();
+    let rollout = crate::helpers::migrate_tenant(&app, "client").await;
     assert_eq!(rollout.status, "completed", "{rollout:#?}");
     let report = tenantql::admin::tenant_database::check(&app.services, &actor, "client")
         .await
