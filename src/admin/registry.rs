@@ -271,17 +271,8 @@ pub async fn test_connection(
 /// (the first thing wrong, if anything; `tenant check` lists everything).
 async fn contract_hop(services: &Services, tenant: &tenant::Model) -> Hop {
     let started = std::time::Instant::now();
-    let reason = match services.pools.open_session(tenant).await {
-        Ok(mut session) => match crate::contract::check(
-            &mut session.conn,
-            tenant.contract_schema.as_deref(),
-            tenant.write_mode,
-        )
-        .await
-        {
-            Ok(report) => report.first_error(),
-            Err(err) => Some(format!("the data dictionary could not be read: {err}")),
-        },
+    let reason = match super::tenant_database::report(services, tenant).await {
+        Ok(report) => report.first_error(),
         Err(err) => Some(err.to_string()),
     };
     Hop {

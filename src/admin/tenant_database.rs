@@ -21,7 +21,7 @@ use crate::{
     },
     error::AppError,
     state::Services,
-    store::StoreError,
+    tenancy::pools::store_failure,
 };
 
 /// Longest one tenant's migration may hold its lease before another runner may take over.
@@ -43,33 +43,32 @@ pub fn owns_tables(tenant: &tenant::Model) -> bool {
     tenant.write_mode == WriteMode::Tables && tenant.contract_schema.is_none()
 }
 
-fn unavailable(slug: &str, err: StoreError) -> AppError {
-    match err {
-        StoreError::Unavailable { reason, .. } => AppError::TenantUnavailable {
-            tenant: slug.to_string(),
-            reason: reason.to_string(),
-        },
-        other => AppError::internal(anyhow::anyhow!("checking {slug}'s database: {other}")),
-    }
+/// The tenant's database held against the contract, over a session of its
+/// own (the live pool is left alone).
+pub(crate) async fn report(
+    services: &Services,
+    tenant: &tenant::Model,
+) -> Result<CheckReport, AppError> {
+    let mut session = services.pools.open_session(tenant).await?;
+    contract::check(
+        &mut session.conn,
+        tenant.contract_schema.as_deref(),
+        tenant.write_mode,
+    )
+    .await
+    .map_err(|e| store_failure(&tenant.slug, e))
 }
 
-/// Reads the tenant database's dictionary and holds it against the contract.
-/// Opens its own session (the live pool is left alone) and, when the contract
-/// holds, clears the contract fault this instance last saw for the tenant.
+/// Reads the tenant database's dictionary and holds it against the contract;
+/// when the contract holds, clears the contract fault this instance last saw
+/// for the tenant.
 pub async fn check(
     services: &Services,
     actor: &Actor,
     slug: &str,
 ) -> Result<CheckReport, AppError> {
     let tenant = tenants::get_by_slug(&services.control.db, slug).await?;
-    let mut session = services.pools.open_session(&tenant).await?;
-    let report = contract::check(
-        &mut session.conn,
-        tenant.contract_schema.as_deref(),
-        tenant.write_mode,
-    )
-    .await
-    .map_err(|e| unavailable(slug, e))?;
+    let report = report(services, &tenant).await?;
     if report.ok() {
         services.pools.contract_passed(&tenant.id);
     }
@@ -156,12 +155,11 @@ async fn tenants_of(services: &Services, slugs: &[String]) -> Result<Vec<tenant:
     if slugs.is_empty() {
         return tenants::list(db).await;
     }
-    let mut rows = Vec::with_capacity(slugs.len());
-    for slug in slugs {
-        rows.push(tenants::get_by_slug(db, slug).await?);
+    let rows = tenants::by_slugs(db, slugs).await?;
+    let named: std::collections::HashSet<&str> = slugs.iter().map(String::as_str).collect();
+    if rows.len() < named.len() {
+        return Err(AppError::NotFound("tenant"));
     }
-    rows.sort_by(|a, b| a.slug.cmp(&b.slug));
-    rows.dedup_by(|a, b| a.id == b.id);
     Ok(rows)
 }
 
@@ -187,7 +185,7 @@ async fn plan_one(services: &Services, tenant: tenant::Model) -> TenantOutcome {
         let mut session = services.pools.open_session(tenant).await?;
         migrations::current_version(&mut session.conn)
             .await
-            .map_err(|e| unavailable(&tenant.slug, e))
+            .map_err(|e| store_failure(&tenant.slug, e))
     };
     match version.await {
         Ok(version) => {
@@ -233,30 +231,26 @@ async fn migrate_one(
             .pools
             .open_session(tenant)
             .await
-            .map_err(|e| (0, e.to_string()))?;
-        let before = migrations::current_version(&mut session.conn)
-            .await
-            .unwrap_or(0);
+            .map_err(|e| (None, e.to_string()))?;
         migrations::migrate(&mut session.conn, owns_tables(tenant))
             .await
-            .map(|(from, to)| (from, to, migrations::plan(from, owns_tables(tenant))))
-            .map_err(|e| (e.version.saturating_sub(1).max(before), e.to_string()))
+            .map_err(|e| (e.at, e.to_string()))
     };
     let finished = match run.await {
-        Ok((from, to, steps)) => {
+        Ok((from, to)) => {
             result.from_version = from;
             result.to_version = to;
-            result.outcome = if steps.is_empty() {
+            result.steps = migrations::plan(from, owns_tables(tenant));
+            result.outcome = if result.steps.is_empty() {
                 Outcome::Current
             } else {
                 Outcome::Migrated
             };
-            result.steps = steps;
             Finished::At(to)
         }
         Err((at, error)) => {
-            result.from_version = at;
-            result.to_version = at;
+            result.from_version = at.unwrap_or(0);
+            result.to_version = at.unwrap_or(0);
             result.error = Some(error);
             Finished::Failed {
                 version: at,
@@ -375,18 +369,18 @@ pub async fn migrate(
     } else {
         outcomes.extend(migrate_all(services, &rollout.id, rest, request.concurrency).await);
     }
-    let mut done = Rollout {
+    let not_migrated = outcomes
+        .iter()
+        .any(|o| matches!(o.outcome, Outcome::Failed | Outcome::Locked));
+    let done = Rollout {
         id: Some(rollout.id.clone()),
         target_version,
-        status: "completed",
+        status: match (canary_failed, not_migrated) {
+            (true, _) => "stopped",
+            (false, true) => "failed",
+            (false, false) => "completed",
+        },
         tenants: outcomes,
-    };
-    done.status = if canary_failed {
-        "stopped"
-    } else if done.count(Outcome::Failed) > 0 || done.count(Outcome::Locked) > 0 {
-        "failed"
-    } else {
-        "completed"
     };
     tenant_databases::finish_rollout(
         db,

@@ -1,7 +1,7 @@
 //! What a tenant database's data dictionary says about the contract's names:
 //! Oracle `ALL_OBJECTS`, `ALL_TAB_COLUMNS`, `ALL_ARGUMENTS` and the privilege
-//! views; PostgreSQL `pg_catalog`; SQLite `pragma_table_xinfo`. Three round
-//! trips at most, whatever the contract's size.
+//! views, `ALL_SEQUENCES`; PostgreSQL `pg_catalog`; SQLite `pragma_table_xinfo`.
+//! Four round trips at most, whatever the contract's size.
 use std::collections::HashMap;
 
 use super::{Kind, PROCEDURES, RELATIONS};

@@ -104,14 +104,18 @@ pub fn oracle_blocks(script: &str) -> Vec<String> {
     blocks
 }
 
+/// The last step recorded in the database (0 for none).
+pub fn version_sql(dialect: Dialect) -> Sql {
+    Sql::raw(
+        dialect,
+        "SELECT COALESCE(MAX(version), 0) FROM tenantql_schema_version",
+    )
+}
+
 /// The version the database is at: the last step recorded in it (0: none,
 /// or no version table yet).
 pub async fn current_version(conn: &mut Connection) -> Result<u32, StoreError> {
-    let dialect = conn.dialect();
-    let sql = Sql::raw(
-        dialect,
-        "SELECT COALESCE(MAX(version), 0) FROM tenantql_schema_version",
-    );
+    let sql = version_sql(conn.dialect());
     match conn.query(&sql, "tenant-migrate").await {
         Ok(rows) => Ok(rows
             .first()
@@ -153,6 +157,20 @@ pub struct StepFailed {
     pub version: u32,
     pub name: &'static str,
     pub error: String,
+    /// The version the database is at after the failure (the steps before it
+    /// stay applied); None when the failure came before it could be read.
+    pub at: Option<u32>,
+}
+
+impl StepFailed {
+    fn of(version: u32, name: &'static str, at: Option<u32>, err: &StoreError) -> Self {
+        StepFailed {
+            version,
+            name,
+            error: describe(err),
+            at,
+        }
+    }
 }
 
 fn describe(err: &StoreError) -> String {
@@ -204,30 +222,24 @@ async fn apply(conn: &mut Connection, step: &Step, applies: bool) -> Result<(), 
 /// Brings the database from wherever it is to the target version; the
 /// versions it went from and to.
 pub async fn migrate(conn: &mut Connection, own_tables: bool) -> Result<(u32, u32), StepFailed> {
-    let failed = |version, name, err: &StoreError| StepFailed {
-        version,
-        name,
-        error: describe(err),
-    };
     let dialect = conn.dialect();
     if dialect == Dialect::Postgres {
         // Beside the control plane's lease: a second control plane (or a
         // DBA's runner) pointed at the same database waits for nobody.
+        let lock = Sql::raw(
+            dialect,
+            &format!("SELECT pg_try_advisory_lock({ADVISORY_LOCK})"),
+        );
         let locked = conn
-            .query(
-                &Sql::raw(
-                    dialect,
-                    &format!("SELECT pg_try_advisory_lock({ADVISORY_LOCK})"),
-                ),
-                "tenant-migrate",
-            )
+            .query(&lock, "tenant-migrate")
             .await
-            .map_err(|e| failed(0, "lock", &e))?;
+            .map_err(|e| StepFailed::of(0, "lock", None, &e))?;
         if !matches!(locked.first().map(|r| r.int_or_zero(0)), Some(Ok(1))) {
             return Err(StepFailed {
                 version: 0,
                 name: "lock",
                 error: "another migration holds this database".into(),
+                at: None,
             });
         }
     }
@@ -237,7 +249,8 @@ pub async fn migrate(conn: &mut Connection, own_tables: bool) -> Result<(u32, u3
             dialect,
             &format!("SELECT pg_advisory_unlock({ADVISORY_LOCK})"),
         );
-        // The session's end releases it too.
+        // After a failed step the transaction is aborted and this fails; the
+        // session's end releases the lock then.
         let _ = conn.query(&unlock, "tenant-migrate").await;
     }
     outcome
@@ -247,26 +260,15 @@ pub async fn migrate(conn: &mut Connection, own_tables: bool) -> Result<(u32, u3
 pub const ADVISORY_LOCK: i64 = 0x7465_6e61_6e74_716c;
 
 async fn migrate_locked(conn: &mut Connection, own_tables: bool) -> Result<(u32, u32), StepFailed> {
-    let failed = |version, name, err: &StoreError| StepFailed {
-        version,
-        name,
-        error: describe(err),
-    };
     let dialect = conn.dialect();
-    if let Err(e) = conn
-        .execute(&Sql::raw(dialect, bootstrap_sql(dialect)))
+    let bootstrap = |e: &StoreError| StepFailed::of(0, "schema_version", None, e);
+    conn.execute(&Sql::raw(dialect, bootstrap_sql(dialect)))
         .await
-    {
-        return Err(failed(0, "schema_version", &e));
-    }
+        .map_err(|e| bootstrap(&e))?;
     if dialect == Dialect::Oracle {
-        conn.commit()
-            .await
-            .map_err(|e| failed(0, "schema_version", &e))?;
+        conn.commit().await.map_err(|e| bootstrap(&e))?;
     }
-    let from = current_version(conn)
-        .await
-        .map_err(|e| failed(0, "schema_version", &e))?;
+    let from = current_version(conn).await.map_err(|e| bootstrap(&e))?;
     let mut at = from;
     for planned in plan(from, own_tables) {
         let step = STEPS
@@ -275,7 +277,7 @@ async fn migrate_locked(conn: &mut Connection, own_tables: bool) -> Result<(u32,
             .expect("planned steps exist");
         apply(conn, step, planned.applies)
             .await
-            .map_err(|e| failed(step.version, step.name, &e))?;
+            .map_err(|e| StepFailed::of(step.version, step.name, Some(at), &e))?;
         at = step.version;
     }
     Ok((from, at))

@@ -90,7 +90,11 @@ pub async fn lease(
 /// How one tenant's migration ended.
 pub enum Finished<'a> {
     At(u32),
-    Failed { version: u32, error: &'a str },
+    /// `version`: where the failure left the database, if it could be read.
+    Failed {
+        version: Option<u32>,
+        error: &'a str,
+    },
 }
 
 /// Records the outcome and gives the lease back (only `holder`'s).
@@ -114,13 +118,20 @@ pub async fn finish(
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()));
     update = match finished {
         Finished::At(version) => at_version(update, version),
-        Finished::Failed { version, error } => update
-            .col_expr(Column::SchemaVersion, Expr::value(version as i32))
-            .col_expr(
-                Column::Status,
-                Expr::value(MigrationStatus::Failed.as_str()),
-            )
-            .col_expr(Column::LastError, Expr::value(error)),
+        Finished::Failed { version, error } => {
+            let failed = update
+                .col_expr(
+                    Column::Status,
+                    Expr::value(MigrationStatus::Failed.as_str()),
+                )
+                .col_expr(Column::LastError, Expr::value(error));
+            match version {
+                Some(version) => {
+                    failed.col_expr(Column::SchemaVersion, Expr::value(version as i32))
+                }
+                None => failed,
+            }
+        }
     };
     update
         .filter(Column::TenantId.eq(tenant_id))

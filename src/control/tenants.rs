@@ -445,6 +445,19 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<tenant::Model>, AppEr
         .await?)
 }
 
+/// The tenants with these slugs that are not deleted, by slug (those that exist).
+pub async fn by_slugs(
+    db: &impl ConnectionTrait,
+    slugs: &[String],
+) -> Result<Vec<tenant::Model>, AppError> {
+    Ok(tenant::Entity::find()
+        .filter(tenant::Column::Slug.is_in(slugs.iter().map(String::as_str)))
+        .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
+        .order_by_asc(tenant::Column::Slug)
+        .all(db)
+        .await?)
+}
+
 /// Which tenants an operator lists.
 #[derive(Debug, Clone, Default)]
 pub struct TenantFilter {

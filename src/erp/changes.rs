@@ -46,16 +46,11 @@ pub fn forget_sql(dialect: Dialect, invoice_id: i64) -> Sql {
     sql
 }
 
-pub fn version_sql(dialect: Dialect) -> Sql {
-    Sql::raw(
-        dialect,
-        "SELECT COALESCE(MAX(version), 0) FROM tenantql_schema_version",
-    )
-}
-
 /// The version tenantql's own objects are at in the tenant database (0: never migrated).
 pub async fn log_version(db: &TenantDb) -> Result<i64, AppError> {
-    let rows = db.query_own(&version_sql(db.dialect())).await?;
+    let rows = db
+        .query_own(&crate::contract::migrations::version_sql(db.dialect()))
+        .await?;
     rows.as_deref()
         .and_then(<[_]>::first)
         .map(|r| r.int_or_zero(0).map_err(mapping))

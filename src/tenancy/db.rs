@@ -94,10 +94,6 @@ impl Transaction<'_> {
         self.db.sql()
     }
 
-    pub fn write_mode(&self) -> crate::control::entities::tenant::WriteMode {
-        self.db.tenant.write_mode
-    }
-
     fn session(&mut self) -> &mut PooledConnection {
         self.conn
             .as_mut()

@@ -118,7 +118,7 @@ fn tunnel_unavailable(error: TunnelError) -> StoreError {
 
 /// A store failure outside any pool (so not the breaker's business) as the
 /// client error.
-fn store_failure(slug: &str, err: StoreError) -> AppError {
+pub fn store_failure(slug: &str, err: StoreError) -> AppError {
     match err {
         StoreError::Unavailable { reason, detail } => {
             tracing::warn!(tenant = %slug, %detail, "tenant database unavailable");
@@ -529,6 +529,11 @@ impl PoolManager {
         if let Some(slot) = self.existing_slot(tenant_id) {
             *slot.current.write().expect("pool slot lock") = None;
             slot.breaker.record_success();
+            *slot
+                .counters
+                .contract_fault
+                .lock()
+                .expect("contract fault lock") = None;
         }
     }
 
@@ -633,19 +638,19 @@ impl PoolManager {
                     reason: reason.to_string(),
                 }
             }
-            StoreError::Contract { object, detail } => {
-                tracing::warn!(tenant = %tenant.slug, %object, %detail, "tenant contract broken");
-                *slot
-                    .counters
-                    .contract_fault
-                    .lock()
-                    .expect("contract fault lock") = Some(ContractFault {
-                    object,
-                    at: chrono::Utc::now(),
-                });
-                AppError::TenantContractBroken(tenant.slug.clone())
+            other => {
+                if let StoreError::Contract { object, .. } = &other {
+                    *slot
+                        .counters
+                        .contract_fault
+                        .lock()
+                        .expect("contract fault lock") = Some(ContractFault {
+                        object: object.clone(),
+                        at: chrono::Utc::now(),
+                    });
+                }
+                client_error(&tenant.slug, other)
             }
-            other => client_error(&tenant.slug, other),
         }
     }
 

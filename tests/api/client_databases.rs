@@ -750,6 +750,19 @@ async fn migrations_roll_out_across_fifty_sqlite_tenants() {
     assert_eq!(line.split_whitespace().nth(3), Some("tables"), "{line}");
     assert_eq!(line.split_whitespace().nth(4), Some("2"), "{line}");
 
+    // A rollout naming a tenant that does not exist runs for none.
+    let unknown = tenant_database::migrate(
+        &app.services,
+        &actor,
+        RolloutRequest {
+            slugs: vec![broken.into(), "no-such-client".into()],
+            ..request(false, 1, None)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(unknown.code(), "NOT_FOUND");
+
     // The rollouts are on record with every tenant's outcome.
     let rollouts = tenantql::control::tenant_databases::results(
         &app.services.control.db,

@@ -121,14 +121,20 @@ pub struct TenantDatabaseState {
     pub row: Option<record::Model>,
 }
 
-#[Object]
 impl TenantDatabaseState {
-    /// The last step applied (0: none known).
-    async fn schema_version(&self) -> u32 {
+    fn version(&self) -> u32 {
         self.row
             .as_ref()
             .map(|r| r.schema_version.max(0) as u32)
             .unwrap_or(0)
+    }
+}
+
+#[Object]
+impl TenantDatabaseState {
+    /// The last step applied (0: none known).
+    async fn schema_version(&self) -> u32 {
+        self.version()
     }
     async fn target_version(&self) -> u32 {
         migrations::target_version()
@@ -160,11 +166,7 @@ impl TenantDatabaseState {
     /// What depends on the version: `liveChanges` (rows changed outside
     /// tenantql reach subscribers) needs the change log.
     async fn features(&self) -> Vec<DatabaseFeature> {
-        let version = self
-            .row
-            .as_ref()
-            .map(|r| r.schema_version.max(0) as u32)
-            .unwrap_or(0);
+        let version = self.version();
         let needed = migrations::CHANGE_LOG_VERSION;
         vec![DatabaseFeature {
             name: "liveChanges".into(),
