@@ -273,6 +273,7 @@ fn sqlite_tenant(slug: &str, display_name: &str, store: &Path) -> NewTenant {
         pool: PoolLimits::default(),
         tunnel: None,
         contract: Default::default(),
+        allowed_origins: Vec::new(),
     }
 }
 
@@ -917,6 +918,7 @@ fn pg_tenant(slug: &str, user: &str, connect: &str, o: &Options) -> NewTenant {
         },
         tunnel: None,
         contract: Default::default(),
+        allowed_origins: Vec::new(),
     }
 }
 

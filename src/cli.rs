@@ -25,7 +25,9 @@ use crate::{
             ContractPlacement, NewTenant, PoolLimits, TenantChanges, TenantLimits, TunnelConfig,
         },
     },
-    demo, schema,
+    demo,
+    origins::OriginList,
+    schema,
     server::Application,
     state::{ServiceSettings, Services},
     telemetry::LogConfig,
@@ -173,6 +175,11 @@ pub enum TenantCommand {
         /// created), `procedures` (the client's stored procedures) or `read-only`.
         #[arg(long, value_enum, default_value_t = WriteMode::Tables)]
         write_mode: WriteMode,
+        /// Web origins of the tenant's own apps, comma-separated
+        /// (`https://erp.client.example,https://*.client.example`): browsers on
+        /// them may call with this tenant's tokens.
+        #[arg(long)]
+        allowed_origins: Option<String>,
     },
     /// List tenants.
     List,
@@ -220,6 +227,9 @@ pub enum TenantCommand {
         contract_schema: Option<String>,
         #[arg(long, value_enum)]
         write_mode: Option<WriteMode>,
+        /// Replaces the tenant's web origins, comma-separated; an empty value: none.
+        #[arg(long)]
+        allowed_origins: Option<String>,
     },
     /// Suspend a tenant: its members' requests answer TENANT_SUSPENDED.
     Suspend { slug: String },
@@ -546,6 +556,7 @@ async fn tenant_command(
             acquire_timeout_ms,
             contract_schema,
             write_mode,
+            allowed_origins,
         } => {
             let connect_string = match (connect, backend) {
                 (Some(c), _) => c.clone(),
@@ -585,6 +596,10 @@ async fn tenant_command(
                         schema: contract_schema.clone().filter(|s| !s.trim().is_empty()),
                         write_mode: *write_mode,
                     },
+                    allowed_origins: allowed_origins
+                        .as_deref()
+                        .map(origin_list)
+                        .unwrap_or_default(),
                 },
             )
             .await?;
@@ -628,6 +643,15 @@ async fn tenant_command(
                     .unwrap_or("- (the account's own)")
             );
             println!("write mode:      {}", t.write_mode.as_str());
+            let origins = OriginList::from_stored(t.allowed_origins.as_deref()).rules();
+            println!(
+                "origins:         {}",
+                if origins.is_empty() {
+                    "- (the deployment's only)".to_string()
+                } else {
+                    origins.join(", ")
+                }
+            );
             println!(
                 "db user:         {}",
                 t.db_username.as_deref().unwrap_or("-")
@@ -701,6 +725,7 @@ async fn tenant_command(
             max_concurrent,
             contract_schema,
             write_mode,
+            allowed_origins,
         } => {
             let current = tenants::get_by_slug(&control.db, slug).await?;
             let given = [
@@ -742,6 +767,7 @@ async fn tenant_command(
                     .as_ref()
                     .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty())),
                 write_mode: *write_mode,
+                allowed_origins: allowed_origins.as_deref().map(origin_list),
             };
             let tenant = registry::update_tenant(services, actor, slug, changes).await?;
             eprintln!("updated {slug} (config version {})", tenant.config_version);
@@ -935,6 +961,15 @@ async fn user_command(
         }
     }
     Ok(())
+}
+
+/// A comma-separated list of origins, without empty entries.
+fn origin_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]

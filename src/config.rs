@@ -52,6 +52,7 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT: usize = 10_000;
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
 pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_WS_PING_SECS: u64 = 15;
+pub const DEFAULT_CORS_MAX_AGE_SECS: u64 = 600;
 
 /// Where the control plane lives and how its secrets are sealed: needed by every
 /// command that touches tenants, users or keys.
@@ -271,6 +272,29 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_INVITATION_URL")]
     pub invitation_url: Option<String>,
 
+    /// Web origins whose pages may call tenantql from a browser, comma-separated:
+    /// exact (`https://app.example.com`, `http://localhost:5173`) or subdomain
+    /// patterns (`https://*.example.com`); `*` for any, only without credentials.
+    /// Every tenant's own origins (`tenant update --allowed-origins`) are added
+    /// for that tenant's callers. Pages served by tenantql itself always may.
+    #[arg(long, env = "TENANTQL_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Answer `Access-Control-Allow-Credentials: true` (cookies or HTTP auth sent
+    /// by the browser; tenantql needs neither: tokens go in `Authorization`).
+    #[arg(long, env = "TENANTQL_CORS_ALLOW_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub cors_allow_credentials: bool,
+
+    /// How long a browser may reuse a preflight's answer (Chromium caps it at 7200).
+    #[arg(long, env = "TENANTQL_CORS_MAX_AGE_SECS", default_value_t = DEFAULT_CORS_MAX_AGE_SECS)]
+    pub cors_max_age_secs: u64,
+
+    /// Request headers allowed cross-origin beyond tenantql's own (`authorization`,
+    /// `content-type`, `accept`, the Apollo and GraphQL client headers, trace
+    /// context), comma-separated.
+    #[arg(long, env = "TENANTQL_CORS_ALLOW_HEADERS", value_delimiter = ',')]
+    pub cors_allow_headers: Vec<String>,
+
     /// Seconds a cached answer of a hot read (dashboard, company and partner
     /// lookups) is reused; the tenant's writes invalidate it at once. 0: no cache.
     #[arg(long, env = "TENANTQL_CACHE_TTL_SECS", default_value_t = DEFAULT_CACHE_TTL_SECS)]
@@ -433,6 +457,10 @@ impl Default for ServerConfig {
             smtp_url: None,
             mail_from: None,
             invitation_url: None,
+            cors_allowed_origins: Vec::new(),
+            cors_allow_credentials: false,
+            cors_max_age_secs: DEFAULT_CORS_MAX_AGE_SECS,
+            cors_allow_headers: Vec::new(),
             cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             max_concurrent_operations: DEFAULT_MAX_CONCURRENT_OPERATIONS,

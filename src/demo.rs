@@ -120,6 +120,7 @@ async fn create_tenants_and_users(services: &Services, data_dir: &Path) -> anyho
                 pool: PoolLimits::default(),
                 tunnel: None,
                 contract: Default::default(),
+                allowed_origins: Vec::new(),
             },
         )
         .await?;

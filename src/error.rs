@@ -16,6 +16,14 @@ pub enum AppError {
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A browser page on an origin neither the deployment nor the caller's
+    /// tenant lists sent the caller's token.
+    #[error("pages on {0} may not call tenantql with this token: the origin is not one of its tenant's or the deployment's")]
+    OriginNotAllowed(String),
+    /// A request any web page could send without a CORS preflight (a GET, a
+    /// form or text/plain body) without a header that forces one.
+    #[error("this request could come from any web page: send the header `apollo-require-preflight: true` (or `x-apollo-operation-name`), or POST it as application/json")]
+    PreflightRequired,
     /// The caller's tenant is suspended by the operator.
     #[error("tenant `{0}` is suspended")]
     TenantSuspended(String),
@@ -74,6 +82,8 @@ impl AppError {
         match self {
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
+            AppError::PreflightRequired => "PREFLIGHT_REQUIRED",
             AppError::TenantSuspended(_) => "TENANT_SUSPENDED",
             AppError::TenantUnavailable { .. } => "TENANT_UNAVAILABLE",
             AppError::PoolTimeout(_) => "POOL_TIMEOUT",
@@ -94,7 +104,10 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) | AppError::TenantSuspended(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_)
+            | AppError::TenantSuspended(_)
+            | AppError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            AppError::PreflightRequired => StatusCode::BAD_REQUEST,
             AppError::TenantUnavailable { .. }
             | AppError::PoolTimeout(_)
             | AppError::TenantContractBroken(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -19,6 +19,7 @@ pub mod error;
 pub mod live;
 pub mod mail;
 pub mod metrics;
+pub mod origins;
 pub mod paging;
 pub mod request_id;
 pub mod resolvers;

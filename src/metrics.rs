@@ -40,9 +40,11 @@ const BUCKETS: [f64; 12] = [
 /// Label for requests without a tenant (anonymous, platform tokens).
 pub const NO_TENANT: &str = "none";
 const OTHER: &str = "other";
-const CODES: [&str; 13] = [
+const CODES: [&str; 15] = [
     "UNAUTHENTICATED",
     "FORBIDDEN",
+    "ORIGIN_NOT_ALLOWED",
+    "PREFLIGHT_REQUIRED",
     "TENANT_SUSPENDED",
     "TENANT_UNAVAILABLE",
     "POOL_TIMEOUT",

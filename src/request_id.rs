@@ -37,6 +37,9 @@ pub struct RequestMeta {
     pub request_id: RequestId,
     pub client_addr: Option<SocketAddr>,
     pub user_agent: Option<String>,
+    /// The page's `Origin` when a browser on another origin than tenantql's
+    /// own sent this; None for same-origin pages and non-browser clients.
+    pub cross_origin: Option<Arc<str>>,
     /// Shared by the operations of one HTTP request (a batch) or one WebSocket
     /// operation: at most one of them checks a password.
     pub sign_in: SignInOnce,

@@ -19,6 +19,7 @@ use crate::{
     live::{Live, LiveSettings},
     mail::{MailSettings, Mailer},
     metrics::Metrics,
+    origins::{registry::OriginRegistry, OriginList},
     sealing::KeySource,
     tenancy::{
         pools::{PoolManager, PoolSettings},
@@ -41,6 +42,8 @@ pub struct ServiceSettings {
     pub mail: Option<MailSettings>,
     pub admission: AdmissionSettings,
     pub cache: CacheSettings,
+    /// The deployment's allowed web origins (tenants add their own).
+    pub origins: OriginList,
 }
 
 impl Default for ServiceSettings {
@@ -67,6 +70,7 @@ impl Default for ServiceSettings {
                 ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
                 max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             },
+            origins: OriginList::default(),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Services {
     pub documents: Arc<DocumentCache>,
     /// Sends invitations; None when no SMTP relay is configured.
     pub mailer: Option<Arc<Mailer>>,
+    /// The web origins allowed to call from a browser.
+    pub origins: Arc<OriginRegistry>,
 }
 
 impl Services {
@@ -119,6 +125,14 @@ impl Services {
             revocations,
         ));
         let contexts = Arc::new(ContextResolver::new(control.clone(), cache_ttl));
+        let origins = OriginRegistry::start(
+            settings.origins,
+            control.clone(),
+            cluster.clone(),
+            cache_ttl,
+        )
+        .await
+        .map_err(StartupError::Connect)?;
         let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
         let pools = PoolManager::start(control.clone(), settings.pools);
         let audit = AuditSink::start(control.db.clone(), settings.audit);
@@ -138,6 +152,7 @@ impl Services {
                 cluster,
                 documents: Arc::new(DocumentCache::new(hash_key)),
                 mailer,
+                origins,
             },
             key_source,
         ))

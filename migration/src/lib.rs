@@ -8,6 +8,7 @@ mod m20261130_000003_revocations_and_limits;
 mod m20261201_000004_tunnel_host_key;
 mod m20261202_000005_invitations;
 mod m20261203_000006_tenant_databases;
+mod m20261204_000007_tenant_origins;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_tunnel_host_key::Migration),
             Box::new(m20261202_000005_invitations::Migration),
             Box::new(m20261203_000006_tenant_databases::Migration),
+            Box::new(m20261204_000007_tenant_origins::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ use crate::{
         users,
     },
     error::AppError,
+    origins::OriginList,
     state::Services,
     store::{oracle, postgres},
     tenancy::{
@@ -60,6 +61,11 @@ fn check_tunnel_keys(tunnel: &TunnelConfig) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A tenant's origins in canonical text, for its audit rows.
+fn origin_rules(tenant: &tenant::Model) -> Vec<String> {
+    OriginList::from_stored(tenant.allowed_origins.as_deref()).rules()
+}
+
 /// Adds a tenant together with its signing key, atomically.
 pub async fn add_tenant(
     services: &Services,
@@ -79,8 +85,10 @@ pub async fn add_tenant(
             "backend": tenant.backend.to_value(),
             "dbPasswordSet": tenant.db_password_sealed.is_some(),
             "tunnel": tenant.ssh_host.is_some(),
+            "allowedOrigins": origin_rules(&tenant),
         }));
     commit_with(txn, entry).await?;
+    services.origins.tenant_changed().await;
     Ok(tenant)
 }
 
@@ -120,11 +128,19 @@ pub async fn update_tenant(
         .as_deref()
         .unwrap_or(&tenant.connect_string);
     check_connect_string(tenant.backend, connect_after, behind_a_bastion)?;
+    let origins_changed = changes.allowed_origins.is_some();
     let tenant = tenants::update(&txn, &control.sealer, tenant, changes).await?;
+    let mut details = json!({ "changed": fields, "configVersion": tenant.config_version });
+    if origins_changed {
+        details["allowedOrigins"] = origin_rules(&tenant).into();
+    }
     let entry = AuditEntry::change(actor, "tenant.update", scope(&tenant), &tenant.slug)
-        .with_details(json!({ "changed": fields, "configVersion": tenant.config_version }));
+        .with_details(details);
     commit_with(txn, entry).await?;
     services.forget_cached_answers();
+    if origins_changed {
+        services.origins.tenant_changed().await;
+    }
     Ok(tenant)
 }
 
@@ -153,6 +169,7 @@ pub async fn set_tenant_status(
     )
     .await?;
     services.forget_cached_answers();
+    services.origins.tenant_changed().await;
     Ok(tenant)
 }
 
@@ -181,6 +198,7 @@ pub async fn delete_tenant(
     )
     .await?;
     services.forget_cached_answers();
+    services.origins.tenant_changed().await;
     services.pools.reload(&tenant.id);
     Ok(tenant)
 }

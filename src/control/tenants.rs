@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     error::AppError,
+    origins::OriginList,
     paging,
     sealing::{SealError, Sealer},
 };
@@ -87,6 +88,8 @@ pub struct NewTenant {
     pub pool: PoolLimits,
     pub tunnel: Option<TunnelConfig>,
     pub contract: ContractPlacement,
+    /// Web origins of the tenant's own apps (see `origins`).
+    pub allowed_origins: Vec<String>,
 }
 
 /// Where a tenant's contract objects live and how tenantql writes to them.
@@ -311,6 +314,7 @@ pub async fn insert(
         tunnel.validate(new.backend)?;
     }
     new.contract.validate(new.backend)?;
+    let allowed_origins = stored_origins(&new.allowed_origins)?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = Utc::now();
     let password = new
@@ -341,12 +345,20 @@ pub async fn insert(
         max_concurrent_operations: Set(None),
         contract_schema: Set(new.contract.schema),
         write_mode: Set(new.contract.write_mode),
+        allowed_origins: Set(allowed_origins),
         ..Default::default()
     };
     set_tunnel(&mut row, sealer, &id, new.tunnel.as_ref());
     row.insert(db)
         .await
         .on_conflict(|| format!("a tenant with slug `{slug}` already exists"))
+}
+
+/// A tenant's origins as stored: canonical rules as a JSON array, or NULL for none.
+fn stored_origins(rules: &[String]) -> Result<Option<String>, AppError> {
+    let rules = OriginList::canonical_tenant_rules(rules)
+        .map_err(|err| AppError::bad_input("allowedOrigins", err.to_string()))?;
+    Ok((!rules.is_empty()).then(|| serde_json::Value::from(rules).to_string()))
 }
 
 /// Writes (or with `None` clears) the bastion columns, sealing the key.
@@ -522,6 +534,8 @@ pub struct TenantChanges {
     /// `Some(Some(…))` sets the contract schema, `Some(None)` clears it.
     pub contract_schema: Option<Option<String>>,
     pub write_mode: Option<WriteMode>,
+    /// Replaces the tenant's web origins (empty: none of its own).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// The tenant's own rate and concurrency limits (None: the server's default).
@@ -559,6 +573,7 @@ impl TenantChanges {
             ("tunnel", self.tunnel.is_some()),
             ("contractSchema", self.contract_schema.is_some()),
             ("writeMode", self.write_mode.is_some()),
+            ("allowedOrigins", self.allowed_origins.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -624,6 +639,9 @@ pub async fn update(
     }
     active.contract_schema = Set(contract.schema);
     active.write_mode = Set(contract.write_mode);
+    if let Some(origins) = &changes.allowed_origins {
+        active.allowed_origins = Set(stored_origins(origins)?);
+    }
     if reconnects {
         return save_reconnecting(db, active, version).await;
     }

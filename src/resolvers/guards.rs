@@ -112,6 +112,7 @@ mod tests {
                 limits: Default::default(),
                 contract_schema: None,
                 write_mode: Default::default(),
+                allowed_origins: Default::default(),
             }),
             token: None,
         }

@@ -15,6 +15,7 @@ use axum::{
 };
 
 use super::{
+    cors::check_caller_origin,
     media::{error_response, ResponseMedia},
     AppState,
 };
@@ -52,6 +53,7 @@ fn meta_of(parts: &Parts) -> RequestMeta {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        cross_origin: super::cors::cross_origin(&parts.headers),
         sign_in: Default::default(),
     }
 }
@@ -104,7 +106,16 @@ pub async fn authenticate(
 ) -> Result<TenantContext, AppError> {
     let services = &state.services;
     let claims = services.tokens.verify(token).await?;
-    match services.contexts.resolve(&claims).await {
+    let resolved = services
+        .contexts
+        .resolve(&claims)
+        .await
+        .and_then(|context| {
+            let tenant_origins = context.tenant.as_ref().map(|t| &*t.allowed_origins);
+            check_caller_origin(state, meta.cross_origin.as_deref(), tenant_origins)?;
+            Ok(context)
+        });
+    match resolved {
         Ok(mut context) => {
             context.token = Some(TokenRef {
                 jti: claims.jti.clone(),

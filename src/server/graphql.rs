@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::{
     body::BodyError,
     caller::Caller,
+    cors,
     media::{error_response, json_response, ResponseMedia},
     ws, AppState,
 };
@@ -40,6 +41,10 @@ pub async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> 
         Ok(meta) => meta,
         Err(never) => match never {},
     };
+    if let Err(err) = cors::check_handshake_origin(&state, meta.cross_origin.as_deref()) {
+        state.services.metrics.record_refused(err.code());
+        return error_response(&err, Some(&meta.request_id), ResponseMedia::Json);
+    }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
@@ -194,6 +199,10 @@ pub async fn get(
     let Some(media) = ResponseMedia::negotiate(&headers) else {
         return not_acceptable();
     };
+    if let Err(err) = cors::check_preflighted(&headers) {
+        state.services.metrics.record_refused(err.code());
+        return error_response(&err, Some(&meta.request_id), media);
+    }
     let bad = |message: String| {
         error_response(
             &AppError::BadInput {

@@ -4,6 +4,7 @@
 //! `/.well-known/jwks.json`; `/metrics` on a listener of its own.
 mod body;
 mod caller;
+mod cors;
 #[doc(hidden)]
 pub mod fuzz;
 mod graphiql;
@@ -32,6 +33,7 @@ use crate::{
     demo,
     live::LiveSettings,
     mail::MailSettings,
+    origins::OriginList,
     schema::{self, AppSchema, QueryLimits, SchemaPolicy},
     sealing::KeySource,
     state::{ServiceSettings, Services},
@@ -60,15 +62,16 @@ pub struct Shared {
     pub body_limit: usize,
     pub body_timeout: Duration,
     pub ws: ws::WsSettings,
+    pub cors: cors::CorsSettings,
     /// Cancelled when the server starts stopping: WebSocket connections, which
     /// graceful shutdown does not wait for, close themselves with 1001.
     pub stopping: CancellationToken,
 }
 
 /// The services' settings, from the server's flat configuration.
-fn service_settings(config: &ServerConfig) -> ServiceSettings {
+fn service_settings(config: &ServerConfig) -> anyhow::Result<ServiceSettings> {
     let pools = PoolSettings::default();
-    ServiceSettings {
+    Ok(ServiceSettings {
         cache_ttl: Duration::from_secs(config.context_cache_secs),
         pools: PoolSettings {
             idle_ttl: Duration::from_secs(config.pool_idle_ttl_secs.max(1)),
@@ -122,7 +125,8 @@ fn service_settings(config: &ServerConfig) -> ServiceSettings {
             ttl: Duration::from_secs(config.cache_ttl_secs),
             max_entries: config.cache_max_entries,
         },
-    }
+        origins: deployment_origins(config)?,
+    })
 }
 
 /// A configured rate, or none for 0.
@@ -139,6 +143,30 @@ fn ws_settings(config: &ServerConfig) -> ws::WsSettings {
         ping_interval: Duration::from_secs(config.ws_ping_secs.max(1)),
         max_subscriptions_per_connection: config.max_subscriptions_per_connection,
     }
+}
+
+fn cors_settings(config: &ServerConfig) -> anyhow::Result<cors::CorsSettings> {
+    let extra_headers = config
+        .cors_allow_headers
+        .iter()
+        .filter(|name| !name.trim().is_empty())
+        .map(|name| cors::header_name(name))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    Ok(cors::CorsSettings {
+        allow_credentials: config.cors_allow_credentials,
+        max_age: Duration::from_secs(config.cors_max_age_secs),
+        extra_headers,
+    })
+}
+
+/// The deployment's allowed origins; `*` only without credentials.
+fn deployment_origins(config: &ServerConfig) -> anyhow::Result<OriginList> {
+    OriginList::parse_deployment(
+        config.cors_allowed_origins.iter().map(String::as_str),
+        !config.cors_allow_credentials,
+    )
+    .context("TENANTQL_CORS_ALLOWED_ORIGINS")
 }
 
 fn schema_policy(config: &ServerConfig) -> SchemaPolicy {
@@ -167,6 +195,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(probes::ready))
         .route("/.well-known/jwks.json", get(probes::jwks))
         .layer(CatchPanicLayer::custom(graphql::panic_response))
+        .layer(cors::layer(&state, &state.cors))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
@@ -194,7 +223,7 @@ impl Application {
         let (services, key_source) = Services::start(
             &config.control,
             &config.tokens,
-            service_settings(&config.server),
+            service_settings(&config.server)?,
         )
         .await?;
         match key_source {
@@ -235,6 +264,7 @@ impl Application {
                 body_limit: config.server.body_limit_bytes,
                 body_timeout: Duration::from_secs(config.server.body_timeout_secs.max(1)),
                 ws: ws_settings(&config.server),
+                cors: cors_settings(&config.server)?,
                 stopping: CancellationToken::new(),
             })),
             config,

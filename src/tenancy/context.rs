@@ -23,6 +23,7 @@ use crate::{
         users, ControlPlane,
     },
     error::AppError,
+    origins::OriginList,
     store::Dialect,
 };
 
@@ -41,6 +42,8 @@ pub struct TenantRef {
     /// Where its contract relations live (None: the session's own schema).
     pub contract_schema: Option<std::sync::Arc<str>>,
     pub write_mode: WriteMode,
+    /// Web origins of the tenant's own apps, beyond the deployment's.
+    pub allowed_origins: std::sync::Arc<OriginList>,
 }
 
 impl From<tenant::Model> for TenantRef {
@@ -54,6 +57,7 @@ impl From<tenant::Model> for TenantRef {
             config_version: row.config_version,
             contract_schema: row.contract_schema.as_deref().map(Into::into),
             write_mode: row.write_mode,
+            allowed_origins: OriginList::from_stored(row.allowed_origins.as_deref()).into(),
         }
     }
 }

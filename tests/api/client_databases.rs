@@ -617,6 +617,7 @@ fn plain_tenant(slug: &str, backend: BackendKind, connect: &str, user: Option<&s
         pool: PoolLimits::default(),
         tunnel: None,
         contract: ContractPlacement::default(),
+        allowed_origins: Vec::new(),
     }
 }
 

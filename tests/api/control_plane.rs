@@ -29,6 +29,7 @@ fn oracle_tenant(slug: &str, password: &str) -> NewTenant {
         pool: PoolLimits::default(),
         tunnel: None,
         contract: Default::default(),
+        allowed_origins: Vec::new(),
     }
 }
 

@@ -2,16 +2,18 @@
 //! from the server itself, under a CSP that allows only this origin; and a real
 //! headless Chromium runs a query through it.
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
     time::{Duration, Instant},
 };
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{free_port, two_tenants, TestApp};
+use crate::{
+    browser::Browser,
+    helpers::{two_tenants, TestApp},
+};
 
 /// Every `src="…"` and `href="…"` of a page.
 fn references(html: &str) -> Vec<String> {
@@ -93,36 +95,6 @@ async fn the_page_and_every_asset_come_from_the_server() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
-/// Debian's chromium and chromedriver, when installed (the test script installs them).
-fn browser() -> Option<(PathBuf, PathBuf)> {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    let driver = PathBuf::from("/usr/bin/chromedriver");
-    match chromium {
-        Some(chromium) if driver.exists() => Some((chromium, driver)),
-        _ => {
-            if std::env::var_os("TENANTQL_TEST_REQUIRE_ALL").is_some() {
-                panic!("chromium and chromedriver are required (run scripts/test.sh)");
-            }
-            eprintln!(
-                "notice: chromium/chromedriver not installed; skipping the GraphiQL browser test"
-            );
-            None
-        }
-    }
-}
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Polls `check` every 100 ms for at most `limit`.
 async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
@@ -138,50 +110,13 @@ where
 
 #[tokio::test]
 async fn a_browser_signs_in_and_runs_a_query() {
-    let Some((chromium, chromedriver)) = browser() else {
+    let Some(chrome) = Browser::start("the GraphiQL browser test").await else {
         return;
     };
     let app = TestApp::spawn().await;
     two_tenants(&app).await;
     let token = app.token("alice@acme.test", Some("acme")).await;
-
-    let port = free_port();
-    let driver = Driver(
-        Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts"),
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-quic", "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--window-size=1280,800",
-                     format!("--user-data-dir={}", profile.path().display())]
-        }
-    });
-    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-    builder.capabilities(capabilities.as_object().unwrap().clone());
-    let webdriver = format!("http://127.0.0.1:{port}");
-    let mut connected = None;
-    let since = Instant::now();
-    while connected.is_none() {
-        match builder.connect(&webdriver).await {
-            Ok(client) => connected = Some(client),
-            Err(e) => {
-                assert!(
-                    since.elapsed() < Duration::from_secs(20),
-                    "chromedriver: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    let browser = connected.unwrap();
+    let browser = chrome.client.clone();
 
     let query = "{ me { email } }";
     let url = format!(
@@ -240,6 +175,5 @@ async fn a_browser_signs_in_and_runs_a_query() {
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images/graphiql.png");
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
     std::fs::write(&shot, png).unwrap();
-    browser.close().await.unwrap();
-    drop(driver);
+    chrome.close().await;
 }

@@ -262,6 +262,7 @@ impl TestApp {
                 pool: PoolLimits::default(),
                 tunnel: None,
                 contract: Default::default(),
+                allowed_origins: Vec::new(),
             },
         )
         .await
@@ -532,20 +533,30 @@ pub enum WsEvent {
 impl TestApp {
     /// Opens a WebSocket to /graphql offering `protocol` (None: offers none).
     pub async fn ws_with(&self, protocol: Option<&str>) -> WsClient {
+        self.ws_handshake(protocol, None)
+            .await
+            .expect("websocket connects")
+    }
+
+    /// The handshake as a browser page on `origin` would make it.
+    pub async fn ws_handshake(
+        &self,
+        protocol: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{}/graphql", self.addr)
             .into_client_request()
             .expect("ws request");
-        if let Some(protocol) = protocol {
-            request.headers_mut().insert(
-                "sec-websocket-protocol",
-                protocol.parse().expect("header value"),
-            );
+        for (name, value) in [("sec-websocket-protocol", protocol), ("origin", origin)] {
+            if let Some(value) = value {
+                request
+                    .headers_mut()
+                    .insert(name, value.parse().expect("header value"));
+            }
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket connects");
-        WsClient { socket }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(WsClient { socket })
     }
 
     /// A connection past `connection_ack` for `token`.
@@ -737,6 +748,7 @@ pub async fn add_vendor_tenant(
                 schema: Some("erp_contract".into()),
                 write_mode: mode,
             },
+            allowed_origins: Vec::new(),
         },
     )
     .await;
@@ -813,6 +825,7 @@ pub async fn add_postgres_tenant(
             pool: PoolLimits::default(),
             tunnel,
             contract: Default::default(),
+            allowed_origins: Vec::new(),
         },
     )
     .await;

@@ -30,6 +30,7 @@ async fn get(app: &TestApp, query: &str, token: Option<&str>) -> Value {
     let mut request = app
         .client
         .get(app.url("/graphql"))
+        .header("apollo-require-preflight", "true")
         .query(&[("query", query)]);
     if let Some(token) = token {
         request = request.bearer_auth(token);

@@ -69,7 +69,9 @@ async fn get_runs_queries_and_refuses_mutations() {
     let app = TestApp::spawn().await;
     two_tenants(&app).await;
     let token = app.token("alice@acme.test", Some("acme")).await;
-    let response = app
+    // Any web page can make a browser send a GET: it needs a header that only
+    // a preflighted request can carry.
+    let unmarked = app
         .client
         .get(app.url("/graphql"))
         .query(&[("query", ME)])
@@ -77,13 +79,36 @@ async fn get_runs_queries_and_refuses_mutations() {
         .send()
         .await
         .unwrap();
+    TestApp::answer(unmarked)
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "PREFLIGHT_REQUIRED");
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .header("apollo-require-preflight", "true")
+        .query(&[("query", ME)])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     let answer = TestApp::answer(response).await;
     assert_eq!(answer.assert_ok()["me"]["email"], "alice@acme.test");
+    let named = app
+        .client
+        .get(app.url("/graphql"))
+        .header("x-apollo-operation-name", "Me")
+        .query(&[("query", ME)])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    TestApp::answer(named).await.assert_ok();
 
     let mutation = "mutation { selectTenant(tenant: \"acme\") { token } }";
     let response = app
         .client
         .get(app.url("/graphql"))
+        .header("apollo-require-preflight", "true")
         .query(&[("query", mutation)])
         .bearer_auth(&token)
         .send()

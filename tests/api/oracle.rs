@@ -27,6 +27,7 @@ async fn add_oracle_tenant(app: &TestApp, slug: &str, connect: &str, user: &str,
             pool: PoolLimits::default(),
             tunnel: None,
             contract: Default::default(),
+            allowed_origins: Vec::new(),
         },
     )
     .await;
@@ -126,6 +127,7 @@ async fn a_client_database_on_oracle_through_views_and_procedures() {
                 schema: Some(schema),
                 write_mode: tenantql::control::entities::tenant::WriteMode::Procedures,
             },
+            allowed_origins: Vec::new(),
         },
     )
     .await;

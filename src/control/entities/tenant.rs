@@ -99,6 +99,8 @@ pub struct Model {
     /// PostgreSQL schema); None: the session's own schema (SQLite: `main`).
     pub contract_schema: Option<String>,
     pub write_mode: WriteMode,
+    /// The web origins of the tenant's own apps (a JSON array; see `origins`).
+    pub allowed_origins: Option<String>,
 }
 
 /// Sealed columns are left out on purpose: a tenant row may be logged.

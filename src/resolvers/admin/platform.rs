@@ -23,6 +23,7 @@ use crate::{
         },
     },
     error::AppError,
+    origins::OriginList,
     paging,
     resolvers::{actor, auth::TenantStatus, connection, guards::PlatformAdmin, services},
     tenancy::{
@@ -321,6 +322,11 @@ impl TenantDetails {
     async fn write_mode(&self) -> TenantWriteMode {
         self.row.write_mode.into()
     }
+    /// Web origins whose pages may call tenantql with this tenant's tokens,
+    /// beyond the deployment's (`TENANTQL_CORS_ALLOWED_ORIGINS`).
+    async fn allowed_origins(&self) -> Vec<String> {
+        OriginList::from_stored(self.row.allowed_origins.as_deref()).rules()
+    }
     /// Rate and concurrency limits of its operations.
     async fn limits(&self) -> OperationLimits {
         TenantLimits::of(&self.row).into()
@@ -411,6 +417,9 @@ pub struct CreateTenantInput {
     pub contract_schema: Option<String>,
     /// Default TABLES (a database tenantql created).
     pub write_mode: Option<TenantWriteMode>,
+    /// Web origins of the tenant's own apps: `https://erp.client.example`, or
+    /// `https://*.client.example` for its subdomains; at most 50.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Only the fields given change.
@@ -430,6 +439,8 @@ pub struct UpdateTenantInput {
     /// An empty string: the database account's own schema.
     pub contract_schema: Option<String>,
     pub write_mode: Option<TenantWriteMode>,
+    /// Replaces the tenant's web origins; an empty list: none of its own.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// How tenantql writes to a tenant's database.
@@ -610,6 +621,7 @@ impl PlatformMutation {
                 schema: input.contract_schema.filter(|s| !s.trim().is_empty()),
                 write_mode: input.write_mode.map(Into::into).unwrap_or_default(),
             },
+            allowed_origins: input.allowed_origins.unwrap_or_default(),
         };
         Ok(registry::add_tenant(services(ctx), &actor(ctx), new)
             .await?
@@ -648,6 +660,7 @@ impl PlatformMutation {
                 .contract_schema
                 .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty())),
             write_mode: input.write_mode.map(Into::into),
+            allowed_origins: input.allowed_origins,
         };
         Ok(
             registry::update_tenant(services(ctx), &actor(ctx), &slug, changes)
