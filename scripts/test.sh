@@ -4,7 +4,8 @@
 # It installs what the tests need from the distribution's packages (PostgreSQL for
 # the control-plane tests and the PostgreSQL tenants, Redis for the tests of
 # instances sharing state, OpenSSH's server as the SSH bastion of the tunnel
-# tests, Chromium and ChromeDriver for the GraphiQL browser test), starts PostgreSQL on
+# tests, Chromium and ChromeDriver for the browser tests, Node.js and npm for the
+# Apollo Client test, whose packages it installs into tests/js), starts PostgreSQL on
 # 127.0.0.1 on a free port with its data in a temporary directory, runs the
 # formatting and lint checks and the whole test suite against it, and stops it by
 # its PID when done, pass or fail. Each Redis test starts its own redis-server, and
@@ -30,12 +31,17 @@ missing=()
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} from the distribution's packages"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 PG_BIN="$(find_pg_bin)"
+# Real GraphQL clients the tests run with node (Apollo Client), from the npm registry.
+log "npm ci --prefix tests/js"
+npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
 [ -x "$PG_BIN/pg_ctl" ] || { echo "PostgreSQL binaries not found after install" >&2; exit 1; }
 
 # --- a throw-away PostgreSQL on loopback --------------------------------------------

@@ -24,6 +24,11 @@ pub enum AppError {
     /// form or text/plain body) without a header that forces one.
     #[error("this request could come from any web page: send the header `apollo-require-preflight: true` (or `x-apollo-operation-name`), or POST it as application/json")]
     PreflightRequired,
+    /// An automatic persisted query whose text this server does not know yet:
+    /// the client sends it again with the text (the message is the one
+    /// Apollo Client looks for).
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
     /// The caller's tenant is suspended by the operator.
     #[error("tenant `{0}` is suspended")]
     TenantSuspended(String),
@@ -84,6 +89,7 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             AppError::PreflightRequired => "PREFLIGHT_REQUIRED",
+            AppError::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             AppError::TenantSuspended(_) => "TENANT_SUSPENDED",
             AppError::TenantUnavailable { .. } => "TENANT_UNAVAILABLE",
             AppError::PoolTimeout(_) => "POOL_TIMEOUT",
@@ -107,7 +113,9 @@ impl AppError {
             AppError::Forbidden(_)
             | AppError::TenantSuspended(_)
             | AppError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
-            AppError::PreflightRequired => StatusCode::BAD_REQUEST,
+            AppError::PreflightRequired | AppError::PersistedQueryNotFound => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::TenantUnavailable { .. }
             | AppError::PoolTimeout(_)
             | AppError::TenantContractBroken(_) => StatusCode::SERVICE_UNAVAILABLE,

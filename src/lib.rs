@@ -21,6 +21,7 @@ pub mod mail;
 pub mod metrics;
 pub mod origins;
 pub mod paging;
+pub mod persisted;
 pub mod request_id;
 pub mod resolvers;
 pub mod schema;

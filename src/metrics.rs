@@ -18,6 +18,7 @@ use crate::{
     cache::CacheStats,
     cluster::ClusterStats,
     live::LiveStats,
+    persisted::PersistedStats,
     tenancy::{pools::PoolStats, tunnel::TunnelState},
 };
 
@@ -472,6 +473,30 @@ impl Metrics {
                 "counter",
                 "Tenant cache invalidations (writes, admin requests).",
                 cache.invalidations.load(Ordering::Relaxed),
+            ),
+        ])
+    }
+
+    /// Automatic persisted queries.
+    pub fn render_persisted(&self, persisted: &PersistedStats) -> String {
+        render_unlabelled(&[
+            (
+                "tenantql_persisted_query_hits_total",
+                "counter",
+                "Requests whose document was found by its hash (APQ).",
+                persisted.hits.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_persisted_query_misses_total",
+                "counter",
+                "Requests by hash whose document was not known (PERSISTED_QUERY_NOT_FOUND).",
+                persisted.misses.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_persisted_queries_registered_total",
+                "counter",
+                "Documents registered under their hash on this instance.",
+                persisted.registered.load(Ordering::Relaxed),
             ),
         ])
     }

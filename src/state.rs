@@ -20,6 +20,7 @@ use crate::{
     mail::{MailSettings, Mailer},
     metrics::Metrics,
     origins::{registry::OriginRegistry, OriginList},
+    persisted::PersistedQueries,
     sealing::KeySource,
     tenancy::{
         pools::{PoolManager, PoolSettings},
@@ -94,6 +95,8 @@ pub struct Services {
     pub mailer: Option<Arc<Mailer>>,
     /// The web origins allowed to call from a browser.
     pub origins: Arc<OriginRegistry>,
+    /// Automatic persisted queries' texts by hash (no tenant data).
+    pub persisted: Arc<PersistedQueries>,
 }
 
 impl Services {
@@ -149,6 +152,7 @@ impl Services {
                 live: Live::new(settings.live, &cluster, cache.clone()),
                 admission: Arc::new(Admission::new(settings.admission, cluster.clone())),
                 cache,
+                persisted: Arc::new(PersistedQueries::new(cluster.clone())),
                 cluster,
                 documents: Arc::new(DocumentCache::new(hash_key)),
                 mailer,

@@ -38,6 +38,7 @@ use crate::{
     config::Introspection,
     error::AppError,
     metrics::Operation,
+    persisted::Lookup,
     request_id::RequestMeta,
     resolvers::{erp::ErpScope, Mutation, Query, Subscription},
     state::Services,
@@ -68,6 +69,35 @@ pub fn build(services: Services, policy: SchemaPolicy) -> AppSchema {
     builder.finish()
 }
 
+/// Puts the text of a persisted query (APQ) into the request, or checks the
+/// hash that came with the text and registers it. Only a signed-in caller
+/// registers, and only a text within the source limits that parses: an
+/// anonymous caller cannot fill the store. A request is resolved once (the
+/// extension is taken out), so calling this again is free.
+pub async fn resolve_persisted(
+    services: &Services,
+    policy: &SchemaPolicy,
+    request: &mut Request,
+    signed_in: bool,
+) -> Result<(), AppError> {
+    if let Lookup::Register(hash) = services.persisted.resolve(request).await? {
+        if signed_in
+            && limits::check_source(&request.query, &policy.limits).is_ok()
+            && services.documents.parse(request).is_ok()
+        {
+            services.persisted.register(hash, &request.query).await;
+        }
+    }
+    Ok(())
+}
+
+/// A request refused before it ran, as its response.
+pub fn refused(error: &AppError, meta: &RequestMeta) -> Response {
+    let mut response = Response::from_errors(vec![error.to_server_error()]);
+    classify_errors(&mut response, Some(&meta.request_id));
+    response
+}
+
 /// Runs one request for `caller` (None: anonymous): refuses documents over the
 /// limits and anonymous calls to anything but the public fields before they
 /// run, gives every error its code and the request id, records the request in
@@ -80,6 +110,9 @@ pub async fn execute(
     caller: Option<TenantContext>,
     meta: &RequestMeta,
 ) -> Response {
+    if let Err(error) = resolve_persisted(services, policy, &mut request, caller.is_some()).await {
+        return refused(&error, meta);
+    }
     let (observation, admitted) =
         Observation::begin(services, policy, &mut request, caller.as_ref(), meta);
     let order = admitted

@@ -187,6 +187,8 @@ pub struct GetParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
+    /// JSON; a persisted query's hash comes here, without `query`.
+    extensions: Option<String>,
 }
 
 pub async fn get(
@@ -216,30 +218,11 @@ pub async fn get(
     let Ok(Query(params)) = params else {
         return bad("the query string is not a GraphQL request".into());
     };
-    let Some(query) = params.query else {
-        return bad("the `query` parameter is required".into());
+    let extensions = match params.extensions.as_deref().map(serde_json::from_str) {
+        None => Default::default(),
+        Some(Ok(extensions)) => extensions,
+        Some(Err(e)) => return bad(format!("`extensions` is not a JSON object: {e}")),
     };
-    // GET must never change anything: refuse mutations before running them.
-    // A document over the source limits is not parsed here: `execute` refuses it.
-    let bounded = schema::check_source(&query, &state.policy.limits).is_ok();
-    if let Some(Ok(document)) = bounded.then(|| parse_query(&query)) {
-        let is_mutation = document.operations.iter().any(|(name, op)| {
-            let selected = match (&params.operation_name, name) {
-                (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
-                (None, _) => true,
-                (Some(_), None) => false,
-            };
-            selected && op.node.ty == OperationType::Mutation
-        });
-        if is_mutation {
-            let mut response =
-                (StatusCode::METHOD_NOT_ALLOWED, "mutations need POST").into_response();
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return response;
-        }
-    }
     let variables = match params
         .variables
         .as_deref()
@@ -249,11 +232,49 @@ pub async fn get(
         Some(Ok(variables)) => variables,
         Some(Err(e)) => return bad(format!("`variables` is not a JSON object: {e}")),
     };
-    let mut request = async_graphql::Request::new(query).variables(variables);
+    let mut request =
+        async_graphql::Request::new(params.query.unwrap_or_default()).variables(variables);
+    request.extensions = extensions;
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
+    let signed_in = caller.0.is_some();
+    if let Err(error) =
+        schema::resolve_persisted(&state.services, &state.policy, &mut request, signed_in).await
+    {
+        return respond(schema::refused(&error, &meta), media);
+    }
+    if request.query.is_empty() {
+        return bad("the `query` parameter is required".into());
+    }
+    // GET must never change anything: refuse mutations before running them.
+    // A document over the source limits is not parsed here: `execute` refuses it.
+    if is_mutation(&request, &state.policy.limits) {
+        let mut response = (StatusCode::METHOD_NOT_ALLOWED, "mutations need POST").into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
     execute(&state, request, caller, &meta, media).await
+}
+
+/// Whether the operation a GET would run is a mutation.
+fn is_mutation(request: &async_graphql::Request, limits: &schema::QueryLimits) -> bool {
+    if schema::check_source(&request.query, limits).is_err() {
+        return false;
+    }
+    let Ok(document) = parse_query(&request.query) else {
+        return false;
+    };
+    document.operations.iter().any(|(name, op)| {
+        let selected = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        selected && op.node.ty == OperationType::Mutation
+    })
 }
 
 async fn execute(
@@ -272,6 +293,11 @@ async fn execute(
         meta,
     )
     .await;
+    respond(response, media)
+}
+
+/// The HTTP answer of a GraphQL response: its status as the media type asks.
+fn respond(response: async_graphql::Response, media: ResponseMedia) -> Response {
     // A request error (nothing executed: syntax, validation, an anonymous call,
     // a rate limit) has errors without a path and no data.
     let request_error = response.data == async_graphql::Value::Null

@@ -424,7 +424,7 @@ impl Connection {
         }
     }
 
-    async fn subscribe(&mut self, id: String, request: Request) -> Result<(), Close> {
+    async fn subscribe(&mut self, id: String, mut request: Request) -> Result<(), Close> {
         let Some(caller) = self.session.as_ref().map(|s| s.caller.clone()) else {
             return Err(Close(4401, "Unauthorized".into()));
         };
@@ -440,14 +440,13 @@ impl Connection {
                  (TENANTQL_MAX_SUBSCRIPTIONS_PER_CONNECTION)",
                 self.settings.max_subscriptions_per_connection
             ));
-            let mut error = err.to_server_error();
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("requestId", self.meta.request_id.as_str());
-            return self
-                .must_send(json!({ "id": id, "type": "error", "payload": [error] }))
-                .await;
+            return self.refuse_operation(&id, &err).await;
+        }
+        let services = &self.state.services;
+        if let Err(err) =
+            schema::resolve_persisted(services, &self.state.policy, &mut request, true).await
+        {
+            return self.refuse_operation(&id, &err).await;
         }
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -474,6 +473,17 @@ impl Connection {
             },
         );
         Ok(())
+    }
+
+    /// Answers an operation that will not run with an `error` message.
+    async fn refuse_operation(&mut self, id: &str, err: &AppError) -> Result<(), Close> {
+        let mut error = err.to_server_error();
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", self.meta.request_id.as_str());
+        self.must_send(json!({ "id": id, "type": "error", "payload": [error] }))
+            .await
     }
 
     /// Writes what an operation produced, unless the operation has ended since

@@ -22,6 +22,7 @@ mod live;
 mod login;
 mod metrics;
 mod oracle;
+mod persisted;
 mod pools;
 mod schema_file;
 mod services;
