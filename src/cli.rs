@@ -12,11 +12,13 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    admin::{registry, tenant_database},
+    admin::{api_keys, registry, tenant_database},
     audit::Actor,
+    auth::api_keys::KeyLifetimes,
     config::{Config, ControlPlaneConfig, ServerConfig, TokenConfig},
     control::{
         entities::{
+            api_key::ApiKeyRole,
             membership::MemberRole,
             tenant::{BackendKind, TenantStatus, WriteMode},
         },
@@ -91,6 +93,9 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// API keys of a tenant's machine clients.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -337,6 +342,58 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// A new API key; the key is printed once, on standard output.
+    Create {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// What it is for, e.g. "Power BI".
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value_t = ApiKeyRole::Member)]
+        role: ApiKeyRole,
+        /// Days it lives (default TENANTQL_API_KEY_DEFAULT_DAYS).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        lifetimes: KeyLifetimeArgs,
+    },
+    /// The tenant's keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// A new key in place of ID; the old one works for --overlap-hours more.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: u32,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        lifetimes: KeyLifetimeArgs,
+    },
+}
+
+/// The operator's bounds on key lifetimes, the same variables the server reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyLifetimeArgs {
+    #[arg(long, env = "TENANTQL_API_KEY_DEFAULT_DAYS", default_value_t = crate::config::DEFAULT_API_KEY_DAYS, hide = true)]
+    api_key_default_days: u32,
+    #[arg(long, env = "TENANTQL_API_KEY_MAX_DAYS", default_value_t = crate::config::DEFAULT_API_KEY_MAX_DAYS, hide = true)]
+    api_key_max_days: u32,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Replace a tenant's (or the platform's) signing key: every token it signed stops working.
     Rotate {
@@ -398,9 +455,118 @@ fn read_secret_line(what: &str) -> anyhow::Result<SecretString> {
 }
 
 async fn services(cli: &Cli) -> anyhow::Result<Services> {
-    let (services, _) =
-        Services::start(&cli.control, &cli.tokens, ServiceSettings::default()).await?;
+    services_with(cli, ServiceSettings::default()).await
+}
+
+async fn services_with(cli: &Cli, settings: ServiceSettings) -> anyhow::Result<Services> {
+    let (services, _) = Services::start(&cli.control, &cli.tokens, settings).await?;
     Ok(services)
+}
+
+async fn api_key_command(cli: &Cli, actor: &Actor, command: &ApiKeyCommand) -> anyhow::Result<()> {
+    let lifetimes = match command {
+        ApiKeyCommand::Create { lifetimes, .. } | ApiKeyCommand::Rotate { lifetimes, .. } => {
+            KeyLifetimes {
+                default_days: lifetimes.api_key_default_days,
+                max_days: lifetimes.api_key_max_days,
+            }
+        }
+        _ => KeyLifetimes::default(),
+    };
+    let services = services_with(
+        cli,
+        ServiceSettings {
+            api_key_lifetimes: lifetimes,
+            ..ServiceSettings::default()
+        },
+    )
+    .await?;
+    let tenant_of = |slug: &str| {
+        let db = services.control.db.clone();
+        let slug = slug.to_string();
+        async move { tenants::get_by_slug(&db, &slug).await }
+    };
+    let print_created = |created: api_keys::CreatedKey| {
+        use secrecy::ExposeSecret;
+        eprintln!(
+            "API key {} ({}, {}) expires {}; shown once:",
+            created.row.id,
+            created.row.name,
+            created.row.role.as_str(),
+            created.row.expires_at.to_rfc3339()
+        );
+        println!("{}", created.key.expose_secret());
+    };
+    match command {
+        ApiKeyCommand::Create {
+            tenant,
+            name,
+            role,
+            expires_in_days,
+            ..
+        } => {
+            let t = tenant_of(tenant).await?;
+            let spec = api_keys::KeySpec {
+                name: name.clone(),
+                role: *role,
+                expires_in_days: *expires_in_days,
+            };
+            print_created(api_keys::create(&services, actor, (&t.id, &t.slug), spec).await?);
+        }
+        ApiKeyCommand::List { tenant } => {
+            let t = tenant_of(tenant).await?;
+            println!(
+                "{:<14} {:<8} {:<8} {:<26} {:<26} NAME",
+                "ID", "ROLE", "STATUS", "EXPIRES", "LAST USED"
+            );
+            for key in api_keys::list(&services, &t.id).await? {
+                let status = if key.revoked_at.is_some() {
+                    "revoked"
+                } else if key.expires_at <= chrono::Utc::now() {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<14} {:<8} {:<8} {:<26} {:<26} {}",
+                    key.id,
+                    key.role.as_str(),
+                    status,
+                    key.expires_at.to_rfc3339(),
+                    key.last_used_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".into()),
+                    key.name
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { tenant, id } => {
+            let t = tenant_of(tenant).await?;
+            api_keys::revoke(&services, actor, (&t.id, &t.slug), id).await?;
+            eprintln!("revoked API key {id}");
+        }
+        ApiKeyCommand::Rotate {
+            tenant,
+            id,
+            overlap_hours,
+            expires_in_days,
+            ..
+        } => {
+            let t = tenant_of(tenant).await?;
+            let created = api_keys::rotate(
+                &services,
+                actor,
+                (&t.id, &t.slug),
+                id,
+                *overlap_hours,
+                *expires_in_days,
+            )
+            .await?;
+            eprintln!("{id} keeps working for {overlap_hours} h");
+            print_created(created);
+        }
+    }
+    Ok(())
 }
 
 /// Who the audit log names for this command's changes: the OS user running it.
@@ -490,6 +656,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("new signing key {kid}; tokens signed by the old key no longer verify");
             Ok(())
         }
+        Command::ApiKey(command) => api_key_command(&cli, &actor, command).await,
         Command::Audit(AuditCommand::Prune { older_than }) => {
             let services = services(&cli).await?;
             let pruned = registry::prune_audit(&services, &actor, *older_than).await?;

@@ -53,6 +53,8 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
 pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_WS_PING_SECS: u64 = 15;
 pub const DEFAULT_CORS_MAX_AGE_SECS: u64 = 600;
+pub const DEFAULT_API_KEY_DAYS: u32 = 90;
+pub const DEFAULT_API_KEY_MAX_DAYS: u32 = 365;
 
 /// Where the control plane lives and how its secrets are sealed: needed by every
 /// command that touches tenants, users or keys.
@@ -295,6 +297,14 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_CORS_ALLOW_HEADERS", value_delimiter = ',')]
     pub cors_allow_headers: Vec<String>,
 
+    /// Days an API key lives when its creator does not say.
+    #[arg(long, env = "TENANTQL_API_KEY_DEFAULT_DAYS", default_value_t = DEFAULT_API_KEY_DAYS)]
+    pub api_key_default_days: u32,
+
+    /// Most days an API key may live (every key expires).
+    #[arg(long, env = "TENANTQL_API_KEY_MAX_DAYS", default_value_t = DEFAULT_API_KEY_MAX_DAYS)]
+    pub api_key_max_days: u32,
+
     /// Seconds a cached answer of a hot read (dashboard, company and partner
     /// lookups) is reused; the tenant's writes invalidate it at once. 0: no cache.
     #[arg(long, env = "TENANTQL_CACHE_TTL_SECS", default_value_t = DEFAULT_CACHE_TTL_SECS)]
@@ -461,6 +471,8 @@ impl Default for ServerConfig {
             cors_allow_credentials: false,
             cors_max_age_secs: DEFAULT_CORS_MAX_AGE_SECS,
             cors_allow_headers: Vec::new(),
+            api_key_default_days: DEFAULT_API_KEY_DAYS,
+            api_key_max_days: DEFAULT_API_KEY_MAX_DAYS,
             cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             max_concurrent_operations: DEFAULT_MAX_CONCURRENT_OPERATIONS,

@@ -6,7 +6,13 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     admission::{Admission, AdmissionSettings, FairShareSettings},
     audit::{AuditSettings, AuditSink},
-    auth::{keys::Keyring, revocations::Revocations, sessions::Sessions, TokenService},
+    auth::{
+        api_keys::{ApiKeys, KeyLifetimes},
+        keys::Keyring,
+        revocations::Revocations,
+        sessions::Sessions,
+        TokenService,
+    },
     cache::{AnswerCache, CacheSettings},
     cluster::Cluster,
     config::{
@@ -45,6 +51,7 @@ pub struct ServiceSettings {
     pub cache: CacheSettings,
     /// The deployment's allowed web origins (tenants add their own).
     pub origins: OriginList,
+    pub api_key_lifetimes: KeyLifetimes,
 }
 
 impl Default for ServiceSettings {
@@ -72,6 +79,7 @@ impl Default for ServiceSettings {
                 max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             },
             origins: OriginList::default(),
+            api_key_lifetimes: KeyLifetimes::default(),
         }
     }
 }
@@ -80,6 +88,8 @@ impl Default for ServiceSettings {
 pub struct Services {
     pub control: ControlPlane,
     pub tokens: Arc<TokenService>,
+    /// Machine clients' API keys.
+    pub api_keys: Arc<ApiKeys>,
     pub contexts: Arc<ContextResolver>,
     pub sessions: Arc<Sessions>,
     pub pools: Arc<PoolManager>,
@@ -128,6 +138,11 @@ impl Services {
             revocations,
         ));
         let contexts = Arc::new(ContextResolver::new(control.clone(), cache_ttl));
+        let api_keys = Arc::new(ApiKeys::new(
+            control.clone(),
+            cache_ttl,
+            settings.api_key_lifetimes,
+        ));
         let origins = OriginRegistry::start(
             settings.origins,
             control.clone(),
@@ -144,6 +159,7 @@ impl Services {
             Services {
                 control,
                 tokens,
+                api_keys,
                 contexts,
                 sessions,
                 pools,
@@ -167,6 +183,7 @@ impl Services {
     /// instances see it within the cache lifetime).
     pub fn forget_cached_answers(&self) {
         self.contexts.forget_all();
+        self.api_keys.forget_all();
         self.tokens.keyring().forget_all();
         self.tokens.forget_verified();
     }

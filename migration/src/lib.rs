@@ -9,6 +9,7 @@ mod m20261201_000004_tunnel_host_key;
 mod m20261202_000005_invitations;
 mod m20261203_000006_tenant_databases;
 mod m20261204_000007_tenant_origins;
+mod m20261204_000008_api_keys;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_invitations::Migration),
             Box::new(m20261203_000006_tenant_databases::Migration),
             Box::new(m20261204_000007_tenant_origins::Migration),
+            Box::new(m20261204_000008_api_keys::Migration),
         ]
     }
 }

@@ -1,4 +1,5 @@
 //! Who is calling: passwords, signing keys, tokens, and the login use cases.
+pub mod api_keys;
 pub mod claims;
 pub mod keys;
 pub mod password;

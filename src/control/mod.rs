@@ -1,5 +1,6 @@
 //! The control plane: tenants, users, memberships, signing keys and the audit log,
 //! kept with sea-orm in SQLite (default) or PostgreSQL.
+pub mod api_keys;
 pub mod entities;
 pub mod invitations;
 pub mod memberships;

@@ -205,7 +205,7 @@ impl AuthMutation {
     }
 
     /// A new token for another tenant the caller belongs to.
-    #[graphql(guard = "guards::SignedIn")]
+    #[graphql(guard = "guards::UserSession")]
     async fn select_tenant(
         &self,
         ctx: &Context<'_>,
@@ -221,7 +221,7 @@ impl AuthMutation {
 
     /// Signs out: the token of this request is refused from now on, on every
     /// instance, until it would have expired. Other tokens of the user stay valid.
-    #[graphql(guard = "guards::SignedIn")]
+    #[graphql(guard = "guards::UserSession")]
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let caller = caller(ctx)?;
         let token = caller.token.as_ref().ok_or_else(|| {

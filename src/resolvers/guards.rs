@@ -25,6 +25,23 @@ impl Guard for SignedIn {
     }
 }
 
+/// A user who signed in (any token but an API key's): only a person has a
+/// session to switch or end.
+pub struct UserSession;
+
+impl Guard for UserSession {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        if caller(ctx)?.api_key.is_some() {
+            return Err(AppError::Forbidden(
+                "an API key is not a session: it cannot switch tenants or sign out (revoke it instead)"
+                    .into(),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
 /// A platform admin (a platform-key token of a user who is still platform admin).
 pub struct PlatformAdmin;
 
@@ -115,6 +132,7 @@ mod tests {
                 allowed_origins: Default::default(),
             }),
             token: None,
+            api_key: None,
         }
     }
 

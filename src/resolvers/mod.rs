@@ -25,6 +25,7 @@ pub struct Query(
     admin::PlatformQuery,
     admin::TenantDatabaseQuery,
     admin::TenantAdminQuery,
+    admin::ApiKeyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -34,6 +35,7 @@ pub struct Mutation(
     admin::PlatformMutation,
     admin::TenantDatabaseMutation,
     admin::TenantAdminMutation,
+    admin::ApiKeyMutation,
 );
 
 #[derive(MergedSubscription, Default)]

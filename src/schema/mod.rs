@@ -272,10 +272,12 @@ impl Observation {
         let bounded = limits::check_source(&request.query, &policy.limits)
             .and_then(|()| limits::check_inputs(request));
         let parsed = bounded.is_ok() && services.documents.parse(request).is_ok();
-        let admitted = bounded.and_then(|()| match parsed {
-            true => admit(request, caller.is_some(), policy),
-            false => Ok(()),
-        });
+        let admitted = bounded
+            .and_then(|()| match parsed {
+                true => admit(request, caller.is_some(), policy),
+                false => Ok(()),
+            })
+            .and_then(|()| refuse_writes_of_reader_keys(caller, operation));
         if parsed {
             drop_undeclared_variables(request);
         }
@@ -410,6 +412,22 @@ fn admit(request: &mut Request, signed_in: bool, policy: &SchemaPolicy) -> Resul
         anonymous::refuse_introspection(document)?;
     }
     limits::check_document(document, &policy.limits)
+}
+
+/// A `reader` API key runs queries and subscriptions only.
+fn refuse_writes_of_reader_keys(
+    caller: Option<&TenantContext>,
+    operation: Operation,
+) -> Result<(), AppError> {
+    let read_only = caller
+        .and_then(|c| c.api_key.as_ref())
+        .is_some_and(|key| key.read_only);
+    if read_only && operation == Operation::Mutation {
+        return Err(AppError::Forbidden(
+            "this API key is a reader's: it may not run mutations".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Attaches what one request may use: where it came from (admin changes build

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     audit::{Actor, AuditEntry, Outcome, Source},
-    auth::Claims,
+    auth::{api_keys, Claims},
     error::AppError,
     request_id::{RequestId, RequestMeta},
     tenancy::{TenantContext, TokenRef},
@@ -96,6 +96,16 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// A page on another origin must be the deployment's or the caller's tenant's.
+fn origin_allowed(
+    state: &AppState,
+    meta: &RequestMeta,
+    context: &TenantContext,
+) -> Result<(), AppError> {
+    let tenant_origins = context.tenant.as_ref().map(|t| &*t.allowed_origins);
+    check_caller_origin(state, meta.cross_origin.as_deref(), tenant_origins)
+}
+
 /// Verifies a bearer token and resolves its caller as of now. A refusal of a
 /// token that did verify is audited: it names a real user. Used for every HTTP
 /// request and for every check of a WebSocket connection.
@@ -105,6 +115,12 @@ pub async fn authenticate(
     meta: &RequestMeta,
 ) -> Result<TenantContext, AppError> {
     let services = &state.services;
+    if api_keys::is_api_key(token) {
+        let key = services.api_keys.verify(token).await?;
+        let context = services.contexts.resolve_key(&key).await?;
+        origin_allowed(state, meta, &context)?;
+        return Ok(context);
+    }
     let claims = services.tokens.verify(token).await?;
     let resolved = services
         .contexts

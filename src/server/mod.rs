@@ -27,7 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::{
     admission::{AdmissionSettings, FairShareSettings, Pace, Rate},
     audit::AuditSettings,
-    auth::password,
+    auth::{api_keys::KeyLifetimes, password},
     cache::CacheSettings,
     config::{Config, ServerConfig},
     demo,
@@ -126,6 +126,7 @@ fn service_settings(config: &ServerConfig) -> anyhow::Result<ServiceSettings> {
             max_entries: config.cache_max_entries,
         },
         origins: deployment_origins(config)?,
+        api_key_lifetimes: api_key_lifetimes(config)?,
     })
 }
 
@@ -157,6 +158,19 @@ fn cors_settings(config: &ServerConfig) -> anyhow::Result<cors::CorsSettings> {
         allow_credentials: config.cors_allow_credentials,
         max_age: Duration::from_secs(config.cors_max_age_secs),
         extra_headers,
+    })
+}
+
+fn api_key_lifetimes(config: &ServerConfig) -> anyhow::Result<KeyLifetimes> {
+    let (default_days, max_days) = (config.api_key_default_days, config.api_key_max_days);
+    if max_days == 0 || default_days == 0 || default_days > max_days {
+        anyhow::bail!(
+            "TENANTQL_API_KEY_DEFAULT_DAYS ({default_days}) must be 1 to TENANTQL_API_KEY_MAX_DAYS ({max_days})"
+        );
+    }
+    Ok(KeyLifetimes {
+        default_days,
+        max_days,
     })
 }
 

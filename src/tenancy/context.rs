@@ -15,6 +15,7 @@ use crate::{
     auth::{Claims, Role},
     control::{
         entities::{
+            api_key::{self, ApiKeyRole},
             tenant,
             tenant::{BackendKind, TenantStatus, WriteMode},
         },
@@ -26,6 +27,9 @@ use crate::{
     origins::OriginList,
     store::Dialect,
 };
+
+/// How an API key's caller is named where a user id would be.
+pub const API_KEY_USER: &str = "apikey:";
 
 /// Entries kept at most; past this the cache starts over rather than grow.
 const MAX_CACHED_CONTEXTS: usize = 50_000;
@@ -83,6 +87,16 @@ pub struct TenantContext {
     pub tenant: Option<TenantRef>,
     /// The token this request came with (set by the edge that verified it).
     pub token: Option<TokenRef>,
+    /// Set when the caller is a machine client with an API key, not a user.
+    pub api_key: Option<ApiKeyRef>,
+}
+
+/// The API key a machine client called with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRef {
+    pub id: String,
+    /// Its role is `reader`: every mutation is refused.
+    pub read_only: bool,
 }
 
 /// Which token a caller presented, so it can be signed out.
@@ -124,27 +138,36 @@ impl ContextResolver {
 
     pub async fn resolve(&self, claims: &Claims) -> Result<TenantContext, AppError> {
         let key = (claims.sub.clone(), claims.tenant.clone());
-        if !self.ttl.is_zero() {
-            let cache = self.cache.lock().expect("context cache lock");
-            if let Some((ctx, at)) = cache.get(&key) {
-                if at.elapsed() < self.ttl {
-                    return Ok(ctx.clone());
-                }
-            }
+        if let Some(ctx) = self.cached(&key) {
+            return Ok(ctx);
         }
         let ctx = self.load(claims).await?;
-        if !self.ttl.is_zero() {
-            let mut cache = self.cache.lock().expect("context cache lock");
-            if cache.len() >= MAX_CACHED_CONTEXTS {
-                let ttl = self.ttl;
-                cache.retain(|_, (_, at)| at.elapsed() < ttl);
-                if cache.len() >= MAX_CACHED_CONTEXTS {
-                    cache.clear();
-                }
-            }
-            cache.insert(key, (ctx.clone(), Instant::now()));
-        }
+        self.remember(key, &ctx);
         Ok(ctx)
+    }
+
+    fn cached(&self, key: &CacheKey) -> Option<TenantContext> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let cache = self.cache.lock().expect("context cache lock");
+        let (ctx, at) = cache.get(key)?;
+        (at.elapsed() < self.ttl).then(|| ctx.clone())
+    }
+
+    fn remember(&self, key: CacheKey, ctx: &TenantContext) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut cache = self.cache.lock().expect("context cache lock");
+        if cache.len() >= MAX_CACHED_CONTEXTS {
+            let ttl = self.ttl;
+            cache.retain(|_, (_, at)| at.elapsed() < ttl);
+            if cache.len() >= MAX_CACHED_CONTEXTS {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (ctx.clone(), Instant::now()));
     }
 
     /// Forget every cached answer, e.g. after this process changed a tenant or member.
@@ -175,6 +198,7 @@ impl ContextResolver {
                 role: Role::PlatformAdmin,
                 tenant: None,
                 token: None,
+                api_key: None,
             });
         };
         let tenant = tenants::find_by_slug(db, slug)
@@ -196,6 +220,42 @@ impl ContextResolver {
             role: membership.role.into(),
             tenant: Some(TenantRef::from(tenant)),
             token: None,
+            api_key: None,
         })
+    }
+
+    /// The caller of a verified API key: its tenant as of now (reused like any
+    /// context). The key's id stands for the user: audit rows, rate limits and
+    /// fair share count it as its own caller.
+    pub async fn resolve_key(&self, key: &api_key::Model) -> Result<TenantContext, AppError> {
+        let cache_key = (
+            format!("{API_KEY_USER}{}", key.id),
+            Some(key.tenant_id.clone()),
+        );
+        if let Some(ctx) = self.cached(&cache_key) {
+            return Ok(ctx);
+        }
+        let tenant = tenants::find_by_id(&self.control.db, &key.tenant_id)
+            .await?
+            .filter(|t| t.status != TenantStatus::Deleted)
+            .ok_or(AppError::Unauthenticated(
+                "the API key's tenant no longer exists",
+            ))?;
+        if tenant.status == TenantStatus::Suspended {
+            return Err(AppError::TenantSuspended(tenant.slug));
+        }
+        let ctx = TenantContext {
+            user_id: cache_key.0.clone(),
+            email: cache_key.0.clone(),
+            role: Role::Member,
+            tenant: Some(TenantRef::from(tenant)),
+            token: None,
+            api_key: Some(ApiKeyRef {
+                id: key.id.clone(),
+                read_only: key.role == ApiKeyRole::Reader,
+            }),
+        };
+        self.remember(cache_key, &ctx);
+        Ok(ctx)
     }
 }

@@ -5,6 +5,6 @@ pub mod db;
 pub mod pools;
 pub mod tunnel;
 
-pub use context::{ContextResolver, TenantContext, TenantRef, TokenRef};
+pub use context::{ApiKeyRef, ContextResolver, TenantContext, TenantRef, TokenRef};
 pub use db::{TenantDb, Transaction};
 pub use pools::PoolManager;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tenantql::control::{
-    entities::{membership::MemberRole, tenant::TenantStatus},
+    entities::{api_key::ApiKeyRole, membership::MemberRole, tenant::TenantStatus},
     memberships, tenants, users,
 };
 
@@ -19,6 +19,8 @@ enum Policy {
     Public,
     /// Any valid token.
     SignedIn,
+    /// A user's token (not an API key): a session to switch or end.
+    Session,
     /// A member or admin of the token's tenant.
     Member,
     /// An admin of the token's tenant.
@@ -35,8 +37,8 @@ const POLICY: &[(&str, Policy)] = &[
     ("acceptInvitation", Policy::Public),
     ("me", Policy::SignedIn),
     ("myTenants", Policy::SignedIn),
-    ("selectTenant", Policy::SignedIn),
-    ("logout", Policy::SignedIn),
+    ("selectTenant", Policy::Session),
+    ("logout", Policy::Session),
     ("companies", Policy::Member),
     ("company", Policy::Member),
     ("partners", Policy::Member),
@@ -54,6 +56,10 @@ const POLICY: &[(&str, Policy)] = &[
     ("addMember", Policy::TenantAdmin),
     ("changeMemberRole", Policy::TenantAdmin),
     ("removeMember", Policy::TenantAdmin),
+    ("apiKeys", Policy::TenantAdmin),
+    ("createApiKey", Policy::TenantAdmin),
+    ("revokeApiKey", Policy::TenantAdmin),
+    ("rotateApiKey", Policy::TenantAdmin),
     ("slugAvailable", Policy::PlatformAdmin),
     ("tenants", Policy::PlatformAdmin),
     ("tenant", Policy::PlatformAdmin),
@@ -181,6 +187,9 @@ struct Callers {
     member: String,
     other_tenant_admin: String,
     suspended: String,
+    /// API keys of acme.
+    member_key: String,
+    reader_key: String,
 }
 
 async fn callers(app: &TestApp) -> Callers {
@@ -199,6 +208,8 @@ async fn callers(app: &TestApp) -> Callers {
         member: app.token("carol@acme.test", Some("acme")).await,
         other_tenant_admin: app.token("dave@globex.test", Some("globex")).await,
         suspended,
+        member_key: app.api_key("acme", ApiKeyRole::Member).await,
+        reader_key: app.api_key("acme", ApiKeyRole::Reader).await,
     }
 }
 
@@ -256,7 +267,7 @@ async fn every_field_declares_its_guard() {
             // Below "signed in" is "no token", which the anonymous gate refuses
             // before any guard runs (the matrix test checks that for every field;
             // the SignedIn guard itself is unit-tested in `resolvers::guards`).
-            Policy::Public | Policy::SignedIn => continue,
+            Policy::Public | Policy::SignedIn | Policy::Session => continue,
             Policy::Member => &who.platform,
             Policy::TenantAdmin => &who.member,
             Policy::PlatformAdmin => &who.tenant_admin,
@@ -283,34 +294,48 @@ async fn role_by_field_matrix() {
         if policy == Policy::Public {
             continue;
         }
+        let is_mutation = document.starts_with("mutation");
         // (caller, token, allowed?)
-        let rows: [(&str, Option<&str>, bool); 5] = [
+        let rows: [(&str, Option<&str>, bool); 7] = [
             ("no token", None, false),
             (
                 "platform admin",
                 Some(&who.platform),
-                matches!(policy, Policy::SignedIn | Policy::PlatformAdmin),
+                matches!(
+                    policy,
+                    Policy::SignedIn | Policy::Session | Policy::PlatformAdmin
+                ),
             ),
             (
                 "tenant admin",
                 Some(&who.tenant_admin),
                 matches!(
                     policy,
-                    Policy::SignedIn | Policy::Member | Policy::TenantAdmin
+                    Policy::SignedIn | Policy::Session | Policy::Member | Policy::TenantAdmin
                 ),
             ),
             (
                 "member",
                 Some(&who.member),
-                matches!(policy, Policy::SignedIn | Policy::Member),
+                matches!(policy, Policy::SignedIn | Policy::Session | Policy::Member),
             ),
             (
                 "admin of another tenant",
                 Some(&who.other_tenant_admin),
                 matches!(
                     policy,
-                    Policy::SignedIn | Policy::Member | Policy::TenantAdmin
+                    Policy::SignedIn | Policy::Session | Policy::Member | Policy::TenantAdmin
                 ),
+            ),
+            (
+                "member API key",
+                Some(&who.member_key),
+                matches!(policy, Policy::SignedIn | Policy::Member),
+            ),
+            (
+                "reader API key",
+                Some(&who.reader_key),
+                !is_mutation && matches!(policy, Policy::SignedIn | Policy::Member),
             ),
         ];
         for (caller, token, allowed) in rows {

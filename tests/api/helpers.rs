@@ -414,6 +414,34 @@ impl TestApp {
         self.token(email, None).await
     }
 
+    /// A new API key of `slug` with `role`, made as `tenantql api-key create` does.
+    pub async fn api_key(
+        &self,
+        slug: &str,
+        role: tenantql::control::entities::api_key::ApiKeyRole,
+    ) -> String {
+        use secrecy::ExposeSecret;
+        let tenant = tenantql::control::tenants::get_by_slug(&self.services.control.db, slug)
+            .await
+            .expect("the tenant exists");
+        let spec = tenantql::admin::api_keys::KeySpec {
+            name: format!("{} key", role.as_str()),
+            role,
+            expires_in_days: None,
+        };
+        tenantql::admin::api_keys::create(
+            &self.services,
+            &Actor::cli("test"),
+            (&tenant.id, &tenant.slug),
+            spec,
+        )
+        .await
+        .expect("an API key is created")
+        .key
+        .expose_secret()
+        .to_string()
+    }
+
     /// Suspends or re-activates a tenant as an operator would (`tenantql tenant suspend`).
     pub async fn set_tenant_status(
         &self,

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod admission;
+mod api_keys;
 mod audit;
 mod browser;
 mod cache;

@@ -1,4 +1,5 @@
 //! sea-orm entities of the control plane. The tables come from `migration/`.
+pub mod api_key;
 pub mod audit_log;
 pub mod control_meta;
 pub mod invitation;
