@@ -20,7 +20,7 @@ use crate::{
         entities::{
             api_key::ApiKeyRole,
             membership::MemberRole,
-            tenant::{BackendKind, TenantStatus, WriteMode},
+            tenant::{BackendKind, DocumentsMode, TenantStatus, WriteMode},
         },
         tenants,
         tenants::{
@@ -96,6 +96,9 @@ pub enum Command {
     /// API keys of a tenant's machine clients.
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Trusted (published) documents.
+    #[command(subcommand)]
+    Documents(DocumentsCommand),
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -235,6 +238,10 @@ pub enum TenantCommand {
         /// Replaces the tenant's web origins, comma-separated; an empty value: none.
         #[arg(long)]
         allowed_origins: Option<String>,
+        /// Whether documents not published ahead of time run for its callers:
+        /// off, allow, log-unknown, require, or deployment (the server's mode).
+        #[arg(long, value_parser = parse_documents_mode)]
+        documents_mode: Option<ModeChoice>,
     },
     /// Suspend a tenant: its members' requests answer TENANT_SUSPENDED.
     Suspend { slug: String },
@@ -342,6 +349,22 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DocumentsCommand {
+    /// Publish a manifest (Apollo's persisted query list, or an object of
+    /// sha256:<hex> → document): it replaces the list of the deployment (or of
+    /// --tenant) for every client (or --client), on every server.
+    Publish {
+        /// The manifest file; `-` for standard input.
+        file: PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only for requests whose graphql-client-name is this.
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ApiKeyCommand {
     /// A new API key; the key is printed once, on standard output.
     Create {
@@ -353,6 +376,9 @@ pub enum ApiKeyCommand {
         name: String,
         #[arg(long, value_enum, default_value_t = ApiKeyRole::Member)]
         role: ApiKeyRole,
+        /// Only published (trusted) documents run with it.
+        #[arg(long)]
+        persisted_only: bool,
         /// Days it lives (default TENANTQL_API_KEY_DEFAULT_DAYS).
         #[arg(long)]
         expires_in_days: Option<u32>,
@@ -502,6 +528,7 @@ async fn api_key_command(cli: &Cli, actor: &Actor, command: &ApiKeyCommand) -> a
             tenant,
             name,
             role,
+            persisted_only,
             expires_in_days,
             ..
         } => {
@@ -509,6 +536,7 @@ async fn api_key_command(cli: &Cli, actor: &Actor, command: &ApiKeyCommand) -> a
             let spec = api_keys::KeySpec {
                 name: name.clone(),
                 role: *role,
+                persisted_only: *persisted_only,
                 expires_in_days: *expires_in_days,
             };
             print_created(api_keys::create(&services, actor, (&t.id, &t.slug), spec).await?);
@@ -657,6 +685,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ApiKey(command) => api_key_command(&cli, &actor, command).await,
+        Command::Documents(DocumentsCommand::Publish {
+            file,
+            tenant,
+            client,
+        }) => {
+            let manifest = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let services = services(&cli).await?;
+            let published = crate::admin::documents::publish(
+                &services,
+                &actor,
+                tenant.as_deref(),
+                client.as_deref(),
+                &manifest,
+            )
+            .await?;
+            eprintln!(
+                "published {} documents for {}{}",
+                published.documents,
+                published.tenant.as_deref().unwrap_or("the deployment"),
+                if published.client_name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (client {})", published.client_name)
+                }
+            );
+            Ok(())
+        }
         Command::Audit(AuditCommand::Prune { older_than }) => {
             let services = services(&cli).await?;
             let pruned = registry::prune_audit(&services, &actor, *older_than).await?;
@@ -810,6 +870,11 @@ async fn tenant_command(
                     .unwrap_or("- (the account's own)")
             );
             println!("write mode:      {}", t.write_mode.as_str());
+            println!(
+                "documents mode:  {}",
+                t.documents_mode
+                    .map_or("- (the deployment's)", |m| m.as_str())
+            );
             let origins = OriginList::from_stored(t.allowed_origins.as_deref()).rules();
             println!(
                 "origins:         {}",
@@ -893,6 +958,7 @@ async fn tenant_command(
             contract_schema,
             write_mode,
             allowed_origins,
+            documents_mode,
         } => {
             let current = tenants::get_by_slug(&control.db, slug).await?;
             let given = [
@@ -935,6 +1001,7 @@ async fn tenant_command(
                     .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty())),
                 write_mode: *write_mode,
                 allowed_origins: allowed_origins.as_deref().map(origin_list),
+                documents_mode: documents_mode.map(|choice| choice.0),
             };
             let tenant = registry::update_tenant(services, actor, slug, changes).await?;
             eprintln!("updated {slug} (config version {})", tenant.config_version);
@@ -1128,6 +1195,18 @@ async fn user_command(
         }
     }
     Ok(())
+}
+
+/// A tenant's trusted-documents mode: its own, or None for the deployment's.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeChoice(Option<DocumentsMode>);
+
+/// `deployment` (the server's mode) or a mode of its own.
+fn parse_documents_mode(text: &str) -> Result<ModeChoice, String> {
+    if text == "deployment" {
+        return Ok(ModeChoice(None));
+    }
+    <DocumentsMode as clap::ValueEnum>::from_str(text, false).map(|mode| ModeChoice(Some(mode)))
 }
 
 /// A comma-separated list of origins, without empty entries.

@@ -145,6 +145,15 @@ impl TokenConfig {
     }
 }
 
+/// The deployment's trusted-documents mode (see `trusted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PersistedDocuments {
+    Off,
+    Allow,
+    LogUnknown,
+    Require,
+}
+
 /// Who may run introspection (`__schema`, `__type`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Introspection {
@@ -296,6 +305,17 @@ pub struct ServerConfig {
     /// context), comma-separated.
     #[arg(long, env = "TENANTQL_CORS_ALLOW_HEADERS", value_delimiter = ',')]
     pub cors_allow_headers: Vec<String>,
+
+    /// Whether documents not published ahead of time run (a tenant may have its
+    /// own mode): `off` (requests by documentId refused), `allow`, `log-unknown`
+    /// (counted and logged), `require` (refused before parsing).
+    #[arg(long, env = "TENANTQL_PERSISTED_DOCUMENTS", value_enum, default_value_t = PersistedDocuments::Allow)]
+    pub persisted_documents: PersistedDocuments,
+
+    /// Under `require`, platform and tenant admins may still send free-form
+    /// documents (GraphiQL); API keys and members never.
+    #[arg(long, env = "TENANTQL_PERSISTED_DOCUMENTS_ADMIN_FREE_FORM", default_value_t = true, action = clap::ArgAction::Set)]
+    pub persisted_documents_admin_free_form: bool,
 
     /// Days an API key lives when its creator does not say.
     #[arg(long, env = "TENANTQL_API_KEY_DEFAULT_DAYS", default_value_t = DEFAULT_API_KEY_DAYS)]
@@ -472,6 +492,8 @@ impl Default for ServerConfig {
             cors_max_age_secs: DEFAULT_CORS_MAX_AGE_SECS,
             cors_allow_headers: Vec::new(),
             api_key_default_days: DEFAULT_API_KEY_DAYS,
+            persisted_documents: PersistedDocuments::Allow,
+            persisted_documents_admin_free_form: true,
             api_key_max_days: DEFAULT_API_KEY_MAX_DAYS,
             cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,

@@ -29,6 +29,12 @@ pub enum AppError {
     /// Apollo Client looks for).
     #[error("PersistedQueryNotFound")]
     PersistedQueryNotFound,
+    /// Only published documents run here (`require` mode): send a `documentId`.
+    #[error("only published documents run for this caller: send a documentId (or the persistedQuery hash) of a published operation")]
+    PersistedDocumentRequired,
+    /// A `documentId` that no list for this tenant and client holds.
+    #[error("this document id is not in the published documents for this tenant and client")]
+    PersistedDocumentNotInList,
     /// The caller's tenant is suspended by the operator.
     #[error("tenant `{0}` is suspended")]
     TenantSuspended(String),
@@ -90,6 +96,8 @@ impl AppError {
             AppError::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             AppError::PreflightRequired => "PREFLIGHT_REQUIRED",
             AppError::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            AppError::PersistedDocumentRequired => "PERSISTED_QUERY_ID_REQUIRED",
+            AppError::PersistedDocumentNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
             AppError::TenantSuspended(_) => "TENANT_SUSPENDED",
             AppError::TenantUnavailable { .. } => "TENANT_UNAVAILABLE",
             AppError::PoolTimeout(_) => "POOL_TIMEOUT",
@@ -113,9 +121,10 @@ impl AppError {
             AppError::Forbidden(_)
             | AppError::TenantSuspended(_)
             | AppError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
-            AppError::PreflightRequired | AppError::PersistedQueryNotFound => {
-                StatusCode::BAD_REQUEST
-            }
+            AppError::PreflightRequired
+            | AppError::PersistedQueryNotFound
+            | AppError::PersistedDocumentRequired
+            | AppError::PersistedDocumentNotInList => StatusCode::BAD_REQUEST,
             AppError::TenantUnavailable { .. }
             | AppError::PoolTimeout(_)
             | AppError::TenantContractBroken(_) => StatusCode::SERVICE_UNAVAILABLE,

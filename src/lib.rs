@@ -31,6 +31,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;
+pub mod trusted;
 
 pub use config::Config;
 pub use error::{AppError, AppResult};

@@ -20,6 +20,7 @@ use crate::{
     live::LiveStats,
     persisted::PersistedStats,
     tenancy::{pools::PoolStats, tunnel::TunnelState},
+    trusted::TrustedStats,
 };
 
 /// Series without labels, in the order given: (name, type, help, value).
@@ -41,11 +42,12 @@ const BUCKETS: [f64; 12] = [
 /// Label for requests without a tenant (anonymous, platform tokens).
 pub const NO_TENANT: &str = "none";
 const OTHER: &str = "other";
-const CODES: [&str; 15] = [
+const CODES: [&str; 16] = [
     "UNAUTHENTICATED",
     "FORBIDDEN",
     "ORIGIN_NOT_ALLOWED",
     "PREFLIGHT_REQUIRED",
+    "PERSISTED_QUERY_ID_REQUIRED",
     "TENANT_SUSPENDED",
     "TENANT_UNAVAILABLE",
     "POOL_TIMEOUT",
@@ -497,6 +499,36 @@ impl Metrics {
                 "counter",
                 "Documents registered under their hash on this instance.",
                 persisted.registered.load(Ordering::Relaxed),
+            ),
+        ])
+    }
+
+    /// Trusted documents.
+    pub fn render_trusted(&self, trusted: &TrustedStats) -> String {
+        render_unlabelled(&[
+            (
+                "tenantql_trusted_document_hits_total",
+                "counter",
+                "Requests that ran a published document by its id.",
+                trusted.hits.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_trusted_document_not_in_list_total",
+                "counter",
+                "Requests by an id no published list holds (PERSISTED_QUERY_NOT_IN_LIST).",
+                trusted.not_in_list.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_trusted_document_free_form_refused_total",
+                "counter",
+                "Free-form documents refused under require (PERSISTED_QUERY_ID_REQUIRED).",
+                trusted.free_form_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "tenantql_trusted_document_unknown_total",
+                "counter",
+                "Free-form documents not in the published list that ran under log-unknown.",
+                trusted.unknown_free_form.load(Ordering::Relaxed),
             ),
         ])
     }

@@ -133,6 +133,14 @@ impl PersistedQueries {
     }
 }
 
+/// The hash of a request that names its document by APQ hash alone.
+pub fn hash_only(request: &Request) -> Option<String> {
+    if !request.query.is_empty() {
+        return None;
+    }
+    requested_hash(request.extensions.get(EXTENSION)?).ok()
+}
+
 fn shared_key(hash: &str) -> String {
     format!("{}apq:{hash}", crate::cluster::PREFIX)
 }

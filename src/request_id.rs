@@ -40,6 +40,9 @@ pub struct RequestMeta {
     /// The page's `Origin` when a browser on another origin than tenantql's
     /// own sent this; None for same-origin pages and non-browser clients.
     pub cross_origin: Option<Arc<str>>,
+    /// The client app it names itself (`graphql-client-name`, or Apollo's
+    /// `apollographql-client-name`), when a plain name: picks its trusted documents.
+    pub client_name: Option<Arc<str>>,
     /// Shared by the operations of one HTTP request (a batch) or one WebSocket
     /// operation: at most one of them checks a password.
     pub sign_in: SignInOnce,

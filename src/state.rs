@@ -20,7 +20,7 @@ use crate::{
         DEFAULT_CONTEXT_CACHE_SECS, DEFAULT_MAX_CONCURRENT_OPERATIONS,
         DEFAULT_METRICS_TENANT_LABELS, DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
     },
-    control::{ControlPlane, StartupError},
+    control::{entities::tenant::DocumentsMode, ControlPlane, StartupError},
     documents::DocumentCache,
     live::{Live, LiveSettings},
     mail::{MailSettings, Mailer},
@@ -32,6 +32,7 @@ use crate::{
         pools::{PoolManager, PoolSettings},
         ContextResolver,
     },
+    trusted::TrustedDocuments,
 };
 
 /// How the services behave; the server derives these from its configuration.
@@ -52,6 +53,10 @@ pub struct ServiceSettings {
     /// The deployment's allowed web origins (tenants add their own).
     pub origins: OriginList,
     pub api_key_lifetimes: KeyLifetimes,
+    /// The deployment's trusted-documents mode, and whether admins may still
+    /// send free-form documents under `require`.
+    pub documents_mode: DocumentsMode,
+    pub admins_free_form: bool,
 }
 
 impl Default for ServiceSettings {
@@ -80,6 +85,8 @@ impl Default for ServiceSettings {
             },
             origins: OriginList::default(),
             api_key_lifetimes: KeyLifetimes::default(),
+            documents_mode: DocumentsMode::Allow,
+            admins_free_form: true,
         }
     }
 }
@@ -107,6 +114,8 @@ pub struct Services {
     pub origins: Arc<OriginRegistry>,
     /// Automatic persisted queries' texts by hash (no tenant data).
     pub persisted: Arc<PersistedQueries>,
+    /// Published operations and the modes that decide what else runs.
+    pub trusted: Arc<TrustedDocuments>,
 }
 
 impl Services {
@@ -155,6 +164,13 @@ impl Services {
         let pools = PoolManager::start(control.clone(), settings.pools);
         let audit = AuditSink::start(control.db.clone(), settings.audit);
         let cache = AnswerCache::new(settings.cache, cluster.clone());
+        let trusted = TrustedDocuments::start(
+            settings.documents_mode,
+            settings.admins_free_form,
+            control.clone(),
+            cluster.clone(),
+            cache_ttl,
+        );
         Ok((
             Services {
                 control,
@@ -169,6 +185,7 @@ impl Services {
                 admission: Arc::new(Admission::new(settings.admission, cluster.clone())),
                 cache,
                 persisted: Arc::new(PersistedQueries::new(cluster.clone())),
+                trusted,
                 cluster,
                 documents: Arc::new(DocumentCache::new(hash_key)),
                 mailer,

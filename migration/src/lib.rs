@@ -10,6 +10,7 @@ mod m20261202_000005_invitations;
 mod m20261203_000006_tenant_databases;
 mod m20261204_000007_tenant_origins;
 mod m20261204_000008_api_keys;
+mod m20261204_000009_trusted_documents;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_tenant_databases::Migration),
             Box::new(m20261204_000007_tenant_origins::Migration),
             Box::new(m20261204_000008_api_keys::Migration),
+            Box::new(m20261204_000009_trusted_documents::Migration),
         ]
     }
 }

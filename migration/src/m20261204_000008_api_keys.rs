@@ -17,6 +17,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(ApiKeys::TenantId, 36))
                     .col(string_len(ApiKeys::Name, 64))
                     .col(string_len(ApiKeys::Role, 16))
+                    .col(boolean(ApiKeys::PersistedOnly).default(false))
                     .col(string_len(ApiKeys::SecretHash, 64))
                     .col(string_len_null(ApiKeys::CreatedBy, 254))
                     .col(timestamp_with_time_zone(ApiKeys::CreatedAt))
@@ -59,6 +60,7 @@ enum ApiKeys {
     TenantId,
     Name,
     Role,
+    PersistedOnly,
     SecretHash,
     CreatedBy,
     CreatedAt,

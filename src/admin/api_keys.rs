@@ -34,6 +34,8 @@ pub struct CreatedKey {
 pub struct KeySpec {
     pub name: String,
     pub role: ApiKeyRole,
+    /// Only published documents (trusted documents) run with it.
+    pub persisted_only: bool,
     /// None: the operator's default lifetime.
     pub expires_in_days: Option<u32>,
 }
@@ -101,6 +103,7 @@ pub async fn rotate(
     let spec = KeySpec {
         name: old.name.clone(),
         role: old.role,
+        persisted_only: old.persisted_only,
         expires_in_days,
     };
     let overlap_until = Utc::now() + Span::hours(i64::from(overlap_hours));
@@ -154,6 +157,7 @@ async fn issue(
             tenant_id: tenant.0.to_string(),
             name,
             role: spec.role,
+            persisted_only: spec.persisted_only,
             created_by: actor.email.clone(),
             expires_at,
             rotated_from,
@@ -165,6 +169,7 @@ async fn issue(
         AuditEntry::change(actor, action, Some(tenant), &row.id).with_details(json!({
             "name": row.name,
             "role": row.role.as_str(),
+            "persistedOnly": row.persisted_only,
             "expiresAt": row.expires_at.to_rfc3339(),
             "rotatedFrom": row.rotated_from,
         })),

@@ -3,6 +3,7 @@
 //! GraphQL admin API and the CLI both call these; each change writes its audit
 //! row in the same transaction.
 pub mod api_keys;
+pub mod documents;
 pub mod members;
 pub mod registry;
 pub mod tenant_database;

@@ -7,6 +7,7 @@ pub mod memberships;
 pub mod password_tokens;
 pub mod tenant_databases;
 pub mod tenants;
+pub mod trusted_documents;
 pub mod users;
 
 use std::{sync::Arc, time::Duration};

@@ -7,7 +7,7 @@ use sea_orm::{
 use secrecy::SecretString;
 
 use super::{
-    entities::tenant::{self, BackendKind, TenantStatus, WriteMode},
+    entities::tenant::{self, BackendKind, DocumentsMode, TenantStatus, WriteMode},
     OnConstraint,
 };
 use crate::{
@@ -536,6 +536,8 @@ pub struct TenantChanges {
     pub write_mode: Option<WriteMode>,
     /// Replaces the tenant's web origins (empty: none of its own).
     pub allowed_origins: Option<Vec<String>>,
+    /// `Some(None)`: the deployment's trusted-documents mode again.
+    pub documents_mode: Option<Option<DocumentsMode>>,
 }
 
 /// The tenant's own rate and concurrency limits (None: the server's default).
@@ -574,6 +576,7 @@ impl TenantChanges {
             ("contractSchema", self.contract_schema.is_some()),
             ("writeMode", self.write_mode.is_some()),
             ("allowedOrigins", self.allowed_origins.is_some()),
+            ("documentsMode", self.documents_mode.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -641,6 +644,9 @@ pub async fn update(
     active.write_mode = Set(contract.write_mode);
     if let Some(origins) = &changes.allowed_origins {
         active.allowed_origins = Set(stored_origins(origins)?);
+    }
+    if let Some(mode) = changes.documents_mode {
+        active.documents_mode = Set(mode);
     }
     if reconnects {
         return save_reconnecting(db, active, version).await;

@@ -130,6 +130,7 @@ mod tests {
                 contract_schema: None,
                 write_mode: Default::default(),
                 allowed_origins: Default::default(),
+                documents_mode: None,
             }),
             token: None,
             api_key: None,

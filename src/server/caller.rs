@@ -54,6 +54,11 @@ fn meta_of(parts: &Parts) -> RequestMeta {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         cross_origin: super::cors::cross_origin(&parts.headers),
+        client_name: ["graphql-client-name", "apollographql-client-name"]
+            .iter()
+            .find_map(|name| parts.headers.get(*name))
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::trusted::client_name),
         sign_in: Default::default(),
     }
 }

@@ -23,7 +23,7 @@ use super::{
     media::{error_response, json_response, ResponseMedia},
     ws, AppState,
 };
-use crate::{error::AppError, request_id::RequestMeta, schema};
+use crate::{error::AppError, request_id::RequestMeta, schema, trusted::DOCUMENT_ID};
 
 /// GET /graphql: a WebSocket upgrade (`graphql-transport-ws`), or a query in
 /// the URL.
@@ -134,10 +134,13 @@ pub async fn post(
             return response;
         }
     };
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+    let mut batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(e) => return bad(format!("the body is not a GraphQL request: {e}")),
     };
+    if let Err(e) = take_document_ids(&body, &mut batch) {
+        return bad(format!("the body is not a GraphQL request: {e}"));
+    }
     match batch {
         BatchRequest::Single(request) => execute(&state, request, caller, &meta, media).await,
         BatchRequest::Batch(requests) => {
@@ -150,6 +153,43 @@ pub async fn post(
             execute_batch(&state, requests, caller, &meta, media).await
         }
     }
+}
+
+/// `documentId` (a published document, GraphQL-over-HTTP's persisted
+/// documents) is not a field async-graphql reads: it is read here, only from
+/// bodies that mention it, and handed on in the request's extensions.
+fn take_document_ids(body: &[u8], batch: &mut BatchRequest) -> serde_json::Result<()> {
+    const FIELD: &[u8] = b"\"documentId\"";
+    if !body.windows(FIELD.len()).any(|w| w == FIELD) {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Ids {
+        document_id: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        One(Ids),
+        Many(Vec<Ids>),
+    }
+    let ids = match serde_json::from_slice::<Shape>(body)? {
+        Shape::One(ids) => vec![ids],
+        Shape::Many(ids) => ids,
+    };
+    let requests = match batch {
+        BatchRequest::Single(request) => std::slice::from_mut(request),
+        BatchRequest::Batch(requests) => requests.as_mut_slice(),
+    };
+    for (request, ids) in requests.iter_mut().zip(ids) {
+        if let Some(id) = ids.document_id {
+            request
+                .extensions
+                .insert(DOCUMENT_ID.to_string(), async_graphql::Value::String(id));
+        }
+    }
+    Ok(())
 }
 
 /// Runs a batch's operations one after the other (each audited and counted on
@@ -189,6 +229,8 @@ pub struct GetParams {
     variables: Option<String>,
     /// JSON; a persisted query's hash comes here, without `query`.
     extensions: Option<String>,
+    /// A published document's id (`sha256:<hex>`), without `query`.
+    document_id: Option<String>,
 }
 
 pub async fn get(
@@ -238,9 +280,19 @@ pub async fn get(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    let signed_in = caller.0.is_some();
-    if let Err(error) =
-        schema::resolve_persisted(&state.services, &state.policy, &mut request, signed_in).await
+    if let Some(id) = params.document_id {
+        request
+            .extensions
+            .insert(DOCUMENT_ID.to_string(), async_graphql::Value::String(id));
+    }
+    if let Err(error) = schema::resolve_document(
+        &state.services,
+        &state.policy,
+        &mut request,
+        caller.0.as_ref(),
+        &meta,
+    )
+    .await
     {
         return respond(schema::refused(&error, &meta), media);
     }

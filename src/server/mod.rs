@@ -29,7 +29,8 @@ use crate::{
     audit::AuditSettings,
     auth::{api_keys::KeyLifetimes, password},
     cache::CacheSettings,
-    config::{Config, ServerConfig},
+    config::{Config, PersistedDocuments, ServerConfig},
+    control::entities::tenant::DocumentsMode,
     demo,
     live::LiveSettings,
     mail::MailSettings,
@@ -127,6 +128,13 @@ fn service_settings(config: &ServerConfig) -> anyhow::Result<ServiceSettings> {
         },
         origins: deployment_origins(config)?,
         api_key_lifetimes: api_key_lifetimes(config)?,
+        documents_mode: match config.persisted_documents {
+            PersistedDocuments::Off => DocumentsMode::Off,
+            PersistedDocuments::Allow => DocumentsMode::Allow,
+            PersistedDocuments::LogUnknown => DocumentsMode::LogUnknown,
+            PersistedDocuments::Require => DocumentsMode::Require,
+        },
+        admins_free_form: config.persisted_documents_admin_free_form,
     })
 }
 

@@ -443,9 +443,15 @@ impl Connection {
             return self.refuse_operation(&id, &err).await;
         }
         let services = &self.state.services;
-        if let Err(err) =
-            schema::resolve_persisted(services, &self.state.policy, &mut request, true).await
-        {
+        let resolved = schema::resolve_document(
+            services,
+            &self.state.policy,
+            &mut request,
+            Some(&caller),
+            &self.meta,
+        )
+        .await;
+        if let Err(err) = resolved {
             return self.refuse_operation(&id, &err).await;
         }
         let generation = self.next_generation;

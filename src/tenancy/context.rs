@@ -17,7 +17,7 @@ use crate::{
         entities::{
             api_key::{self, ApiKeyRole},
             tenant,
-            tenant::{BackendKind, TenantStatus, WriteMode},
+            tenant::{BackendKind, DocumentsMode, TenantStatus, WriteMode},
         },
         memberships,
         tenants::{self, TenantLimits},
@@ -48,6 +48,8 @@ pub struct TenantRef {
     pub write_mode: WriteMode,
     /// Web origins of the tenant's own apps, beyond the deployment's.
     pub allowed_origins: std::sync::Arc<OriginList>,
+    /// Whether its callers may send free-form documents (None: the deployment's mode).
+    pub documents_mode: Option<DocumentsMode>,
 }
 
 impl From<tenant::Model> for TenantRef {
@@ -62,6 +64,7 @@ impl From<tenant::Model> for TenantRef {
             contract_schema: row.contract_schema.as_deref().map(Into::into),
             write_mode: row.write_mode,
             allowed_origins: OriginList::from_stored(row.allowed_origins.as_deref()).into(),
+            documents_mode: row.documents_mode,
         }
     }
 }
@@ -97,6 +100,8 @@ pub struct ApiKeyRef {
     pub id: String,
     /// Its role is `reader`: every mutation is refused.
     pub read_only: bool,
+    /// Only published documents run with it.
+    pub persisted_only: bool,
 }
 
 /// Which token a caller presented, so it can be signed out.
@@ -253,6 +258,7 @@ impl ContextResolver {
             api_key: Some(ApiKeyRef {
                 id: key.id.clone(),
                 read_only: key.role == ApiKeyRole::Reader,
+                persisted_only: key.persisted_only,
             }),
         };
         self.remember(cache_key, &ctx);

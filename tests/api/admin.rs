@@ -74,6 +74,7 @@ const POLICY: &[(&str, Policy)] = &[
     ("testTenantConnection", Policy::PlatformAdmin),
     ("reloadTenantPool", Policy::PlatformAdmin),
     ("invalidateTenantCache", Policy::PlatformAdmin),
+    ("publishTrustedDocuments", Policy::PlatformAdmin),
     ("checkTenantDatabase", Policy::PlatformAdmin),
     ("migrateTenantDatabases", Policy::PlatformAdmin),
 ];

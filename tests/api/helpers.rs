@@ -427,6 +427,7 @@ impl TestApp {
         let spec = tenantql::admin::api_keys::KeySpec {
             name: format!("{} key", role.as_str()),
             role,
+            persisted_only: false,
             expires_in_days: None,
         };
         tenantql::admin::api_keys::create(

@@ -28,4 +28,5 @@ mod pools;
 mod schema_file;
 mod services;
 mod tokens;
+mod trusted_documents;
 mod tunnels;

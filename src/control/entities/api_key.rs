@@ -32,6 +32,8 @@ pub struct Model {
     pub tenant_id: String,
     pub name: String,
     pub role: ApiKeyRole,
+    /// Runs only published (trusted) documents, whatever the tenant's mode.
+    pub persisted_only: bool,
     pub secret_hash: String,
     /// The e-mail (or `cli:<who>`) of whoever created it.
     pub created_by: Option<String>,

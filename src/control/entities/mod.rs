@@ -11,4 +11,5 @@ pub mod tenant;
 pub mod tenant_database;
 pub mod tenant_rollout;
 pub mod tenant_rollout_result;
+pub mod trusted_document;
 pub mod user;

@@ -56,6 +56,42 @@ impl WriteMode {
     }
 }
 
+/// Whether documents that were not published ahead of time may run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, EnumIter, DeriveActiveEnum, clap::ValueEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum DocumentsMode {
+    /// Trusted documents are not consulted; requests by `documentId` are refused.
+    #[sea_orm(string_value = "off")]
+    #[value(name = "off")]
+    Off,
+    /// Free-form documents run, and published ones can be sent by id.
+    #[default]
+    #[sea_orm(string_value = "allow")]
+    #[value(name = "allow")]
+    Allow,
+    /// As `allow`, and every free-form document not in the list is counted and logged.
+    #[sea_orm(string_value = "log-unknown")]
+    #[value(name = "log-unknown")]
+    LogUnknown,
+    /// Only published documents run: free-form ones are refused before parsing.
+    #[sea_orm(string_value = "require")]
+    #[value(name = "require")]
+    Require,
+}
+
+impl DocumentsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentsMode::Off => "off",
+            DocumentsMode::Allow => "allow",
+            DocumentsMode::LogUnknown => "log-unknown",
+            DocumentsMode::Require => "require",
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
@@ -101,6 +137,8 @@ pub struct Model {
     pub write_mode: WriteMode,
     /// The web origins of the tenant's own apps (a JSON array; see `origins`).
     pub allowed_origins: Option<String>,
+    /// Whether free-form documents run for this tenant (None: the deployment's mode).
+    pub documents_mode: Option<DocumentsMode>,
 }
 
 /// Sealed columns are left out on purpose: a tenant row may be logged.

@@ -35,6 +35,8 @@ pub struct ApiKey {
     pub id: ID,
     pub name: String,
     pub role: ApiKeyRole,
+    /// Runs only published (trusted) documents.
+    pub persisted_only: bool,
     pub status: ApiKeyStatus,
     /// How the key starts (`tqk_<id>_`), to recognise it.
     pub prefix: String,
@@ -62,6 +64,7 @@ impl From<api_key::Model> for ApiKey {
             id: ID(row.id),
             name: row.name,
             role: row.role.into(),
+            persisted_only: row.persisted_only,
             status,
             created_by: row.created_by,
             created_at: row.created_at,
@@ -96,6 +99,8 @@ pub struct CreateApiKeyInput {
     pub name: String,
     /// Default MEMBER.
     pub role: Option<ApiKeyRole>,
+    /// Only published (trusted) documents run with it. Default false.
+    pub persisted_only: Option<bool>,
     /// Default and maximum set by the operator (90 and 365 unless configured).
     pub expires_in_days: Option<i32>,
 }
@@ -135,6 +140,7 @@ impl ApiKeyMutation {
         let spec = KeySpec {
             name: input.name,
             role: input.role.unwrap_or(ApiKeyRole::Member).into(),
+            persisted_only: input.persisted_only.unwrap_or(false),
             expires_in_days: days(input.expires_in_days),
         };
         let created =

@@ -10,11 +10,11 @@ use super::{
     tenant_database::{ContractHealth, TenantDatabaseState},
 };
 use crate::{
-    admin::registry,
+    admin::{documents, registry},
     control::{
         entities::{
             tenant,
-            tenant::{BackendKind, TenantStatus as RowStatus, WriteMode},
+            tenant::{BackendKind, DocumentsMode, TenantStatus as RowStatus, WriteMode},
         },
         tenant_databases,
         tenants::{
@@ -322,6 +322,10 @@ impl TenantDetails {
     async fn write_mode(&self) -> TenantWriteMode {
         self.row.write_mode.into()
     }
+    /// Whether documents not published ahead of time run for its callers.
+    async fn documents_mode(&self) -> TenantDocumentsMode {
+        TenantDocumentsMode::of(self.row.documents_mode)
+    }
     /// Web origins whose pages may call tenantql with this tenant's tokens,
     /// beyond the deployment's (`TENANTQL_CORS_ALLOWED_ORIGINS`).
     async fn allowed_origins(&self) -> Vec<String> {
@@ -441,6 +445,55 @@ pub struct UpdateTenantInput {
     pub write_mode: Option<TenantWriteMode>,
     /// Replaces the tenant's web origins; an empty list: none of its own.
     pub allowed_origins: Option<Vec<String>>,
+    /// Whether documents not published ahead of time run for its callers.
+    pub documents_mode: Option<TenantDocumentsMode>,
+}
+
+/// A tenant's trusted-documents mode.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TenantDocumentsMode {
+    /// The deployment's mode (TENANTQL_PERSISTED_DOCUMENTS).
+    Deployment,
+    /// Requests by documentId are refused; free-form documents run.
+    Off,
+    /// Free-form documents run; published ones may be sent by id.
+    Allow,
+    /// As ALLOW; free-form documents not in the list are counted and logged.
+    LogUnknown,
+    /// Only published documents run (PERSISTED_QUERY_ID_REQUIRED otherwise).
+    Require,
+}
+
+impl TenantDocumentsMode {
+    fn of(mode: Option<DocumentsMode>) -> Self {
+        match mode {
+            None => TenantDocumentsMode::Deployment,
+            Some(DocumentsMode::Off) => TenantDocumentsMode::Off,
+            Some(DocumentsMode::Allow) => TenantDocumentsMode::Allow,
+            Some(DocumentsMode::LogUnknown) => TenantDocumentsMode::LogUnknown,
+            Some(DocumentsMode::Require) => TenantDocumentsMode::Require,
+        }
+    }
+
+    fn stored(self) -> Option<DocumentsMode> {
+        match self {
+            TenantDocumentsMode::Deployment => None,
+            TenantDocumentsMode::Off => Some(DocumentsMode::Off),
+            TenantDocumentsMode::Allow => Some(DocumentsMode::Allow),
+            TenantDocumentsMode::LogUnknown => Some(DocumentsMode::LogUnknown),
+            TenantDocumentsMode::Require => Some(DocumentsMode::Require),
+        }
+    }
+}
+
+/// What a publication of trusted documents left in place.
+#[derive(SimpleObject)]
+pub struct PublishedDocuments {
+    /// The tenant's slug; null for the deployment's list.
+    pub tenant: Option<String>,
+    /// Empty for every client.
+    pub client_name: String,
+    pub documents: i32,
 }
 
 /// How tenantql writes to a tenant's database.
@@ -661,12 +714,40 @@ impl PlatformMutation {
                 .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty())),
             write_mode: input.write_mode.map(Into::into),
             allowed_origins: input.allowed_origins,
+            documents_mode: input.documents_mode.map(TenantDocumentsMode::stored),
         };
         Ok(
             registry::update_tenant(services(ctx), &actor(ctx), &slug, changes)
                 .await?
                 .into(),
         )
+    }
+
+    /// Publishes a manifest of trusted documents (Apollo's persisted query list,
+    /// or an object of `sha256:<hex>` → document) for the deployment, or for
+    /// `tenant`, for every client or only `clientName` (`graphql-client-name`).
+    /// It replaces that list, on every instance; an empty manifest clears it.
+    #[graphql(guard = "PlatformAdmin")]
+    async fn publish_trusted_documents(
+        &self,
+        ctx: &Context<'_>,
+        manifest: String,
+        tenant: Option<String>,
+        client_name: Option<String>,
+    ) -> async_graphql::Result<PublishedDocuments> {
+        let published = documents::publish(
+            services(ctx),
+            &actor(ctx),
+            tenant.as_deref(),
+            client_name.as_deref(),
+            &manifest,
+        )
+        .await?;
+        Ok(PublishedDocuments {
+            tenant: published.tenant,
+            client_name: published.client_name,
+            documents: published.documents as i32,
+        })
     }
 
     /// Drops every cached answer of the tenant's hot reads, on every instance
