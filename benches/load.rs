@@ -60,6 +60,13 @@
 //!   req/s, server CPU per request and p95, and the ratios views / own. Needs
 //!   `--pg-url`.
 //!
+//! - edges: what the browser and machine-client edges cost per request:
+//!   `{ me { email } }` saturated with no `Origin`, from a tenant's allowed
+//!   origin (CORS headers and the tenant's origin check), by `documentId`
+//!   under `allow`, and by `documentId` for a tenant in `require` mode, on one
+//!   server, `--rounds` rounds in turn: server CPU per request as ratios to the
+//!   plain request (`mod edges`).
+//!
 //! - scale: `--scale-tenants` tenants registered once under target/loadbench
 //!   (tiny stores of `--scale-invoices` invoices), `--active` of them sending
 //!   invoice pages open loop at `--scale-rps`, the window moving on by
@@ -104,6 +111,9 @@ use services::free_port;
 #[path = "load/contract.rs"]
 mod contract;
 /// The hand-written floor the `hotpath` phase measures against.
+#[path = "load/edges.rs"]
+mod edges;
+
 #[path = "load/floor.rs"]
 mod floor;
 /// The `scale` phase: ten thousand tenants.
@@ -621,14 +631,25 @@ impl Driver {
         query: &str,
         variables: Value,
     ) -> Option<Value> {
+        let body = json!({ "query": query, "variables": variables });
+        self.send_body(slug, name, token, &body, &[]).await
+    }
+
+    /// Sends one request body with extra headers; records it like `send`.
+    async fn send_body(
+        &self,
+        slug: &str,
+        name: &'static str,
+        token: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Option<Value> {
         let started = Instant::now();
-        let outcome = self
-            .client
-            .post(&self.url)
-            .bearer_auth(token)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await;
+        let mut request = self.client.post(&self.url).bearer_auth(token).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let outcome = request.send().await;
         let body: Option<Value> = match outcome {
             Ok(r) if r.status().is_success() => r.json().await.ok(),
             _ => None,
@@ -1617,6 +1638,9 @@ fn main() {
             let worst = recoveries.iter().max().map_or(f64::NAN, |d| d.as_secs_f64());
             ratios.push(format!("network: tenant answering again at most {worst:.2} s after sshd restarted ({} of {} rounds recovered)", recoveries.len(), o.rounds));
             drop(net_server);
+        }
+        if o.phases.iter().any(|p| p == "edges") {
+            edges::run(&dir, &o, &services, &targets, &mut ratios).await;
         }
         if o.phases.iter().any(|p| p == "contract") {
             let pg_url = o.pg_url.clone().expect("the contract phase needs --pg-url postgres://user@host:port (or TENANTQL_TEST_PG_URL)");

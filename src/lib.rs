@@ -13,6 +13,7 @@ pub mod config;
 pub mod contract;
 pub mod control;
 pub mod demo;
+pub mod digest;
 pub mod documents;
 pub mod erp;
 pub mod error;

@@ -29,8 +29,8 @@ use crate::{
         trusted_documents::{self, DEPLOYMENT_SCOPE},
         ControlPlane,
     },
+    digest::sha256_hex,
     error::AppError,
-    persisted::sha256_hex,
 };
 
 const CHANNEL: &str = "trusted-documents";

@@ -15,11 +15,11 @@ use std::{
 use chrono::Utc;
 use rand::{rngs::OsRng, Rng};
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
     control::{api_keys, entities::api_key, ControlPlane},
+    digest::sha256_hex,
     error::AppError,
 };
 
@@ -109,10 +109,7 @@ fn checksum(body: &str) -> String {
 }
 
 fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_hex(secret)
 }
 
 /// How long keys live, as the operator allows.

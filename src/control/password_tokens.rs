@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 use super::entities::password_set_token;
 use crate::error::AppError;
@@ -16,10 +15,7 @@ pub const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(72);
 
 /// The stored form of a one-time token (password-set tokens, invitations).
 pub(crate) fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(token)
 }
 
 /// A new one-time token (32 random bytes, URL-safe) and its stored form.

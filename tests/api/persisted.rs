@@ -4,16 +4,10 @@ use std::{path::Path, process::Command};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::helpers::{two_tenants, ControlDb, RedisServer, TestApp, ME};
 
-fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use tenantql::digest::sha256_hex as sha256;
 
 fn persisted(text: &str) -> Value {
     json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256(text) } })

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tenantql::control::entities::api_key::ApiKeyRole;
 
 use crate::helpers::{ok, tenantql, two_tenants, Answer, ControlDb, RedisServer, TestApp, ME};
@@ -16,12 +15,7 @@ const LOGIN: &str =
     "mutation($e: String!, $p: String!) { login(email: $e, password: $p, tenant: \"acme\") { token } }";
 const OTHER: &str = "{ me { email } }";
 
-fn hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use tenantql::digest::sha256_hex as hex;
 
 fn id(text: &str) -> String {
     format!("sha256:{}", hex(text))
