@@ -131,11 +131,7 @@ pub async fn authenticate(
         .contexts
         .resolve(&claims)
         .await
-        .and_then(|context| {
-            let tenant_origins = context.tenant.as_ref().map(|t| &*t.allowed_origins);
-            check_caller_origin(state, meta.cross_origin.as_deref(), tenant_origins)?;
-            Ok(context)
-        });
+        .and_then(|context| origin_allowed(state, meta, &context).map(|()| context));
     match resolved {
         Ok(mut context) => {
             context.token = Some(TokenRef {
