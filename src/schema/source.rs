@@ -136,4 +136,3 @@ fn use_published(
         }
     }
 }
-
