@@ -181,22 +181,11 @@ async fn altered_unknown_revoked_and_expired_keys_are_refused() {
     active.update(&app.services.control.db).await.unwrap();
     refused(app.gql(ME, json!({}), Some(&short)).await, "expired");
     // Beyond the operator's maximum, or never expiring, is not a key.
-    let too_long = app
-        .gql(
-            CREATE,
-            json!({ "input": { "name": "x", "expiresInDays": 366 } }),
-            Some(&alice),
-        )
-        .await;
-    assert_eq!(too_long.code(), "BAD_USER_INPUT");
-    let never = app
-        .gql(
-            CREATE,
-            json!({ "input": { "name": "x", "expiresInDays": 0 } }),
-            Some(&alice),
-        )
-        .await;
-    assert_eq!(never.code(), "BAD_USER_INPUT");
+    for days in [366, 0] {
+        let input = json!({ "input": { "name": "x", "expiresInDays": days } });
+        let refused = app.gql(CREATE, input, Some(&alice)).await;
+        assert_eq!(refused.code(), "BAD_USER_INPUT", "{days} days");
+    }
 
     // Revoked: refused at once; another tenant's admin cannot even find it.
     let dave = {

@@ -89,13 +89,7 @@ async fn a_hash_is_registered_once_with_its_text_then_runs_alone_on_every_transp
         "PERSISTED_QUERY_NOT_FOUND"
     );
 
-    assert_eq!(app.metric("tenantql_persisted_query_misses_total").await, 2);
-    assert_eq!(
-        app.metric("tenantql_persisted_queries_registered_total")
-            .await,
-        1
-    );
-    assert_eq!(app.metric("tenantql_persisted_query_hits_total").await, 4);
+    assert_counts(&app, 2, 1, 4).await;
 }
 
 #[tokio::test]
@@ -280,11 +274,18 @@ async fn apollo_clients_persisted_query_link_registers_and_then_sends_hashes_onl
         ],
         "{seen:#}"
     );
-    assert_eq!(app.metric("tenantql_persisted_query_misses_total").await, 2);
+    assert_counts(&app, 2, 2, 2).await;
+}
+
+/// The server's APQ counters: misses, registrations, hits.
+async fn assert_counts(app: &TestApp, misses: u64, registered: u64, hits: u64) {
+    let count = |name: &'static str| app.metric(name);
     assert_eq!(
-        app.metric("tenantql_persisted_queries_registered_total")
-            .await,
-        2
+        (
+            count("tenantql_persisted_query_misses_total").await,
+            count("tenantql_persisted_queries_registered_total").await,
+            count("tenantql_persisted_query_hits_total").await,
+        ),
+        (misses, registered, hits)
     );
-    assert_eq!(app.metric("tenantql_persisted_query_hits_total").await, 2);
 }
