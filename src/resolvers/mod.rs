@@ -36,6 +36,7 @@ pub struct Mutation(
     admin::TenantDatabaseMutation,
     admin::TenantAdminMutation,
     admin::ApiKeyMutation,
+    admin::DocumentsMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -75,6 +75,7 @@ const POLICY: &[(&str, Policy)] = &[
     ("reloadTenantPool", Policy::PlatformAdmin),
     ("invalidateTenantCache", Policy::PlatformAdmin),
     ("publishTrustedDocuments", Policy::PlatformAdmin),
+    ("publishTenantDocuments", Policy::TenantAdmin),
     ("checkTenantDatabase", Policy::PlatformAdmin),
     ("migrateTenantDatabases", Policy::PlatformAdmin),
 ];

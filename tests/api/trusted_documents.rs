@@ -282,6 +282,23 @@ async fn tenants_and_client_apps_have_their_own_lists_and_modes() {
         )
         .await;
     assert_eq!(tenant_admin.code(), "FORBIDDEN");
+    // A tenant's admin publishes for their own tenant only.
+    let own = app
+        .gql(
+            "mutation($m: String!) { publishTenantDocuments(manifest: $m) { tenant clientName documents } }",
+            json!({ "m": json!({ id(OTHER): OTHER }).to_string() }),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        own.assert_ok()["publishTenantDocuments"],
+        json!({ "tenant": "acme", "clientName": "", "documents": 1 })
+    );
+    by_id(&app, &id(OTHER), json!({}), Some(&carol_acme), None)
+        .await
+        .assert_ok();
+    let not_theirs = by_id(&app, &id(OTHER), json!({}), Some(&bob), None).await;
+    assert_eq!(not_theirs.code(), "PERSISTED_QUERY_NOT_IN_LIST");
 }
 
 #[tokio::test]

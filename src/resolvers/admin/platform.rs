@@ -10,7 +10,7 @@ use super::{
     tenant_database::{ContractHealth, TenantDatabaseState},
 };
 use crate::{
-    admin::{documents, registry},
+    admin::registry,
     control::{
         entities::{
             tenant,
@@ -486,16 +486,6 @@ impl TenantDocumentsMode {
     }
 }
 
-/// What a publication of trusted documents left in place.
-#[derive(SimpleObject)]
-pub struct PublishedDocuments {
-    /// The tenant's slug; null for the deployment's list.
-    pub tenant: Option<String>,
-    /// Empty for every client.
-    pub client_name: String,
-    pub documents: i32,
-}
-
 /// How tenantql writes to a tenant's database.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TenantWriteMode {
@@ -721,33 +711,6 @@ impl PlatformMutation {
                 .await?
                 .into(),
         )
-    }
-
-    /// Publishes a manifest of trusted documents (Apollo's persisted query list,
-    /// or an object of `sha256:<hex>` → document) for the deployment, or for
-    /// `tenant`, for every client or only `clientName` (`graphql-client-name`).
-    /// It replaces that list, on every instance; an empty manifest clears it.
-    #[graphql(guard = "PlatformAdmin")]
-    async fn publish_trusted_documents(
-        &self,
-        ctx: &Context<'_>,
-        manifest: String,
-        tenant: Option<String>,
-        client_name: Option<String>,
-    ) -> async_graphql::Result<PublishedDocuments> {
-        let published = documents::publish(
-            services(ctx),
-            &actor(ctx),
-            tenant.as_deref(),
-            client_name.as_deref(),
-            &manifest,
-        )
-        .await?;
-        Ok(PublishedDocuments {
-            tenant: published.tenant,
-            client_name: published.client_name,
-            documents: published.documents as i32,
-        })
     }
 
     /// Drops every cached answer of the tenant's hot reads, on every instance
