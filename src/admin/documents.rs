@@ -13,6 +13,9 @@ use crate::{
     trusted::{self, MAX_CLIENT_NAME_CHARS},
 };
 
+/// Client apps with a list of their own, per scope: bounds what one admin can store.
+pub const MAX_CLIENT_LISTS: usize = 20;
+
 /// What a publication left in place.
 pub struct Published {
     /// The tenant's slug, or None for the deployment's list.
@@ -55,6 +58,14 @@ pub async fn publish(
         .as_ref()
         .map_or(DEPLOYMENT_SCOPE, |t| t.id.as_str())
         .to_string();
+    if !client_name.is_empty() && count > 0 {
+        let others = trusted_documents::client_names(&txn, &scope).await?;
+        if !others.contains(&client_name) && others.len() >= MAX_CLIENT_LISTS {
+            return Err(AppError::Conflict(format!(
+                "this scope already has lists for {MAX_CLIENT_LISTS} client names; clear one first"
+            )));
+        }
+    }
     trusted_documents::replace(&txn, &scope, &client_name, documents).await?;
     let audit_scope = tenant.as_ref().map(|t| (t.id.as_str(), t.slug.as_str()));
     let target = tenant.as_ref().map_or("deployment", |t| t.slug.as_str());

@@ -1,6 +1,8 @@
 //! Published (trusted) documents in the control plane, by scope and client.
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use super::entities::trusted_document;
 use crate::error::AppError;
@@ -37,6 +39,19 @@ pub async fn replace(
             .await?;
     }
     Ok(())
+}
+
+/// The client names of `scope` that have a list of their own.
+pub async fn client_names(db: &impl ConnectionTrait, scope: &str) -> Result<Vec<String>, AppError> {
+    Ok(trusted_document::Entity::find()
+        .select_only()
+        .column(trusted_document::Column::ClientName)
+        .distinct()
+        .filter(trusted_document::Column::Scope.eq(scope))
+        .filter(trusted_document::Column::ClientName.ne(""))
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// Every document of `scope`, all clients.

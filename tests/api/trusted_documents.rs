@@ -299,6 +299,27 @@ async fn tenants_and_client_apps_have_their_own_lists_and_modes() {
         .assert_ok();
     let not_theirs = by_id(&app, &id(OTHER), json!({}), Some(&bob), None).await;
     assert_eq!(not_theirs.code(), "PERSISTED_QUERY_NOT_IN_LIST");
+    // At most 20 client lists per tenant; replacing one of them is always allowed.
+    let one = json!({ id(ME): ME }).to_string();
+    for n in 0..20 {
+        publish(
+            &app,
+            &admin,
+            &one,
+            Some("globex"),
+            Some(&format!("app-{n}")),
+        )
+        .await;
+    }
+    let more = app
+        .gql(
+            PUBLISH,
+            json!({ "m": one, "t": "globex", "c": "app-20" }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(more.code(), "CONFLICT", "{:#}", more.body);
+    publish(&app, &admin, &one, Some("globex"), Some("app-3")).await;
 }
 
 #[tokio::test]
