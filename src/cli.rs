@@ -741,6 +741,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let result = app.run_until_stopped(shutdown).await;
     signals.abort();
+    tokio::task::spawn_blocking(crate::telemetry::shutdown)
+        .await
+        .ok();
     result
 }
 

@@ -147,7 +147,14 @@ impl Cluster {
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Option<T> {
-        match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        let span = tracing::info_span!(
+            target: crate::telemetry::TRACE_TARGET,
+            "redis",
+            otel.kind = "client",
+            db.system.name = "redis",
+        );
+        match tokio::time::timeout(REDIS_TIMEOUT, tracing::Instrument::instrument(call, span)).await
+        {
             Ok(Ok(value)) => {
                 self.mark(true, None);
                 Some(value)

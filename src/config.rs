@@ -317,6 +317,12 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_PERSISTED_DOCUMENTS_ADMIN_FREE_FORM", default_value_t = true, action = clap::ArgAction::Set)]
     pub persisted_documents_admin_free_form: bool,
 
+    /// Let a caller's `traceparent` header continue its trace (and its sampling
+    /// decision). Off: a caller's trace is recorded as a link of tenantql's own
+    /// trace, so an untrusted client cannot force sampling or join traces.
+    #[arg(long, env = "TENANTQL_TRUST_TRACEPARENT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_traceparent: bool,
+
     /// Days an API key lives when its creator does not say.
     #[arg(long, env = "TENANTQL_API_KEY_DEFAULT_DAYS", default_value_t = DEFAULT_API_KEY_DAYS)]
     pub api_key_default_days: u32,
@@ -492,6 +498,7 @@ impl Default for ServerConfig {
             cors_max_age_secs: DEFAULT_CORS_MAX_AGE_SECS,
             cors_allow_headers: Vec::new(),
             api_key_default_days: DEFAULT_API_KEY_DAYS,
+            trust_traceparent: false,
             persisted_documents: PersistedDocuments::Allow,
             persisted_documents_admin_free_form: true,
             api_key_max_days: DEFAULT_API_KEY_MAX_DAYS,

@@ -52,6 +52,9 @@ fn classify(error: &mut ServerError, request_id: Option<&RequestId>) {
     if let Some(id) = request_id {
         extensions.set("requestId", id.as_str());
     }
+    if let Some(trace_id) = crate::telemetry::current_trace_id() {
+        extensions.set("traceId", trace_id);
+    }
 }
 
 #[cfg(test)]

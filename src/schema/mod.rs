@@ -25,6 +25,8 @@ mod source;
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use async_graphql::{Request, Response, Schema};
 use futures_util::{
     stream::{self, BoxStream},
@@ -43,6 +45,7 @@ use crate::{
     request_id::RequestMeta,
     resolvers::{erp::ErpScope, Mutation, Query, Subscription},
     state::Services,
+    telemetry::TRACE_TARGET,
     tenancy::{TenantContext, TenantDb},
 };
 
@@ -85,10 +88,11 @@ pub async fn execute(
     schema: &AppSchema,
     services: &Services,
     policy: &SchemaPolicy,
-    mut request: Request,
+    request: Request,
     caller: Option<TenantContext>,
     meta: &RequestMeta,
 ) -> Response {
+    let mut request = request;
     if let Err(error) =
         resolve_document(services, policy, &mut request, caller.as_ref(), meta).await
     {
@@ -96,6 +100,52 @@ pub async fn execute(
     }
     let (observation, admitted) =
         Observation::begin(services, policy, &mut request, caller.as_ref(), meta);
+    let span = operation_span(&observation, &request, caller.as_ref());
+    run(
+        schema,
+        services,
+        request,
+        caller,
+        meta,
+        observation,
+        admitted,
+    )
+    .instrument(span)
+    .await
+}
+
+/// The GraphQL operation's span, named by its type (the OpenTelemetry
+/// conventions: the operation's name is an attribute, never in the span's
+/// name), with its tenant and document hash — never variables.
+fn operation_span(
+    observation: &Observation,
+    request: &Request,
+    caller: Option<&TenantContext>,
+) -> tracing::Span {
+    let label = observation.operation.label();
+    let tenant = caller.and_then(|c| c.tenant.as_ref());
+    tracing::info_span!(
+        target: TRACE_TARGET,
+        "graphql",
+        otel.name = label,
+        graphql.operation.type = label,
+        graphql.operation.name = request.operation_name.as_deref(),
+        graphql.document.hash = observation.document_hash().as_deref(),
+        tenant.id = tenant.map(|t| t.id.as_str()),
+        tenant.slug = tenant.map(|t| t.slug.as_str()),
+    )
+}
+
+/// An admitted (or refused) operation, run, classified, counted and audited.
+async fn run(
+    schema: &AppSchema,
+    services: &Services,
+    mut request: Request,
+    caller: Option<TenantContext>,
+    meta: &RequestMeta,
+    observation: Observation,
+    admitted: Result<(), AppError>,
+) -> Response {
     let order = admitted
         .is_ok()
         .then(|| ordering::Plan::of(&mut request))

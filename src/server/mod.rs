@@ -64,6 +64,8 @@ pub struct Shared {
     pub body_timeout: Duration,
     pub ws: ws::WsSettings,
     pub cors: cors::CorsSettings,
+    /// Whether a caller's `traceparent` continues its trace (else: a link).
+    pub trust_traceparent: bool,
     /// Cancelled when the server starts stopping: WebSocket connections, which
     /// graceful shutdown does not wait for, close themselves with 1001.
     pub stopping: CancellationToken,
@@ -218,7 +220,10 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(probes::jwks))
         .layer(CatchPanicLayer::custom(graphql::panic_response))
         .layer(cors::layer(&state, &state.cors))
-        .layer(middleware::from_fn(request_id::assign))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_id::assign,
+        ))
         .with_state(state)
 }
 
@@ -287,6 +292,7 @@ impl Application {
                 body_timeout: Duration::from_secs(config.server.body_timeout_secs.max(1)),
                 ws: ws_settings(&config.server),
                 cors: cors_settings(&config.server)?,
+                trust_traceparent: config.server.trust_traceparent,
                 stopping: CancellationToken::new(),
             })),
             config,

@@ -8,6 +8,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The OpenTelemetry `db.system.name` of the backend.
+    pub fn system_name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Oracle => "oracle.db",
+            Dialect::Postgres => "postgresql",
+        }
+    }
+
     /// The placeholder for the `index`-th bind value (1-based).
     pub fn placeholder(self, index: usize) -> String {
         match self {

@@ -59,6 +59,33 @@ impl Sql {
         self.dialect
     }
 
+    /// The statement's shape for traces — its verb and first relation
+    /// (`SELECT invoices`), never a value: bound values are never in the text.
+    pub fn summary(&self) -> String {
+        let mut words = self.text.split_whitespace().take(256);
+        let verb = words.next().unwrap_or("").to_ascii_uppercase();
+        let before_relation = match verb.as_str() {
+            "SELECT" | "WITH" | "DELETE" => "FROM",
+            "INSERT" => "INTO",
+            "UPDATE" => "UPDATE",
+            _ => return verb,
+        };
+        let mut words = std::iter::once(verb.as_str()).chain(words);
+        let relation = words
+            .by_ref()
+            .position(|w| w.eq_ignore_ascii_case(before_relation))
+            .and_then(|_| words.next())
+            .map(|w| {
+                let w = w.rsplit('.').next().unwrap_or(w);
+                w.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .to_string()
+            });
+        match relation {
+            Some(relation) if !relation.is_empty() => format!("{verb} {relation}"),
+            _ => verb,
+        }
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -5,11 +5,34 @@ use super::{
     pools::{PoolManager, PooledConnection},
     TenantRef,
 };
+use tracing::Instrument;
+
 use crate::{
     error::AppError,
     request_id::RequestId,
     store::{Dialect, Row, Sql},
+    telemetry::TRACE_TARGET,
 };
+
+/// One tenant-database statement's span: the backend, the statement's shape
+/// (never a bound value) and how long the pool made it wait.
+fn statement_span(dialect: Dialect, sql: &Sql) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: TRACE_TARGET,
+        "db",
+        otel.name = tracing::field::Empty,
+        otel.kind = "client",
+        db.system.name = dialect.system_name(),
+        db.query.summary = tracing::field::Empty,
+        tenantql.pool.wait_ms = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let summary = sql.summary();
+        span.record("otel.name", summary.as_str());
+        span.record("db.query.summary", summary.as_str());
+    }
+    span
+}
 
 #[derive(Clone)]
 pub struct TenantDb {
@@ -39,11 +62,26 @@ impl TenantDb {
 
     /// Runs one statement: one round trip on one borrowed session.
     pub async fn query(&self, sql: &Sql) -> Result<Vec<Row>, AppError> {
-        let mut conn = self.pools.acquire(&self.tenant).await?;
-        self.pools.count_round_trip(&self.tenant);
-        conn.query(sql, self.request_id.as_str())
-            .await
-            .map_err(|e| self.pools.failed(&self.tenant, e))
+        async {
+            let mut conn = self.acquire().await?;
+            self.pools.count_round_trip(&self.tenant);
+            conn.query(sql, self.request_id.as_str())
+                .await
+                .map_err(|e| self.pools.failed(&self.tenant, e))
+        }
+        .instrument(statement_span(self.dialect(), sql))
+        .await
+    }
+
+    /// A session from the tenant's pool; the wait is on the statement's span.
+    async fn acquire(&self) -> Result<PooledConnection, AppError> {
+        let waited = std::time::Instant::now();
+        let conn = self.pools.acquire(&self.tenant).await;
+        tracing::Span::current().record(
+            "tenantql.pool.wait_ms",
+            waited.elapsed().as_secs_f64() * 1000.0,
+        );
+        conn
     }
 
     /// Runs one statement over tenantql's own objects in the tenant database
@@ -51,13 +89,17 @@ impl TenantDb {
     /// behind the version that creates them), which says nothing about the
     /// client's contract.
     pub async fn query_own(&self, sql: &Sql) -> Result<Option<Vec<Row>>, AppError> {
-        let mut conn = self.pools.acquire(&self.tenant).await?;
-        self.pools.count_round_trip(&self.tenant);
-        match conn.query(sql, self.request_id.as_str()).await {
-            Ok(rows) => Ok(Some(rows)),
-            Err(crate::store::StoreError::Contract { .. }) => Ok(None),
-            Err(e) => Err(self.pools.failed(&self.tenant, e)),
+        async {
+            let mut conn = self.acquire().await?;
+            self.pools.count_round_trip(&self.tenant);
+            match conn.query(sql, self.request_id.as_str()).await {
+                Ok(rows) => Ok(Some(rows)),
+                Err(crate::store::StoreError::Contract { .. }) => Ok(None),
+                Err(e) => Err(self.pools.failed(&self.tenant, e)),
+            }
         }
+        .instrument(statement_span(self.dialect(), sql))
+        .await
     }
 }
 
@@ -104,8 +146,10 @@ impl Transaction<'_> {
         let db = self.db;
         db.pools.count_round_trip(&db.tenant);
         let request_id = db.request_id.as_str();
+        let span = statement_span(db.dialect(), sql);
         self.session()
             .query(sql, request_id)
+            .instrument(span)
             .await
             .map_err(|e| db.pools.failed(&db.tenant, e))
     }
@@ -113,8 +157,10 @@ impl Transaction<'_> {
     pub async fn execute(&mut self, sql: &Sql) -> Result<u64, AppError> {
         let db = self.db;
         db.pools.count_round_trip(&db.tenant);
+        let span = statement_span(db.dialect(), sql);
         self.session()
             .execute(sql)
+            .instrument(span)
             .await
             .map_err(|e| db.pools.failed(&db.tenant, e))
     }
@@ -124,7 +170,8 @@ impl Transaction<'_> {
     pub async fn execute_unique(&mut self, sql: &Sql) -> Result<bool, AppError> {
         let db = self.db;
         db.pools.count_round_trip(&db.tenant);
-        match self.session().execute(sql).await {
+        let span = statement_span(db.dialect(), sql);
+        match self.session().execute(sql).instrument(span).await {
             Ok(_) => Ok(true),
             Err(crate::store::StoreError::Duplicate(_)) => Ok(false),
             Err(e) => Err(db.pools.failed(&db.tenant, e)),
@@ -135,8 +182,10 @@ impl Transaction<'_> {
     pub async fn call_returning_id(&mut self, sql: &Sql) -> Result<i64, AppError> {
         let db = self.db;
         db.pools.count_round_trip(&db.tenant);
+        let span = statement_span(db.dialect(), sql);
         self.session()
             .call_returning_id(sql)
+            .instrument(span)
             .await
             .map_err(|e| db.pools.failed(&db.tenant, e))
     }

@@ -46,6 +46,7 @@ fn init_tracing() {
             tenantql::telemetry::init(&tenantql::telemetry::LogConfig {
                 log_format: tenantql::config::LogFormat::Text,
                 log: "info,tenantql=debug".into(),
+                traces: Default::default(),
             });
         }
     });

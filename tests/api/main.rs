@@ -28,5 +28,6 @@ mod pools;
 mod schema_file;
 mod services;
 mod tokens;
+mod traces;
 mod trusted_documents;
 mod tunnels;
