@@ -9,7 +9,10 @@
 use std::sync::OnceLock;
 
 use clap::Args;
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::{
+    propagation::TextMapPropagator,
+    trace::{TraceContextExt, TracerProvider as _},
+};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     trace::{Sampler, SdkTracerProvider},
@@ -54,6 +57,11 @@ pub struct TraceConfig {
     /// go to `<endpoint>/v1/traces`). Unset: no traces.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
+
+    /// The OTLP protocol; tenantql exports over HTTP with protobuf bodies.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "http/protobuf",
+          value_parser = clap::builder::PossibleValuesParser::new(["http/protobuf"]), global = true)]
+    pub otel_protocol: String,
 
     /// The `service.name` of the traces.
     #[arg(
@@ -148,6 +156,39 @@ pub fn current_trace_id() -> Option<String> {
     let span_context = span.span_context();
     (span_context.is_valid() && span_context.is_sampled())
         .then(|| span_context.trace_id().to_string())
+}
+
+/// The current span as a W3C `traceparent`, when traces are exported and it
+/// is valid: what an event carries to link its deliveries to its cause.
+pub fn current_traceparent() -> Option<String> {
+    PROVIDER.get()?;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags().to_u8()
+        )
+    })
+}
+
+/// A span for one delivery of an event, linked to the write that caused it.
+pub fn delivery_span(cause: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(target: TRACE_TARGET, "invoice event", otel.kind = "consumer");
+    if let Some(cause) = cause.filter(|_| !span.is_disabled()) {
+        let mut carrier = std::collections::HashMap::new();
+        carrier.insert("traceparent".to_string(), cause.to_string());
+        let context =
+            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+        let remote = context.span().span_context().clone();
+        if remote.is_valid() {
+            span.add_link(remote);
+        }
+    }
+    span
 }
 
 /// Sends the spans still queued (at shutdown).

@@ -30,6 +30,10 @@ pub struct InvoiceEvent {
     pub invoice: Invoice,
     /// The payment that made a `Paid` event.
     pub payment: Option<Payment>,
+    /// The W3C `traceparent` of the write that caused it (when traced): each
+    /// delivery's span links to it, on every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 type Channels = Arc<Mutex<HashMap<String, broadcast::Sender<Arc<InvoiceEvent>>>>>;
@@ -138,6 +142,7 @@ mod tests {
                 paid: Cents(0),
             },
             payment: None,
+            cause: None,
         }
     }
 

@@ -153,6 +153,7 @@ pub(super) async fn run(weak: Weak<Live>, db: TenantDb, interval: Duration) {
                             change: InvoiceChange::Changed,
                             invoice,
                             payment: None,
+                            cause: None,
                         };
                         live.committed(&tenant_id, event).await;
                     }

@@ -131,6 +131,7 @@ fn operation_span(
         graphql.operation.type = label,
         graphql.operation.name = request.operation_name.as_deref(),
         graphql.document.hash = observation.document_hash().as_deref(),
+        graphql.document.id = source::published_id(request),
         tenant.id = tenant.map(|t| t.id.as_str()),
         tenant.slug = tenant.map(|t| t.slug.as_str()),
     )

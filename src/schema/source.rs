@@ -37,7 +37,7 @@ pub async fn resolve_document(
     {
         return Ok(());
     }
-    request.data.insert(DocumentResolved);
+    request.data.insert(DocumentResolved(None));
     let trusted = &services.trusted;
     let tenant_id = caller
         .and_then(|c| c.tenant.as_ref())
@@ -70,14 +70,16 @@ pub async fn resolve_document(
             _ => None,
         }
         .ok_or_else(|| AppError::bad_input("documentId", "a document id is sha256:<64 hex>"))?;
-        return use_published(request, published(id).await?, &trusted.stats);
+        let body = published(id.clone()).await?;
+        return use_published(request, id, body, &trusted.stats);
     }
     if mode != DocumentsMode::Off {
         if let Some(hash) = persisted::hash_only(request) {
-            let body = published(format!("sha256:{hash}")).await?;
+            let id = format!("sha256:{hash}");
+            let body = published(id.clone()).await?;
             if body.is_some() || mode == DocumentsMode::Require {
                 request.extensions.remove(persisted::EXTENSION);
-                return use_published(request, body, &trusted.stats);
+                return use_published(request, id, body, &trusted.stats);
             }
         }
     }
@@ -116,11 +118,22 @@ pub async fn resolve_document(
 
 /// Marks a request whose document was resolved (GET resolves before its
 /// mutation check): request data, which no client can set.
-struct DocumentResolved;
+pub struct DocumentResolved(Option<String>);
+
+/// The published document's id a request ran by, once resolved (for its span).
+pub fn published_id(request: &Request) -> Option<&str> {
+    request
+        .data
+        .get(&std::any::TypeId::of::<DocumentResolved>())?
+        .downcast_ref::<DocumentResolved>()?
+        .0
+        .as_deref()
+}
 
 /// Puts a published body into the request, or refuses an id no list holds.
 fn use_published(
     request: &mut Request,
+    id: String,
     body: Option<std::sync::Arc<str>>,
     stats: &trusted::TrustedStats,
 ) -> Result<(), AppError> {
@@ -128,6 +141,7 @@ fn use_published(
         Some(body) => {
             trusted::count(&stats.hits);
             request.query = body.to_string();
+            request.data.insert(DocumentResolved(Some(id)));
             Ok(())
         }
         None => {

@@ -159,6 +159,47 @@ async fn post(server: &Server, token: &str, query: &str, traceparent: &str) -> V
         .unwrap()
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws subscription to `invoiceEvents` of `company`.
+async fn subscribe(server: &Server, token: &str, company: &str) -> Socket {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as Ws};
+    let mut request = format!("{}/graphql", server.url.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Ws::Text(v.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } })))
+        .await
+        .unwrap();
+    next_event(&mut ws).await;
+    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($c: ID!) { invoiceEvents(companyId: $c) { change } }",
+        "variables": { "c": company } } })))
+        .await
+        .unwrap();
+    // The subscription is live once the server has read it; give it that moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws
+}
+
+/// The next text message (a bounded wait).
+async fn next_event(ws: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a message in time")
+        .expect("the socket is open")
+        .unwrap();
+    serde_json::from_str(message.to_text().unwrap()).unwrap()
+}
+
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -258,4 +299,79 @@ async fn one_request_is_one_trace_with_its_tenant_and_no_secret() {
     let trace = trace_of(&exports, CALLER_TRACE).await;
     let server_span = trace.iter().find(|s| s.name == "POST").unwrap();
     assert_eq!(hex(&server_span.parent_span_id), "00f067aa0ba902b7");
+    // A published document is named by its id.
+    let document = "{ companies { name } }";
+    let id = format!("sha256:{}", tenantql::digest::sha256_hex(document));
+    let manifest = json!({ id.clone(): document }).to_string();
+    ok(tenantql(
+        data_dir.path(),
+        &["documents", "publish", "-"],
+        Some(&manifest),
+    ));
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", trusting.url))
+        .bearer_auth(&token)
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .json(&json!({ "documentId": id }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer.get("errors").is_none(), "{answer:#}");
+    let trace = trace_of(&exports, "0af7651916cd43dd8448eb211c80319c").await;
+    let operation = trace.iter().find(|s| s.name == "query").unwrap();
+    assert_eq!(attr(operation, "graphql.document.id"), Some(id));
+
+    // A subscriber's delivery of an event is a span linked to the write that caused it.
+    let data = post(&trusting, &token, "{ companies { id } }", TRACEPARENT).await;
+    let company = data["data"]["companies"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let invoices = post(
+        &trusting,
+        &token,
+        &format!("{{ invoices(companyId: \"{company}\", first: 50) {{ edges {{ node {{ id balance issueDate }} }} }} }}"),
+        TRACEPARENT,
+    )
+    .await;
+    let open = invoices["data"]["invoices"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .find(|n| n["balance"] != "0.00")
+        .expect("an open invoice")
+        .clone();
+    let mut ws = subscribe(&trusting, &token, &company).await;
+    let write_trace = "11111111111111111111111111111111";
+    let pay = format!(
+        "mutation {{ recordPayment(invoiceId: \"{}\", amount: \"0.01\", date: \"{}\") {{ payment {{ id }} }} }}",
+        open["id"].as_str().unwrap(),
+        open["issueDate"].as_str().unwrap()
+    );
+    let paid = post(
+        &trusting,
+        &token,
+        &pay,
+        &format!("00-{write_trace}-2222222222222222-01"),
+    )
+    .await;
+    assert!(paid.get("errors").is_none(), "{paid:#}");
+    next_event(&mut ws).await;
+    let since = Instant::now();
+    while !spans(&exports).iter().any(|s| {
+        s.name == "invoice event" && s.links.iter().any(|l| hex(&l.trace_id) == write_trace)
+    }) {
+        assert!(
+            since.elapsed() < Duration::from_secs(15),
+            "no delivery span linked to the payment"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

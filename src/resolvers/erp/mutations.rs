@@ -66,6 +66,7 @@ impl ErpMutation {
                     change: InvoiceChange::Paid,
                     invoice: invoice.clone(),
                     payment: Some(payment.clone()),
+                    cause: crate::telemetry::current_traceparent(),
                 },
             )
             .await;
@@ -102,6 +103,7 @@ impl ErpMutation {
                     change: InvoiceChange::Created,
                     invoice: invoice.clone(),
                     payment: None,
+                    cause: crate::telemetry::current_traceparent(),
                 },
             )
             .await;

@@ -156,6 +156,8 @@ impl<'a> EventStream<'a> {
         loop {
             match self.events.recv().await {
                 Ok(event) if event.invoice.company_id == self.company => {
+                    let _delivery =
+                        crate::telemetry::delivery_span(event.cause.as_deref()).entered();
                     // Each event reads current rows, not what an earlier one cached.
                     self.scope.forget_loaded();
                     return Some((Ok(InvoiceEventNode(event)), self));
