@@ -4,8 +4,9 @@
 //!
 //! Spans meant for traces only (the GraphQL operation, each tenant-database
 //! statement, each Redis call) use the target `TRACE_TARGET`: the log layer
-//! never sees them, and without an exporter no layer wants them, so they cost
-//! nothing. The request span is both a log span and the trace's server span.
+//! never sees them, and without an exporter no layer wants them (they are
+//! disabled at their call site). The request span is both a log span and the
+//! trace's server span.
 use std::sync::OnceLock;
 
 use clap::Args;
