@@ -15,10 +15,12 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, Weak,
+        Arc, Weak,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use moka::sync::Cache;
 
 use serde_json::{json, Value};
 
@@ -42,8 +44,13 @@ pub const MAX_MANIFEST_DOCUMENTS: usize = 10_000;
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// Longest client name looked at (`graphql-client-name`).
 pub const MAX_CLIENT_NAME_CHARS: usize = 128;
-/// Scopes kept in this process before the cache starts over.
-const MAX_CACHED_SCOPES: usize = 10_000;
+/// Most document text one scope (the deployment, or a tenant) may publish,
+/// all its client lists together: bounds what one admin can make every
+/// instance hold.
+pub const MAX_SCOPE_BYTES: usize = 8 * 1024 * 1024;
+/// Bound on the lists kept in this process, in bytes of document text (least
+/// recently used go first).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct TrustedStats {
@@ -54,7 +61,11 @@ pub struct TrustedStats {
 }
 
 /// One scope's documents: client name ("" for every client) → id → body.
-type ScopeDocuments = HashMap<String, HashMap<String, Arc<str>>>;
+#[derive(Default)]
+struct Scope {
+    documents: HashMap<String, HashMap<String, Arc<str>>>,
+    bytes: usize,
+}
 
 pub struct TrustedDocuments {
     /// The deployment's mode (a tenant may have its own).
@@ -66,7 +77,7 @@ pub struct TrustedDocuments {
     control: ControlPlane,
     cluster: Cluster,
     ttl: Duration,
-    scopes: Mutex<HashMap<String, (Arc<ScopeDocuments>, Instant)>>,
+    scopes: Cache<String, Arc<Scope>>,
 }
 
 impl TrustedDocuments {
@@ -84,7 +95,11 @@ impl TrustedDocuments {
             control,
             cluster,
             ttl,
-            scopes: Mutex::new(HashMap::new()),
+            scopes: Cache::builder()
+                .max_capacity(CACHE_BYTES)
+                .weigher(|_, scope: &Arc<Scope>| u32::try_from(scope.bytes).unwrap_or(u32::MAX))
+                .time_to_live(ttl.max(Duration::from_millis(1)))
+                .build(),
         });
         tokio::spawn(forget_published_elsewhere(
             Arc::downgrade(&documents),
@@ -105,7 +120,7 @@ impl TrustedDocuments {
         for scope in scopes {
             let documents = self.scope(scope).await?;
             for client in client.into_iter().chain([""]) {
-                if let Some(body) = documents.get(client).and_then(|ids| ids.get(id)) {
+                if let Some(body) = documents.documents.get(client).and_then(|ids| ids.get(id)) {
                     return Ok(Some(body.clone()));
                 }
             }
@@ -113,34 +128,30 @@ impl TrustedDocuments {
         Ok(None)
     }
 
-    async fn scope(&self, scope: &str) -> Result<Arc<ScopeDocuments>, AppError> {
-        if let Some((documents, at)) = self.scopes.lock().expect("documents lock").get(scope) {
-            if at.elapsed() < self.ttl {
-                return Ok(documents.clone());
-            }
+    async fn scope(&self, scope: &str) -> Result<Arc<Scope>, AppError> {
+        if let Some(documents) = self.scopes.get(scope) {
+            return Ok(documents);
         }
-        let mut documents = ScopeDocuments::new();
+        let mut loaded = Scope::default();
         for row in trusted_documents::of_scope(&self.control.db, scope).await? {
-            documents
+            loaded.bytes = loaded.bytes.saturating_add(row.body.len());
+            loaded
+                .documents
                 .entry(row.client_name)
                 .or_default()
                 .insert(row.document_id, row.body.into());
         }
-        let documents = Arc::new(documents);
+        let loaded = Arc::new(loaded);
         if !self.ttl.is_zero() {
-            let mut scopes = self.scopes.lock().expect("documents lock");
-            if scopes.len() >= MAX_CACHED_SCOPES {
-                scopes.clear();
-            }
-            scopes.insert(scope.to_string(), (documents.clone(), Instant::now()));
+            self.scopes.insert(scope.to_string(), loaded.clone());
         }
-        Ok(documents)
+        Ok(loaded)
     }
 
     /// After a scope's list was replaced: re-read here at once, and on the
     /// other instances through the cluster (without Redis: within the TTL).
     pub async fn published(&self, scope: &str) {
-        self.scopes.lock().expect("documents lock").remove(scope);
+        self.scopes.invalidate(scope);
         self.cluster
             .broadcast(CHANNEL, json!({ "scope": scope }))
             .await;
@@ -156,11 +167,7 @@ async fn forget_published_elsewhere(
             return;
         };
         if let Some(scope) = message["scope"].as_str() {
-            documents
-                .scopes
-                .lock()
-                .expect("documents lock")
-                .remove(scope);
+            documents.scopes.invalidate(scope);
         }
     }
 }

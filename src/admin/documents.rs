@@ -10,7 +10,7 @@ use crate::{
     },
     error::AppError,
     state::Services,
-    trusted::{self, MAX_CLIENT_NAME_CHARS},
+    trusted::{self, MAX_CLIENT_NAME_CHARS, MAX_SCOPE_BYTES},
 };
 
 /// Client apps with a list of their own, per scope: bounds what one admin can store.
@@ -58,6 +58,22 @@ pub async fn publish(
         .as_ref()
         .map_or(DEPLOYMENT_SCOPE, |t| t.id.as_str())
         .to_string();
+    let kept: usize = trusted_documents::of_scope(&txn, &scope)
+        .await?
+        .iter()
+        .filter(|row| row.client_name != client_name)
+        .map(|row| row.body.len())
+        .sum();
+    let published: usize = documents.iter().map(|(_, body)| body.len()).sum();
+    if kept + published > MAX_SCOPE_BYTES {
+        return Err(AppError::bad_input(
+            "manifest",
+            format!(
+                "this scope's lists would hold {} bytes of documents, more than {MAX_SCOPE_BYTES}",
+                kept + published
+            ),
+        ));
+    }
     if !client_name.is_empty() && count > 0 {
         let others = trusted_documents::client_names(&txn, &scope).await?;
         if !others.contains(&client_name) && others.len() >= MAX_CLIENT_LISTS {

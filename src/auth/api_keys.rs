@@ -6,11 +6,9 @@
 //! lookup. The key id finds the row; the secret (190 bits) is compared as its
 //! SHA-256, in constant time. A key's row is reused for at most the context
 //! cache's lifetime, the bound on how late a revocation made elsewhere applies.
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
+
+use moka::sync::Cache;
 
 use chrono::Utc;
 use rand::{rngs::OsRng, Rng};
@@ -32,8 +30,8 @@ pub const KEY_LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// A key's last use is written at most this often (per instance).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
-/// Entries of the last-use map before it starts over.
-const MAX_TOUCHED: usize = 100_000;
+/// Keys whose rows (and last uses) are kept in this process at most.
+const MAX_CACHED: u64 = 100_000;
 
 /// A key just made: the key itself (shown once), its id and the stored hash.
 pub struct NewKey {
@@ -133,8 +131,9 @@ pub struct ApiKeys {
     pub lifetimes: KeyLifetimes,
     control: ControlPlane,
     ttl: Duration,
-    rows: Mutex<HashMap<String, (Arc<api_key::Model>, Instant)>>,
-    touched: Mutex<HashMap<String, Instant>>,
+    rows: Cache<String, Arc<api_key::Model>>,
+    /// Keys whose use was recorded in the last minute.
+    touched: Cache<String, ()>,
 }
 
 impl ApiKeys {
@@ -143,8 +142,14 @@ impl ApiKeys {
             lifetimes,
             control,
             ttl,
-            rows: Mutex::new(HashMap::new()),
-            touched: Mutex::new(HashMap::new()),
+            rows: Cache::builder()
+                .max_capacity(MAX_CACHED)
+                .time_to_live(ttl.max(Duration::from_millis(1)))
+                .build(),
+            touched: Cache::builder()
+                .max_capacity(MAX_CACHED)
+                .time_to_live(TOUCH_EVERY)
+                .build(),
         }
     }
 
@@ -173,21 +178,15 @@ impl ApiKeys {
     }
 
     async fn row(&self, id: &str) -> Result<Option<Arc<api_key::Model>>, AppError> {
-        if let Some((row, at)) = self.rows.lock().expect("api key cache").get(id) {
-            if at.elapsed() < self.ttl {
-                return Ok(Some(row.clone()));
-            }
+        if let Some(row) = self.rows.get(id) {
+            return Ok(Some(row));
         }
         let Some(row) = api_keys::find(&self.control.db, id).await? else {
             return Ok(None);
         };
         let row = Arc::new(row);
         if !self.ttl.is_zero() {
-            let mut rows = self.rows.lock().expect("api key cache");
-            if rows.len() >= MAX_TOUCHED {
-                rows.clear();
-            }
-            rows.insert(id.to_string(), (row.clone(), Instant::now()));
+            self.rows.insert(id.to_string(), row.clone());
         }
         Ok(Some(row))
     }
@@ -195,15 +194,8 @@ impl ApiKeys {
     /// Records a use unless one was recorded in the last minute; never delays
     /// the request.
     fn touch(&self, id: &str) {
-        {
-            let mut touched = self.touched.lock().expect("api key uses");
-            if touched.get(id).is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
-                return;
-            }
-            if touched.len() >= MAX_TOUCHED {
-                touched.clear();
-            }
-            touched.insert(id.to_string(), Instant::now());
+        if !self.touched.entry_by_ref(id).or_insert(()).is_fresh() {
+            return;
         }
         let db = self.control.db.clone();
         let id = id.to_string();
@@ -216,7 +208,7 @@ impl ApiKeys {
 
     /// Forgets cached rows after a change here: it applies at once.
     pub fn forget_all(&self) {
-        self.rows.lock().expect("api key cache").clear();
+        self.rows.invalidate_all();
     }
 }
 

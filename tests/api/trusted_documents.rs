@@ -388,6 +388,22 @@ async fn an_operator_publishes_a_manifest_file_on_the_command_line() {
     let bob = app.token("bob@globex.test", Some("globex")).await;
     let globex = by_id(&app, &id(ME), json!({}), Some(&bob), None).await;
     assert_eq!(globex.code(), "PERSISTED_QUERY_NOT_IN_LIST");
+    // One scope holds at most 8 MiB of documents, whoever publishes them.
+    let bulky: Vec<String> = (0..140)
+        .map(|i| format!("{{ me {{ email }} }} # {i}{}", " ".repeat(64_000)))
+        .collect();
+    let bulky: Vec<&str> = bulky.iter().map(String::as_str).collect();
+    let too_much = tenantql(
+        &data_dir,
+        &["documents", "publish", "-", "--tenant", "globex"],
+        Some(&apollo_manifest(&bulky)),
+    );
+    assert!(!too_much.status.success());
+    assert!(
+        String::from_utf8_lossy(&too_much.stderr).contains("bytes of documents"),
+        "{}",
+        String::from_utf8_lossy(&too_much.stderr)
+    );
     ok(tenantql(
         &data_dir,
         &["tenant", "update", "acme", "--documents-mode", "allow"],
