@@ -17,11 +17,13 @@
 //!   on) and against a bare async-graphql schema answering from memory on the same
 //!   axum stack (`mod bare`), three times in turn, as ratios to the bare schema.
 //!
-//! - fairness: tenant B (t002) sends invoice pages at a steady `--steady-rps`
-//!   (open loop: each request on its own schedule) alone, then while tenant A
-//!   (t001) floods the server with dashboards from `--flood-connections`
-//!   connections without think time; B's p95 beside the flood over B's p95
-//!   alone, with fair share on (the defaults) and off, three times in turn.
+//! - fairness: tenant B (t002) sends invoice pages one at a time on one
+//!   connection (`wrk -c1`), alone, then while tenant A (t001) floods the
+//!   server with dashboards from each of `--flood-connections` (64,256)
+//!   connections without think time, over HTTP (wrk) and over WebSockets, the
+//!   answer cache off and on; B's p95 beside the flood over alone and A's
+//!   throughput beside B over alone; `--fair-off true` adds fair share off
+//!   (`mod fairness`). Needs wrk.
 //!
 //! - events: two instances sharing a private redis-server; `--subscribers`
 //!   WebSocket subscribers of `invoiceEvents`, half on each; `--payments`
@@ -114,6 +116,9 @@ mod contract;
 #[path = "load/edges.rs"]
 mod edges;
 
+/// The `fairness` phase: a real flood beside a sequential tenant.
+#[path = "load/fairness.rs"]
+mod fairness;
 #[path = "load/floor.rs"]
 mod floor;
 /// The `scale` phase: ten thousand tenants.
@@ -144,9 +149,10 @@ struct Options {
     phases: Vec<String>,
     pool_max: i32,
     steady_rps: u64,
-    flood_connections: usize,
-    /// Fair-share settings the fairness phase compares, as (total, per tenant).
-    fair_settings: Vec<(usize, usize)>,
+    /// The fairness phase's flood sizes (connections of tenant A).
+    flood_sizes: Vec<usize>,
+    /// Whether the fairness phase also measures fair share off.
+    fair_off: bool,
     rounds: usize,
     subscribers: usize,
     payments: usize,
@@ -170,8 +176,8 @@ fn options() -> Options {
         phases: vec!["realistic".into(), "saturation".into()],
         pool_max: 4,
         steady_rps: 20,
-        flood_connections: 64,
-        fair_settings: vec![(0, 0), (1_000_000, 1_000_000)],
+        flood_sizes: vec![64, 256],
+        fair_off: false,
         rounds: 3,
         subscribers: 1000,
         payments: 50,
@@ -207,8 +213,12 @@ fn options() -> Options {
             "--pool-max" => o.pool_max = value.parse().expect("--pool-max N"),
             "--steady-rps" => o.steady_rps = value.parse().expect("--steady-rps N"),
             "--flood-connections" => {
-                o.flood_connections = value.parse().expect("--flood-connections N")
+                o.flood_sizes = value
+                    .split(',')
+                    .map(|n| n.parse().expect("--flood-connections N[,N…]"))
+                    .collect()
             }
+            "--fair-off" => o.fair_off = value == "true",
             "--rounds" => o.rounds = value.parse().expect("--rounds N"),
             "--subscribers" => o.subscribers = value.parse().expect("--subscribers N"),
             "--payments" => o.payments = value.parse().expect("--payments N"),
@@ -218,20 +228,6 @@ fn options() -> Options {
             "--active" => o.active = value.parse().expect("--active N"),
             "--rotate" => o.rotate = value.parse().expect("--rotate N"),
             "--scale-rps" => o.scale_rps = value.parse().expect("--scale-rps N"),
-            // total/per-tenant pairs; 0/0 is the server's defaults.
-            "--fair-settings" => {
-                o.fair_settings = value
-                    .split(',')
-                    .map(|pair| {
-                        let (total, per) =
-                            pair.split_once('/').expect("--fair-settings TOTAL/PER,…");
-                        (
-                            total.parse().expect("a number"),
-                            per.parse().expect("a number"),
-                        )
-                    })
-                    .collect()
-            }
             other => panic!("unknown option {other}; see the doc comment of benches/load.rs"),
         }
         i += 2;
@@ -1394,65 +1390,7 @@ fn main() {
             // Both tenants get the same pool; the flood must not win by pool size.
             set_pool_max(&services, "t001", o.pool_max).await;
             set_pool_max(&services, "t002", o.pool_max).await;
-            let (flooder, steady) = (targets[0].clone(), targets[1].clone());
-            let mut rows = Vec::new();
-            let settings: Vec<(String, Vec<(&str, String)>)> = o
-                .fair_settings
-                .iter()
-                .map(|&(total, per)| match (total, per) {
-                    (0, 0) => ("fair share on (defaults)".to_string(), vec![]),
-                    (1_000_000, 1_000_000) => ("fair share off".to_string(), vec![
-                        ("TENANTQL_MAX_CONCURRENT_OPERATIONS", total.to_string()),
-                        ("TENANTQL_TENANT_MAX_CONCURRENT_OPERATIONS", per.to_string()),
-                    ]),
-                    _ => (format!("{total} at once, {per} per tenant"), vec![
-                        ("TENANTQL_MAX_CONCURRENT_OPERATIONS", total.to_string()),
-                        ("TENANTQL_TENANT_MAX_CONCURRENT_OPERATIONS", per.to_string()),
-                    ]),
-                })
-                .collect();
-            for round in 1..=o.rounds {
-                for (setting, env) in &settings {
-                    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    let server = start_server_with(&dir, &o, &env).await;
-                    let url = format!("http://{}/graphql", server.addr);
-                    run_phase(&url, "warm-up (not measured)", 3, |driver, deadline| {
-                        (0..8)
-                            .map(|c| tokio::spawn(worker(driver.clone(), targets[..2].to_vec(), c, c % 2 == 0, deadline)))
-                            .collect()
-                    })
-                    .await;
-                    let rps = o.steady_rps;
-                    let alone = run_phase(&url, &format!("fairness, round {round}, {setting}: {} alone, {rps} pages/s", steady.slug), o.seconds, |driver, deadline| {
-                        vec![tokio::spawn(steady_sender(driver, steady.clone(), rps, deadline))]
-                    })
-                    .await;
-                    let flood = o.flood_connections;
-                    let beside = run_phase(&url, &format!("fairness, round {round}, {setting}: {} at {rps} pages/s beside {} flooding with dashboards from {flood} connections", steady.slug, flooder.slug), o.seconds, |driver, deadline| {
-                        let mut tasks: Vec<_> = (0..flood)
-                            .map(|c| tokio::spawn(worker(driver.clone(), vec![flooder.clone()], c, true, deadline)))
-                            .collect();
-                        tasks.push(tokio::spawn(steady_sender(driver, steady.clone(), rps, deadline)));
-                        tasks
-                    })
-                    .await;
-                    let p95_alone = alone.get("invoice page").map(|r| r.1).unwrap_or(f64::NAN);
-                    let p95_beside = beside.get("invoice page").map(|r| r.1).unwrap_or(f64::NAN);
-                    let flood_rps = beside.get("dashboard").map(|r| r.0).unwrap_or(0.0);
-                    rows.push((setting.clone(), round, p95_alone, p95_beside, flood_rps));
-                    drop(server);
-                }
-            }
-            println!("\n### fairness: a steady tenant beside a flooding one (server on one core)\n");
-            println!("| setting | round | B p95 alone ms | B p95 beside the flood ms | ratio | flood dashboards/s |\n|---|---:|---:|---:|---:|---:|");
-            for (setting, round, alone, beside, flood_rps) in &rows {
-                println!("| {setting} | {round} | {alone:.2} | {beside:.2} | {:.2} | {flood_rps:.0} |", beside / alone);
-            }
-            for (setting, _) in &settings {
-                let picked: Vec<f64> = rows.iter().filter(|r| &r.0 == setting).map(|r| r.3 / r.2).collect();
-                let mean = picked.iter().sum::<f64>() / picked.len().max(1) as f64;
-                ratios.push(format!("fairness, {setting}: B's p95 beside the flood / alone = {mean:.2} (mean of {} rounds)", picked.len()));
-            }
+            fairness::run(&dir, &o, &targets, &mut ratios).await;
         }
         if o.phases.iter().any(|p| p == "events") {
             use futures_util::StreamExt;

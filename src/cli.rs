@@ -53,6 +53,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parsed once at start: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the GraphQL server (migrates the control plane first).

@@ -47,6 +47,7 @@ pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 10_000;
 /// 0: as many as the CPUs this process may run on.
 pub const DEFAULT_MAX_CONCURRENT_OPERATIONS: usize = 0;
 pub const DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS: usize = 8;
+pub const DEFAULT_TENANT_MAX_QUEUED_OPERATIONS: usize = 512;
 pub const DEFAULT_DASHBOARD_INTERVAL_MS: u64 = 1000;
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT: usize = 10_000;
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
@@ -340,17 +341,23 @@ pub struct ServerConfig {
     #[arg(long, env = "TENANTQL_CACHE_MAX_ENTRIES", default_value_t = DEFAULT_CACHE_MAX_ENTRIES)]
     pub cache_max_entries: u64,
 
-    /// Operations executing at once on this instance, all tenants together;
-    /// more wait, served tenant by tenant in turn. 0: the number of CPUs this
-    /// process may use (fairest for CPU-bound work; raise it when tenant
-    /// databases are remote and operations mostly wait on the network).
+    /// Operations computing at once on this instance, all tenants together
+    /// (waiting on a database or a client does not count); when more are
+    /// ready, the tenant that has used the least CPU goes first. 0: the number
+    /// of CPUs this process may use.
     #[arg(long, env = "TENANTQL_MAX_CONCURRENT_OPERATIONS", default_value_t = DEFAULT_MAX_CONCURRENT_OPERATIONS)]
     pub max_concurrent_operations: usize,
 
-    /// Operations of one tenant executing at once on this instance (a tenant's
-    /// row may set its own): one tenant cannot take the whole server.
+    /// Operations of one tenant under way at once on this instance, waits on
+    /// its database included (a tenant's row may set its own); more wait in
+    /// arrival order.
     #[arg(long, env = "TENANTQL_TENANT_MAX_CONCURRENT_OPERATIONS", default_value_t = DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS)]
     pub tenant_max_concurrent_operations: usize,
+
+    /// Operations of one tenant that may wait for one of its places; past
+    /// that, its requests are refused with RATE_LIMITED and a retryAfter.
+    #[arg(long, env = "TENANTQL_TENANT_MAX_QUEUED_OPERATIONS", default_value_t = DEFAULT_TENANT_MAX_QUEUED_OPERATIONS)]
+    pub tenant_max_queued_operations: usize,
 
     /// Operations per second one tenant may start, across all instances when
     /// Redis is configured (a tenant's row may set its own); 0: no limit.
@@ -506,6 +513,7 @@ impl Default for ServerConfig {
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             max_concurrent_operations: DEFAULT_MAX_CONCURRENT_OPERATIONS,
             tenant_max_concurrent_operations: DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
+            tenant_max_queued_operations: DEFAULT_TENANT_MAX_QUEUED_OPERATIONS,
             tenant_rate_limit: 0,
             tenant_rate_burst: None,
             user_rate_limit: 0,

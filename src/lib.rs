@@ -28,6 +28,7 @@ pub mod resolvers;
 pub mod schema;
 pub mod sealing;
 pub mod server;
+pub mod share;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -533,15 +533,16 @@ impl Metrics {
         ])
     }
 
-    /// Rate limits and the fair-share queue.
+    /// Rate limits, tenants' places and the CPU share.
     pub fn render_admission(&self, admission: &Admission) -> String {
-        let (running, waiting) = admission.fair.totals();
+        let (running, waiting) = admission.places.totals();
+        let (computing, ready) = admission.cpu.load();
         let stats = &admission.rates.stats;
         render_unlabelled(&[
             (
                 "tenantql_rate_limited_total",
                 "counter",
-                "Operations refused with RATE_LIMITED.",
+                "Operations refused with RATE_LIMITED by a rate limit.",
                 stats.limited.load(Ordering::Relaxed),
             ),
             (
@@ -553,20 +554,38 @@ impl Metrics {
             (
                 "tenantql_operations_admitted_total",
                 "counter",
-                "Operations that asked for a fair-share slot (HTTP and WebSocket).",
-                admission.fair.requested(),
+                "Operations of tenant callers that asked for a place (HTTP and WebSocket).",
+                admission.places.requested(),
+            ),
+            (
+                "tenantql_operations_backlog_full_total",
+                "counter",
+                "Operations refused with RATE_LIMITED because their tenant's backlog was full.",
+                admission.places.refused(),
             ),
             (
                 "tenantql_operations_running",
                 "gauge",
-                "Operations executing now (fair-share slots taken).",
+                "Operations of tenant callers under way (holding a place).",
                 running as u64,
             ),
             (
                 "tenantql_operations_waiting",
                 "gauge",
-                "Operations waiting for a fair-share slot.",
+                "Operations waiting for a place in their tenant's backlog.",
                 waiting as u64,
+            ),
+            (
+                "tenantql_cpu_tokens_in_use",
+                "gauge",
+                "Operations computing now (CPU run tokens held).",
+                computing as u64,
+            ),
+            (
+                "tenantql_cpu_waiting",
+                "gauge",
+                "Operations ready to compute, waiting for a CPU run token.",
+                ready as u64,
             ),
         ])
     }

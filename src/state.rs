@@ -73,6 +73,7 @@ impl Default for ServiceSettings {
                 fair: FairShareSettings {
                     total: DEFAULT_MAX_CONCURRENT_OPERATIONS,
                     per_tenant: DEFAULT_TENANT_MAX_CONCURRENT_OPERATIONS,
+                    backlog: crate::config::DEFAULT_TENANT_MAX_QUEUED_OPERATIONS,
                 },
                 tenant_rate: None,
                 user_rate: None,

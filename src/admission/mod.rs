@@ -1,18 +1,31 @@
-//! Whether an operation may run now: the tenant's and the user's rate limits,
-//! then a fair share of the server (see `fair`). Applied to every operation of
-//! a tenant caller, over HTTP and WebSocket, before it executes; platform and
-//! anonymous callers are not limited here.
+//! Whether an operation may run now, and on what share of the CPU: the
+//! tenant's and the user's rate limits, then a place among the tenant's
+//! operations under way (see `fair`), then the CPU shared between tenants
+//! (`crate::share`). Applied right after the caller is known — before the body
+//! is read or the document parsed — to every operation over HTTP and
+//! WebSocket. Platform and anonymous callers are not rate limited or given
+//! places here, but share the CPU as a group each.
 pub mod fair;
 pub mod rate;
 
-use std::time::Duration;
+use std::{future::Future, sync::Arc, time::Duration};
 
 use sha2::Digest;
 
-pub use fair::{FairShare, FairShareSettings, Slot};
+pub use fair::{FairShareSettings, Place, Places};
 pub use rate::{Pace, Rate, RateLimiter};
 
-use crate::{cluster::Cluster, error::AppError, tenancy::TenantContext};
+use crate::{
+    cluster::Cluster,
+    error::AppError,
+    share::{CpuShare, Run},
+    tenancy::TenantContext,
+};
+
+/// The CPU group of signed-in callers without a tenant (platform tokens).
+const PLATFORM_GROUP: &str = "~platform";
+/// The CPU group of anonymous callers.
+const ANONYMOUS_GROUP: &str = "~anonymous";
 
 #[derive(Debug, Clone, Copy)]
 pub struct AdmissionSettings {
@@ -28,7 +41,22 @@ pub struct AdmissionSettings {
 pub struct Admission {
     settings: AdmissionSettings,
     pub rates: RateLimiter,
-    pub fair: FairShare,
+    pub places: Places,
+    pub cpu: CpuShare,
+}
+
+/// An operation let in: its place (tenant callers) and its CPU group. Work run
+/// through it computes on the group's share; the place is held until it drops.
+pub struct Admitted {
+    _place: Option<Place>,
+    group: Arc<str>,
+    cpu: CpuShare,
+}
+
+impl Admitted {
+    pub fn run<F: Future>(&self, work: F) -> Run<F> {
+        self.cpu.run(self.group.clone(), work)
+    }
 }
 
 impl Admission {
@@ -36,22 +64,37 @@ impl Admission {
         Admission {
             settings,
             rates: RateLimiter::new(cluster),
-            fair: FairShare::new(settings.fair),
+            places: Places::new(settings.fair.per_tenant, settings.fair.backlog),
+            cpu: CpuShare::new(settings.fair.total),
         }
     }
 
-    /// Checks the rate limits and waits for a fair-share slot, held while the
-    /// operation executes. `None` for callers without a tenant.
-    pub async fn admit(&self, caller: &TenantContext) -> Result<Option<Slot>, AppError> {
+    /// Checks the rate limits and waits for one of the tenant's places (held
+    /// while the operation is under way); a tenant whose backlog is full is
+    /// told to come back. `None`: an anonymous caller.
+    pub async fn admit(&self, caller: Option<&TenantContext>) -> Result<Admitted, AppError> {
+        let admitted = |place, group: &str| Admitted {
+            _place: place,
+            group: group.into(),
+            cpu: self.cpu.clone(),
+        };
+        let Some(caller) = caller else {
+            return Ok(admitted(None, ANONYMOUS_GROUP));
+        };
         let Some(tenant) = &caller.tenant else {
-            return Ok(None);
+            return Ok(admitted(None, PLATFORM_GROUP));
         };
         self.check_rate(caller).await?;
         let limit = tenant
             .limits
             .max_concurrent_operations
             .map(|n| n.max(1) as usize);
-        Ok(Some(self.fair.acquire(&tenant.id, limit).await))
+        match self.places.acquire(&tenant.id, limit).await {
+            Ok(place) => Ok(admitted(Some(place), &tenant.id)),
+            Err(full) => Err(AppError::RateLimited {
+                retry_after: full.retry_after,
+            }),
+        }
     }
 
     /// The rate limits alone (a subscription is limited when it starts, and

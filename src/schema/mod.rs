@@ -83,7 +83,8 @@ pub fn refused(error: &AppError, meta: &RequestMeta) -> Response {
 /// Runs one request for `caller` (None: anonymous): refuses documents over the
 /// limits and anonymous calls to anything but the public fields before they
 /// run, gives every error its code and the request id, records the request in
-/// the metrics and queues its audit row.
+/// the metrics and queues its audit row. The edge has admitted it already
+/// (`crate::admission`) and runs this on the caller's share of the CPU.
 pub async fn execute(
     schema: &AppSchema,
     services: &Services,
@@ -151,14 +152,9 @@ async fn run(
         .is_ok()
         .then(|| ordering::Plan::of(&mut request))
         .flatten();
-    let admitted = match (admitted, &caller) {
-        (Ok(()), Some(caller)) => services.admission.admit(caller).await,
-        (Ok(()), None) => Ok(None),
-        (Err(refusal), _) => Err(refusal),
-    };
     let mut response = match admitted {
         Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
-        Ok(_slot) => {
+        Ok(()) => {
             let cache_key = match caller
                 .as_ref()
                 .and_then(|c| Some((c.tenant.as_ref()?, c.role)))
@@ -202,52 +198,80 @@ async fn run(
 
 /// Runs one operation of a WebSocket connection (a subscription, or a query or
 /// mutation sent over it) for its verified caller, with the same checks,
-/// error codes, metrics and audit row as `execute`. A subscription is counted
-/// and audited once, when its first answer (or its refusal) is ready.
+/// error codes, metrics and audit row as `execute`. A query or mutation is
+/// admitted as over HTTP (a place, then its checks and execution on the
+/// tenant's CPU share); a subscription is admitted by the rate limits once,
+/// when it starts, and holds no place: its events are computed once per event,
+/// not per subscriber. A subscription is counted and audited once, when its
+/// first answer (or its refusal) is ready.
 pub fn execute_stream(
     schema: &AppSchema,
     services: &Services,
     policy: &SchemaPolicy,
-    mut request: Request,
+    request: Request,
     caller: TenantContext,
     meta: &RequestMeta,
 ) -> BoxStream<'static, Response> {
+    let subscription = observe::operation_of(&request.query, request.operation_name.as_deref()).0
+        == Operation::Subscription;
+    let (schema, services, policy, meta) =
+        (schema.clone(), services.clone(), *policy, meta.clone());
+    if !subscription {
+        return stream::once(async move {
+            let admitted = match services.admission.admit(Some(&caller)).await {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    services.metrics.record_refused(refusal.code());
+                    return refused(&refusal, &meta);
+                }
+            };
+            let run = async {
+                let mut request = request;
+                let (observation, checked) =
+                    Observation::begin(&services, &policy, &mut request, Some(&caller), &meta);
+                let mut response = match checked {
+                    Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
+                    Ok(()) => {
+                        let order = ordering::Plan::of(&mut request);
+                        let request =
+                            with_request_data(request, Some(caller.clone()), &services, &meta);
+                        let mut response = Box::pin(schema.execute(request)).await;
+                        if let Some(order) = &order {
+                            order.restore(&mut response.data);
+                        }
+                        response
+                    }
+                };
+                classify_errors(&mut response, Some(&meta.request_id));
+                observation.finish(&services, &response);
+                response
+            };
+            admitted.run(run).await
+        })
+        .boxed();
+    }
+    let mut request = request;
     let (observation, admitted) =
-        Observation::begin(services, policy, &mut request, Some(&caller), meta);
+        Observation::begin(&services, &policy, &mut request, Some(&caller), &meta);
     let order = admitted
         .is_ok()
         .then(|| ordering::Plan::of(&mut request))
         .flatten();
     let admission = services.admission.clone();
-    let request = with_request_data(request, Some(caller.clone()), services, meta);
-    let schema = schema.clone();
-    let refused = |refusal: AppError| {
+    let request = with_request_data(request, Some(caller.clone()), &services, &meta);
+    let refusal = |refusal: AppError| {
         stream::once(async move { Response::from_errors(vec![refusal.to_server_error()]) }).boxed()
     };
-    // A query or mutation sent over the socket takes a fair-share slot for its
-    // run, as over HTTP; a subscription is admitted once, when it starts, and
-    // holds no slot (its events are computed once per event, not per subscriber).
-    let holds_slot = observation.operation != Operation::Subscription;
     let responses = stream::once(async move {
         match admitted {
-            Err(refusal) => refused(refusal),
-            Ok(()) if holds_slot => match admission.admit(&caller).await {
-                Err(refusal) => refused(refusal),
-                Ok(slot) => stream::once(async move {
-                    let response = schema.execute(request).await;
-                    drop(slot);
-                    response
-                })
-                .boxed(),
-            },
+            Err(refused) => refusal(refused),
             Ok(()) => match admission.check_rate(&caller).await {
-                Err(refusal) => refused(refusal),
+                Err(refused) => refusal(refused),
                 Ok(()) => schema.execute_stream(request).boxed(),
             },
         }
     })
     .flatten();
-    let services = services.clone();
     let request_id = meta.request_id.clone();
     let mut observation = Some(observation);
     responses

@@ -23,7 +23,9 @@ use super::{
     media::{error_response, json_response, ResponseMedia},
     ws, AppState,
 };
-use crate::{error::AppError, request_id::RequestMeta, schema, trusted::DOCUMENT_ID};
+use crate::{
+    admission::Admitted, error::AppError, request_id::RequestMeta, schema, trusted::DOCUMENT_ID,
+};
 
 /// GET /graphql: a WebSocket upgrade (`graphql-transport-ws`), or a query in
 /// the URL.
@@ -64,8 +66,46 @@ pub async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> 
     upgrade.on_upgrade(move |socket| ws::serve(socket, state, meta, protocol_ok))
 }
 
+/// POST /graphql, admitted as soon as the caller is known: before the body is
+/// read, parsed or checked, so a tenant's flood waits in its own backlog and
+/// computes on its own share of the CPU (`crate::admission`).
 pub async fn post(
     State(state): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    caller: Caller,
+    body: Body,
+) -> Response {
+    let admitted = match admit(&state, &meta, &headers, &caller).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
+    admitted
+        .run(post_admitted(state, meta, headers, caller, body))
+        .await
+}
+
+/// The caller's place and CPU share, or the refusal to answer with.
+async fn admit(
+    state: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<Admitted, Response> {
+    let services = &state.services;
+    services
+        .admission
+        .admit(caller.0.as_ref())
+        .await
+        .map_err(|refusal| {
+            services.metrics.record_refused(refusal.code());
+            let media = ResponseMedia::negotiate(headers).unwrap_or(ResponseMedia::Json);
+            respond(schema::refused(&refusal, meta), media)
+        })
+}
+
+async fn post_admitted(
+    state: AppState,
     meta: RequestMeta,
     headers: HeaderMap,
     caller: Caller,
@@ -233,8 +273,25 @@ pub struct GetParams {
     document_id: Option<String>,
 }
 
+/// GET /graphql with the query in the URL, admitted like POST.
 pub async fn get(
     State(state): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    caller: Caller,
+    params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let admitted = match admit(&state, &meta, &headers, &caller).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
+    admitted
+        .run(get_admitted(state, meta, headers, caller, params))
+        .await
+}
+
+async fn get_admitted(
+    state: AppState,
     meta: RequestMeta,
     headers: HeaderMap,
     caller: Caller,

@@ -116,6 +116,7 @@ fn service_settings(config: &ServerConfig) -> anyhow::Result<ServiceSettings> {
             fair: FairShareSettings {
                 total: config.max_concurrent_operations,
                 per_tenant: config.tenant_max_concurrent_operations,
+                backlog: config.tenant_max_queued_operations,
             },
             tenant_rate: rate(config.tenant_rate_limit, config.tenant_rate_burst),
             user_rate: rate(config.user_rate_limit, config.user_rate_burst),

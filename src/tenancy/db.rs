@@ -60,8 +60,11 @@ impl TenantDb {
         Sql::in_schema(self.dialect(), self.tenant.contract_schema.clone())
     }
 
-    /// Runs one statement: one round trip on one borrowed session.
+    /// Runs one statement: one round trip on one borrowed session. First a
+    /// yield point: an embedded store answers within the poll, and a tenant
+    /// with less CPU used than this one may be waiting (`crate::share`).
     pub async fn query(&self, sql: &Sql) -> Result<Vec<Row>, AppError> {
+        crate::share::yield_point().await;
         async {
             let mut conn = self.acquire().await?;
             self.pools.count_round_trip(&self.tenant);

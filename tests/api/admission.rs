@@ -149,3 +149,60 @@ async fn with_redis_the_instances_share_one_limit_and_fail_open_without_it() {
     assert!(failed_open >= 10, "{failed_open}");
     assert_eq!(b.metric("tenantql_redis_up").await, 0);
 }
+
+/// A POST whose body never finishes: it has been admitted (a place is taken
+/// as soon as the caller is known) and holds its place while the body is read.
+async fn held_open(app: &TestApp, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"query\":",
+        app.addr
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket
+}
+
+#[tokio::test]
+async fn a_tenant_past_its_backlog_is_told_to_come_back_and_others_are_answered() {
+    let app = TestApp::spawn_with(ControlDb::Sqlite, |c| {
+        c.server.tenant_max_concurrent_operations = 1;
+        c.server.tenant_max_queued_operations = 1;
+    })
+    .await;
+    two_tenants(&app).await;
+    let alice = app.token("alice@acme.test", Some("acme")).await;
+    let bob = app.token("bob@globex.test", Some("globex")).await;
+    // One under way (its body still coming), one waiting for its place.
+    let under_way = held_open(&app, &alice).await;
+    let waiting = held_open(&app, &alice).await;
+    let mut refusal = None;
+    for _ in 0..50 {
+        let answer = app.gql(ME, json!({}), Some(&alice)).await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            refusal = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refusal = refusal.expect("acme's backlog is full");
+    assert_eq!(refusal.code(), "RATE_LIMITED");
+    assert!(refusal.body["errors"][0]["extensions"]["retryAfter"].is_number());
+    assert!(refusal.headers.get("retry-after").is_some());
+    // Another tenant is not held up by acme's backlog.
+    let answer = app.gql(ME, json!({}), Some(&bob)).await;
+    answer.assert_ok();
+    // The client that held acme's place goes away: acme is answered again.
+    drop(under_way);
+    drop(waiting);
+    let mut answered = false;
+    for _ in 0..100 {
+        let answer = app.gql(ME, json!({}), Some(&alice)).await;
+        if answer.status == StatusCode::OK && answer.body.get("errors").is_none() {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered, "acme's places came back");
+}

@@ -1,0 +1,571 @@
+//! The CPU, shared fairly between tenants.
+//!
+//! An operation computes only while it holds one of `tokens` run tokens (one
+//! per CPU by default). It takes one for each poll of its future and gives it
+//! back when the poll ends, so waiting on a database, the network or a slow
+//! client holds none. When tokens are short, the next one goes to the group
+//! (a tenant, or all anonymous or all platform callers) that has used the least
+//! CPU so far — its virtual time — and within a group to its operations in
+//! arrival order. So a tenant that sends one request at a time is served before
+//! one that keeps the server busy, and groups that all keep it busy get equal
+//! parts. A group back from idle starts at most `CATCH_UP` of CPU behind the
+//! others: it cannot bank idle time.
+//!
+//! Why per poll and not per operation: an embedded store answers inside one
+//! poll, so without this an operation never waits for anything and the server
+//! serves tenants in the order tokio happens to poll their connections — a
+//! tenant with 64 connections then goes 64 times before one with one. Long
+//! polls are cut at yield points (`yield_point`, before each tenant-database
+//! read): when a group with less virtual time waits, the running operation
+//! gives its token up there.
+use std::{
+    cell::RefCell,
+    collections::{BTreeSet, HashMap, HashSet, VecDeque},
+    future::Future,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
+};
+
+/// How far behind the others a group coming back from idle may start.
+const CATCH_UP: Duration = Duration::from_millis(5);
+
+/// How long a poll may compute before a yield point lets the runtime poll the
+/// others (new requests among them, which can only be seen once polled).
+const SLICE: Duration = Duration::from_micros(250);
+
+/// Idle groups whose record is looked at for pruning at each operation's end.
+const PRUNE_PER_END: usize = 2;
+
+#[derive(Clone)]
+pub struct CpuShare {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    tokens: usize,
+    state: Mutex<State>,
+    /// Groups with an operation waiting for a token (read without the lock by
+    /// yield points, which only lock when it is not zero).
+    waiting_groups: AtomicUsize,
+    /// Operations alive, all groups together.
+    active: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    free: usize,
+    /// The virtual time of the group served last: where a group new or back
+    /// from idle is placed (less `CATCH_UP`).
+    clock: Duration,
+    groups: HashMap<Arc<str>, Group>,
+    /// Groups with waiting operations, by virtual time.
+    ready: BTreeSet<(Duration, Arc<str>)>,
+    /// Waiting operations' wakers, by run id.
+    waiting: HashMap<u64, Waker>,
+    /// Operations handed a token they have not taken yet.
+    granted: HashSet<u64>,
+    /// Groups whose last operation ended, oldest first (pruning candidates).
+    idle: VecDeque<Arc<str>>,
+}
+
+#[derive(Default)]
+struct Group {
+    vtime: Duration,
+    /// Operations of the group alive now (running, waiting or between polls).
+    active: usize,
+    queue: VecDeque<u64>,
+}
+
+impl CpuShare {
+    /// `tokens` of 0: one per CPU this process may run on.
+    pub fn new(tokens: usize) -> Self {
+        let tokens = match tokens {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        CpuShare {
+            shared: Arc::new(Shared {
+                tokens,
+                state: Mutex::new(State {
+                    free: tokens,
+                    ..State::default()
+                }),
+                waiting_groups: AtomicUsize::new(0),
+                active: AtomicUsize::new(0),
+                next_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.shared.tokens
+    }
+
+    /// Runs `work` as an operation of `group`, computing only with a token.
+    pub fn run<F: Future>(&self, group: Arc<str>, work: F) -> Run<F> {
+        let shared = self.shared.clone();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut state = shared.lock();
+            let floor = state.clock.saturating_sub(CATCH_UP);
+            let entry = state.groups.entry(group.clone()).or_default();
+            if entry.active == 0 {
+                entry.vtime = entry.vtime.max(floor);
+            }
+            entry.active += 1;
+        }
+        shared.active.fetch_add(1, Ordering::Relaxed);
+        Run {
+            work: Box::pin(work),
+            shared,
+            group,
+            id,
+            polled: false,
+        }
+    }
+
+    /// (tokens held, operations waiting for one).
+    pub fn load(&self) -> (usize, usize) {
+        let state = self.shared.lock();
+        (self.shared.tokens - state.free, state.waiting.len())
+    }
+
+    /// The CPU time `group` has been charged (its virtual time), if it has a record.
+    pub fn charged(&self, group: &str) -> Option<Duration> {
+        self.shared.lock().groups.get(group).map(|g| g.vtime)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// An operation of one group; see the module's documentation.
+pub struct Run<F> {
+    work: Pin<Box<F>>,
+    shared: Arc<Shared>,
+    group: Arc<str>,
+    id: u64,
+    /// Whether it has been polled: a first poll queues.
+    polled: bool,
+}
+
+impl<F: Future> Future for Run<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let first = !std::mem::replace(&mut this.polled, true);
+        let (vtime, wake) = {
+            let mut state = this.shared.lock();
+            let took = take_token(
+                &mut state,
+                &this.shared,
+                &this.group,
+                this.id,
+                first,
+                cx.waker(),
+            );
+            match took {
+                Taken::Yes => (
+                    state
+                        .groups
+                        .get(&this.group)
+                        .map_or(Duration::ZERO, |g| g.vtime),
+                    Vec::new(),
+                ),
+                Taken::No(wake) => {
+                    drop(state);
+                    wake_all(wake);
+                    return Poll::Pending;
+                }
+            }
+        };
+        wake_all(wake);
+        let started = Instant::now();
+        let previous = CURRENT.with(|current| {
+            current.replace(Some(Current {
+                shared: this.shared.clone(),
+                group: this.group.clone(),
+                vtime,
+                started,
+            }))
+        });
+        let outcome = this.work.as_mut().poll(cx);
+        CURRENT.with(|current| current.replace(previous));
+        let used = started.elapsed();
+        let wake = {
+            let mut state = this.shared.lock();
+            charge(&mut state, &this.group, used);
+            state.free += 1;
+            dispatch(&mut state, &this.shared)
+        };
+        wake_all(wake);
+        outcome
+    }
+}
+
+impl<F> Drop for Run<F> {
+    fn drop(&mut self) {
+        self.shared.active.fetch_sub(1, Ordering::Relaxed);
+        let wake = {
+            let mut state = self.shared.lock();
+            let mut wake = Vec::new();
+            if state.granted.remove(&self.id) {
+                // Handed a token it will never use: pass it on.
+                state.free += 1;
+                wake = dispatch(&mut state, &self.shared);
+            } else if state.waiting.remove(&self.id).is_some() {
+                leave_queue(&mut state, &self.shared, &self.group, self.id);
+            }
+            let clock = state.clock;
+            let now_idle = state.groups.get_mut(&self.group).is_some_and(|group| {
+                group.active -= 1;
+                group.active == 0
+            });
+            if now_idle {
+                state.idle.push_back(self.group.clone());
+            }
+            prune(&mut state, clock);
+            wake
+        };
+        wake_all(wake);
+    }
+}
+
+enum Taken {
+    Yes,
+    /// Queued; the wakers of runs handed a token meanwhile.
+    No(Vec<Waker>),
+}
+
+/// Takes a token for run `id`, or queues it (refreshing its waker). A token
+/// handed to it is passed on if a group with less virtual time has come to wait
+/// since. A first poll always queues, even when a token is free: operations
+/// that tokio has not polled yet cannot be seen, and this lets them be before
+/// anyone computes.
+fn take_token(
+    state: &mut State,
+    shared: &Shared,
+    group: &Arc<str>,
+    id: u64,
+    first: bool,
+    waker: &Waker,
+) -> Taken {
+    if state.granted.remove(&id) {
+        let mine = state.groups.get(group).map_or(Duration::ZERO, |g| g.vtime);
+        let lighter = state
+            .ready
+            .first()
+            .is_some_and(|(vtime, other)| other != group && *vtime < mine);
+        if !lighter {
+            return Taken::Yes;
+        }
+        state.free += 1;
+        enqueue(state, shared, group, id, waker, true);
+        return Taken::No(dispatch(state, shared));
+    }
+    if let Some(queued) = state.waiting.get_mut(&id) {
+        if !queued.will_wake(waker) {
+            *queued = waker.clone();
+        }
+        return Taken::No(Vec::new());
+    }
+    // Tokens are handed out as soon as they free, so a free one means nobody
+    // waits — among the operations polled so far. A first poll queues anyway
+    // (and is handed the free token at once, to take on its next poll): the
+    // connections tokio polls before that next poll are seen first.
+    if state.free > 0 && !first {
+        state.free -= 1;
+        return Taken::Yes;
+    }
+    enqueue(state, shared, group, id, waker, false);
+    Taken::No(dispatch(state, shared))
+}
+
+fn enqueue(
+    state: &mut State,
+    shared: &Shared,
+    group: &Arc<str>,
+    id: u64,
+    waker: &Waker,
+    front: bool,
+) {
+    let Some(entry) = state.groups.get_mut(group) else {
+        return;
+    };
+    state.waiting.insert(id, waker.clone());
+    if front {
+        entry.queue.push_front(id);
+    } else {
+        entry.queue.push_back(id);
+    }
+    if entry.queue.len() == 1 {
+        let vtime = entry.vtime;
+        state.ready.insert((vtime, group.clone()));
+        shared.waiting_groups.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Adds `used` to the group's virtual time (keeping its place in `ready` right).
+fn charge(state: &mut State, group: &Arc<str>, used: Duration) {
+    let Some(entry) = state.groups.get_mut(group) else {
+        return;
+    };
+    let before = entry.vtime;
+    entry.vtime += used;
+    if !entry.queue.is_empty() {
+        let after = entry.vtime;
+        state.ready.remove(&(before, group.clone()));
+        state.ready.insert((after, group.clone()));
+    }
+}
+
+/// Hands free tokens to the waiting groups with the least virtual time; the
+/// wakers are returned to be called once the lock is released.
+fn dispatch(state: &mut State, shared: &Shared) -> Vec<Waker> {
+    let mut wake = Vec::new();
+    while state.free > 0 {
+        let Some((vtime, group)) = state.ready.pop_first() else {
+            break;
+        };
+        let Some(entry) = state.groups.get_mut(&group) else {
+            shared.waiting_groups.fetch_sub(1, Ordering::Relaxed);
+            continue;
+        };
+        let next = entry.queue.pop_front();
+        if entry.queue.is_empty() {
+            shared.waiting_groups.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            state.ready.insert((vtime, group.clone()));
+        }
+        let Some(id) = next else { continue };
+        if let Some(waker) = state.waiting.remove(&id) {
+            state.free -= 1;
+            state.granted.insert(id);
+            state.clock = state.clock.max(vtime);
+            wake.push(waker);
+        }
+    }
+    wake
+}
+
+fn leave_queue(state: &mut State, shared: &Shared, group: &Arc<str>, id: u64) {
+    let Some(entry) = state.groups.get_mut(group) else {
+        return;
+    };
+    entry.queue.retain(|queued| *queued != id);
+    if entry.queue.is_empty() {
+        let vtime = entry.vtime;
+        if state.ready.remove(&(vtime, group.clone())) {
+            shared.waiting_groups.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Forgets idle groups far enough behind the clock that a new record would
+/// start where theirs is: memory stays bounded by the recently busy groups.
+fn prune(state: &mut State, clock: Duration) {
+    for _ in 0..PRUNE_PER_END {
+        let Some(group) = state.idle.front().cloned() else {
+            return;
+        };
+        match state.groups.get(&group) {
+            Some(entry) if entry.active > 0 => {
+                state.idle.pop_front();
+            }
+            Some(entry) if entry.vtime + CATCH_UP <= clock => {
+                state.idle.pop_front();
+                state.groups.remove(&group);
+            }
+            None => {
+                state.idle.pop_front();
+            }
+            // Not prunable yet: look again later, behind the others.
+            Some(_) => {
+                state.idle.rotate_left(1);
+            }
+        }
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    for waker in wakers {
+        waker.wake();
+    }
+}
+
+/// The operation being polled on this thread, for yield points.
+struct Current {
+    shared: Arc<Shared>,
+    group: Arc<str>,
+    vtime: Duration,
+    started: Instant,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Whether the operation polled on this thread should give its token up now:
+/// another group with less virtual time is waiting for one, or it has computed
+/// a whole slice while other operations are alive (which may not have been
+/// polled yet, and so cannot be waiting).
+fn should_yield() -> bool {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let Some(current) = current.as_ref() else {
+            return false;
+        };
+        let shared = &current.shared;
+        let computed = current.started.elapsed();
+        if computed >= SLICE && shared.active.load(Ordering::Relaxed) > shared.tokens {
+            return true;
+        }
+        if shared.waiting_groups.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let mine = current.vtime + computed;
+        let state = current.shared.lock();
+        state
+            .ready
+            .iter()
+            .take(2)
+            .any(|(vtime, group)| *group != current.group && *vtime < mine)
+    })
+}
+
+/// A point where a long poll may be cut: returns at once unless a group with
+/// less virtual time waits for a token, else after one turn of the scheduler.
+pub async fn yield_point() {
+    if should_yield() {
+        YieldOnce(false).await;
+    }
+}
+
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spin(for_: Duration) {
+        let until = Instant::now() + for_;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// A CPU-bound operation in `steps` chunks, each ending at a yield point.
+    async fn busy(steps: usize, chunk: Duration) {
+        for _ in 0..steps {
+            spin(chunk);
+            yield_point().await;
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_group_alone_runs_without_waiting() {
+        let share = CpuShare::new(1);
+        let out = share.run("a".into(), async { 7 }).await;
+        assert_eq!(out, 7);
+        assert_eq!(share.load(), (0, 0));
+        assert!(share.charged("a").is_some(), "the group's CPU is on record");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_lighter_group_goes_first_and_cuts_the_heavy_ones_at_yield_points() {
+        let share = CpuShare::new(1);
+        // A: 16 operations of 20 chunks of 0.5 ms each (160 ms of CPU), all at once.
+        let mut flood = Vec::new();
+        for _ in 0..16 {
+            let share = share.clone();
+            flood.push(tokio::spawn(async move {
+                share
+                    .run("a".into(), busy(20, Duration::from_micros(500)))
+                    .await
+            }));
+        }
+        tokio::task::yield_now().await;
+        // B: one operation of 2 ms, sent once A is busy.
+        let started = Instant::now();
+        let b_share = share.clone();
+        let b = tokio::spawn(async move {
+            b_share
+                .run("b".into(), busy(4, Duration::from_micros(500)))
+                .await;
+            started.elapsed()
+        });
+        let b_took = b.await.unwrap();
+        for task in flood {
+            task.await.unwrap();
+        }
+        // B waits for at most A's current chunk, not for A's 160 ms.
+        assert!(
+            b_took < Duration::from_millis(40),
+            "B took {b_took:?} beside the flood"
+        );
+        assert_eq!(share.load(), (0, 0));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_waiter_dropped_before_its_turn_passes_the_token_on() {
+        let share = CpuShare::new(1);
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
+        // Holds the token across a whole poll that ends Pending, then nothing.
+        let holder = {
+            let share = share.clone();
+            tokio::spawn(async move {
+                share.run("a".into(), async { hold.await.ok() }).await;
+            })
+        };
+        tokio::task::yield_now().await;
+        let waiter = {
+            let share = share.clone();
+            tokio::spawn(async move { share.run("b".into(), async { 1 }).await })
+        };
+        tokio::task::yield_now().await;
+        waiter.abort();
+        let _ = waiter.await;
+        release.send(()).unwrap();
+        holder.await.unwrap();
+        assert_eq!(share.run("c".into(), async { 2 }).await, 2);
+        assert_eq!(share.load(), (0, 0));
+    }
+
+    #[test]
+    fn idle_groups_are_forgotten_once_the_clock_passes_them() {
+        let mut state = State {
+            clock: Duration::from_secs(1),
+            ..State::default()
+        };
+        let group: Arc<str> = "old".into();
+        state.groups.insert(group.clone(), Group::default());
+        state.idle.push_back(group.clone());
+        prune(&mut state, Duration::from_secs(1));
+        assert!(state.groups.is_empty() && state.idle.is_empty());
+    }
+}
