@@ -278,7 +278,6 @@ pub async fn run(dir: &Path, o: &Options, targets: &[Target], ratios: &mut Vec<S
         );
     }
     let mut keys: Vec<_> = rows.iter().map(|r| (r.1, r.2, r.3, r.4)).collect();
-    keys.dedup();
     keys.sort_by_key(|k| format!("{k:?}"));
     keys.dedup();
     for key in keys {

@@ -229,18 +229,28 @@ impl Drop for Turn {
 mod tests {
     use super::*;
 
+    /// An operation of `tenant` waiting for a place (returned once it waits).
+    async fn queued(
+        places: &Arc<Places>,
+        tenant: &'static str,
+    ) -> tokio::task::JoinHandle<Result<(), Full>> {
+        let before = places.load_of(tenant).1;
+        let waiting = {
+            let places = places.clone();
+            tokio::spawn(async move { places.acquire(tenant, None).await.map(|_| ()) })
+        };
+        while places.load_of(tenant).1 == before {
+            tokio::task::yield_now().await;
+        }
+        waiting
+    }
+
     #[tokio::test]
     async fn a_tenant_past_its_limit_waits_and_past_its_backlog_is_refused() {
         let places = Arc::new(Places::new(2, 1));
         let a1 = places.acquire("a", None).await.unwrap();
         let _a2 = places.acquire("a", None).await.unwrap();
-        let waiting = {
-            let places = places.clone();
-            tokio::spawn(async move { places.acquire("a", None).await.map(|_| ()) })
-        };
-        while places.load_of("a").1 == 0 {
-            tokio::task::yield_now().await;
-        }
+        let waiting = queued(&places, "a").await;
         let full = places.acquire("a", None).await.err().expect("backlog full");
         assert!(full.retry_after >= Duration::from_millis(100));
         // Another tenant is not held up by a's backlog.
@@ -254,13 +264,7 @@ mod tests {
     async fn an_abandoned_waiter_gives_its_place_back() {
         let places = Arc::new(Places::new(1, 8));
         let first = places.acquire("a", None).await.unwrap();
-        let waiting = {
-            let places = places.clone();
-            tokio::spawn(async move { places.acquire("a", None).await.map(|_| ()) })
-        };
-        while places.load_of("a").1 == 0 {
-            tokio::task::yield_now().await;
-        }
+        let waiting = queued(&places, "a").await;
         waiting.abort();
         let _ = waiting.await;
         drop(first);

@@ -217,36 +217,18 @@ pub fn execute_stream(
     let (schema, services, policy, meta) =
         (schema.clone(), services.clone(), *policy, meta.clone());
     if !subscription {
+        // As over HTTP: a place, then the checks and the run on the tenant's share.
         return stream::once(async move {
-            let admitted = match services.admission.admit(Some(&caller)).await {
-                Ok(admitted) => admitted,
+            match services.admission.admit(Some(&caller)).await {
+                Ok(admitted) => {
+                    let run = execute(&schema, &services, &policy, request, Some(caller), &meta);
+                    admitted.run(run).await
+                }
                 Err(refusal) => {
                     services.metrics.record_refused(refusal.code());
-                    return refused(&refusal, &meta);
+                    refused(&refusal, &meta)
                 }
-            };
-            let run = async {
-                let mut request = request;
-                let (observation, checked) =
-                    Observation::begin(&services, &policy, &mut request, Some(&caller), &meta);
-                let mut response = match checked {
-                    Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
-                    Ok(()) => {
-                        let order = ordering::Plan::of(&mut request);
-                        let request =
-                            with_request_data(request, Some(caller.clone()), &services, &meta);
-                        let mut response = Box::pin(schema.execute(request)).await;
-                        if let Some(order) = &order {
-                            order.restore(&mut response.data);
-                        }
-                        response
-                    }
-                };
-                classify_errors(&mut response, Some(&meta.request_id));
-                observation.finish(&services, &response);
-                response
-            };
-            admitted.run(run).await
+            }
         })
         .boxed();
     }

@@ -23,9 +23,7 @@ use super::{
     media::{error_response, json_response, ResponseMedia},
     ws, AppState,
 };
-use crate::{
-    admission::Admitted, error::AppError, request_id::RequestMeta, schema, trusted::DOCUMENT_ID,
-};
+use crate::{error::AppError, request_id::RequestMeta, schema, trusted::DOCUMENT_ID};
 
 /// GET /graphql: a WebSocket upgrade (`graphql-transport-ws`), or a query in
 /// the URL.
@@ -76,32 +74,34 @@ pub async fn post(
     caller: Caller,
     body: Body,
 ) -> Response {
-    let admitted = match admit(&state, &meta, &headers, &caller).await {
-        Ok(admitted) => admitted,
-        Err(refusal) => return refusal,
-    };
-    admitted
-        .run(post_admitted(state, meta, headers, caller, body))
-        .await
+    admitted(
+        state,
+        meta,
+        headers,
+        caller,
+        |state, meta, headers, caller| post_admitted(state, meta, headers, caller, body),
+    )
+    .await
 }
 
-/// The caller's place and CPU share, or the refusal to answer with.
-async fn admit(
-    state: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
-    caller: &Caller,
-) -> Result<Admitted, Response> {
+/// Admits the caller (a place, then the CPU share) and runs `work` on its
+/// share, or answers with the refusal.
+async fn admitted<F: std::future::Future<Output = Response>>(
+    state: AppState,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    caller: Caller,
+    work: impl FnOnce(AppState, RequestMeta, HeaderMap, Caller) -> F,
+) -> Response {
     let services = &state.services;
-    services
-        .admission
-        .admit(caller.0.as_ref())
-        .await
-        .map_err(|refusal| {
+    match services.admission.admit(caller.0.as_ref()).await {
+        Ok(admitted) => admitted.run(work(state, meta, headers, caller)).await,
+        Err(refusal) => {
             services.metrics.record_refused(refusal.code());
-            let media = ResponseMedia::negotiate(headers).unwrap_or(ResponseMedia::Json);
-            respond(schema::refused(&refusal, meta), media)
-        })
+            let media = ResponseMedia::negotiate(&headers).unwrap_or(ResponseMedia::Json);
+            respond(schema::refused(&refusal, &meta), media)
+        }
+    }
 }
 
 async fn post_admitted(
@@ -281,13 +281,14 @@ pub async fn get(
     caller: Caller,
     params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let admitted = match admit(&state, &meta, &headers, &caller).await {
-        Ok(admitted) => admitted,
-        Err(refusal) => return refusal,
-    };
-    admitted
-        .run(get_admitted(state, meta, headers, caller, params))
-        .await
+    admitted(
+        state,
+        meta,
+        headers,
+        caller,
+        |state, meta, headers, caller| get_admitted(state, meta, headers, caller, params),
+    )
+    .await
 }
 
 async fn get_admitted(
