@@ -130,6 +130,7 @@ impl CpuShare {
             group,
             id,
             polled: false,
+            holding: false,
         }
     }
 
@@ -162,6 +163,9 @@ pub struct Run<F> {
     id: u64,
     /// Whether it has been polled: a first poll queues.
     polled: bool,
+    /// Whether it holds a token now (inside a poll of `work`): if that poll
+    /// panics, the token is given back when the unwinding drops the run.
+    holding: bool,
 }
 
 impl<F: Future> Future for Run<F> {
@@ -205,7 +209,9 @@ impl<F: Future> Future for Run<F> {
                 started,
             }))
         });
+        this.holding = true;
         let outcome = this.work.as_mut().poll(cx);
+        this.holding = false;
         CURRENT.with(|current| current.replace(previous));
         let used = started.elapsed();
         let wake = {
@@ -225,7 +231,13 @@ impl<F> Drop for Run<F> {
         let wake = {
             let mut state = self.shared.lock();
             let mut wake = Vec::new();
-            if state.granted.remove(&self.id) {
+            if self.holding {
+                // Its poll panicked: the token goes back (the thread's current
+                // operation is cleared, too, so no yield point charges it).
+                CURRENT.with(|current| current.replace(None));
+                state.free += 1;
+                wake = dispatch(&mut state, &self.shared);
+            } else if state.granted.remove(&self.id) {
                 // Handed a token it will never use: pass it on.
                 state.free += 1;
                 wake = dispatch(&mut state, &self.shared);
@@ -556,6 +568,22 @@ mod tests {
         holder.await.unwrap();
         assert_eq!(share.run("c".into(), async { 2 }).await, 2);
         assert_eq!(share.load(), (0, 0));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_poll_that_panics_gives_its_token_back() {
+        let share = CpuShare::new(1);
+        let failing = {
+            let share = share.clone();
+            tokio::spawn(async move {
+                share
+                    .run("a".into(), async { panic!("a handler's bug") })
+                    .await
+            })
+        };
+        assert!(failing.await.unwrap_err().is_panic());
+        assert_eq!(share.load(), (0, 0), "no token lost");
+        assert_eq!(share.run("b".into(), async { 3 }).await, 3);
     }
 
     #[tokio::test(flavor = "current_thread")]

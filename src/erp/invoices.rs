@@ -255,7 +255,12 @@ pub async fn create(db: &TenantDb, new: &NewInvoice) -> Result<Invoice, AppError
     let mode = super::writable(db)?;
     // A number taken by a concurrent writer between our read and our insert
     // is refused by the unique key on it: start again, a few times at most.
-    for _ in 0..NUMBERING_ATTEMPTS {
+    for attempt in 0..NUMBERING_ATTEMPTS {
+        if attempt > 0 {
+            // Writers that lost the same number do not all come back at once.
+            let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=5 * attempt as u64);
+            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+        }
         let mut tx = db.begin().await?;
         parties_exist(&mut tx, new).await?;
         let invoice = match mode {
@@ -273,8 +278,11 @@ pub async fn create(db: &TenantDb, new: &NewInvoice) -> Result<Invoice, AppError
     ))
 }
 
-/// Tries to number an invoice before giving up with CONFLICT.
-const NUMBERING_ATTEMPTS: usize = 5;
+/// Tries to number an invoice before giving up with CONFLICT. Where the
+/// backend has no series lock, each round lets at least one of the writers that
+/// read the same last number through (the others wait on the unique key until
+/// it commits): enough for a tenant's operations under way at once, by default.
+const NUMBERING_ATTEMPTS: usize = 12;
 
 async fn parties_exist(tx: &mut Transaction<'_>, new: &NewInvoice) -> Result<(), AppError> {
     for (relation, id, noun) in [
@@ -323,6 +331,14 @@ async fn into_tables(
 ) -> Result<Option<Invoice>, AppError> {
     let id = super::next_id(tx, "invoices").await?;
     let series = new.series();
+    // Writers of this series through tenantql take turns where the backend
+    // can: the number read below is then taken only by a writer outside tenantql.
+    let mut relation = tx.sql();
+    relation.rel("invoices");
+    let key = format!("{}:{series}", relation.text());
+    if let Some(lock) = tx.dialect().series_lock(&key) {
+        tx.query(&lock).await?;
+    }
     let mut last = tx.sql();
     last.push("SELECT MAX(doc_number) FROM ")
         .rel("invoices")

@@ -1,5 +1,7 @@
 //! What differs between the SQL of the backends: placeholders, row limits,
 //! IN-list sizes and a few functions. Everything else is written once.
+use super::{Sql, Value};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
@@ -73,6 +75,28 @@ impl Dialect {
         }
     }
 
+    /// The statement that makes concurrent writers of one numbering series
+    /// (its key the only bind value) take turns until their transactions end,
+    /// without locking any row the client's own application reads or writes.
+    /// PostgreSQL: a transaction-level advisory lock in tenantql's own class
+    /// (needs no privilege). Oracle's equivalent (`DBMS_LOCK`) needs a grant a
+    /// client's DBA seldom gives, and SQLite's `BEGIN IMMEDIATE` already
+    /// serializes writers: both number optimistically, guarded by the unique key.
+    pub fn series_lock(self, key: &str) -> Option<Sql> {
+        match self {
+            Dialect::Postgres => {
+                let mut lock = Sql::new(self);
+                lock.push("SELECT 1 FROM pg_advisory_xact_lock(")
+                    .push(SERIES_LOCK_CLASS)
+                    .push(", hashtext(")
+                    .bind(key)
+                    .push("))");
+                Some(lock)
+            }
+            Dialect::Oracle | Dialect::Sqlite => None,
+        }
+    }
+
     /// `YYYY-MM` of a date column.
     pub fn month_of(self, column: &str) -> String {
         match self {
@@ -82,9 +106,27 @@ impl Dialect {
     }
 }
 
+/// The first key of tenantql's advisory locks ("tenq"), so they cannot meet a
+/// client application's locks in the single-key space.
+const SERIES_LOCK_CLASS: &str = "1952804465"; // 0x74656e71
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_postgres_locks_a_numbering_series() {
+        let lock = Dialect::Postgres
+            .series_lock("erp.invoices:S1-2026-")
+            .unwrap();
+        assert_eq!(
+            lock.text(),
+            "SELECT 1 FROM pg_advisory_xact_lock(1952804465, hashtext($1))"
+        );
+        assert_eq!(lock.params(), [Value::from("erp.invoices:S1-2026-")]);
+        assert!(Dialect::Oracle.series_lock("invoices:S1-2026-").is_none());
+        assert!(Dialect::Sqlite.series_lock("invoices:S1-2026-").is_none());
+    }
 
     #[test]
     fn ids_come_from_sequences_where_there_are_sequences() {

@@ -163,6 +163,17 @@ async fn held_open(app: &TestApp, token: &str) -> tokio::net::TcpStream {
     socket
 }
 
+/// Waits (at most 5 s) until the server's gauge `name` reads `value`.
+async fn until_gauge(app: &TestApp, name: &str, value: u64) {
+    for _ in 0..250 {
+        if app.metric(name).await == value {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{name} never read {value}");
+}
+
 #[tokio::test]
 async fn a_tenant_past_its_backlog_is_told_to_come_back_and_others_are_answered() {
     let app = TestApp::spawn_with(ControlDb::Sqlite, |c| {
@@ -173,9 +184,12 @@ async fn a_tenant_past_its_backlog_is_told_to_come_back_and_others_are_answered(
     two_tenants(&app).await;
     let alice = app.token("alice@acme.test", Some("acme")).await;
     let bob = app.token("bob@globex.test", Some("globex")).await;
-    // One under way (its body still coming), one waiting for its place.
+    // One under way (its body still coming), one waiting for its place; each
+    // counted by the server before the next is sent, so they queue in this order.
     let under_way = held_open(&app, &alice).await;
+    until_gauge(&app, "tenantql_operations_running", 1).await;
     let waiting = held_open(&app, &alice).await;
+    until_gauge(&app, "tenantql_operations_waiting", 1).await;
     let mut refusal = None;
     for _ in 0..50 {
         let answer = app.gql(ME, json!({}), Some(&alice)).await;
