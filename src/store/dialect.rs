@@ -1,6 +1,6 @@
 //! What differs between the SQL of the backends: placeholders, row limits,
 //! IN-list sizes and a few functions. Everything else is written once.
-use super::{Sql, Value};
+use super::Sql;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -113,6 +113,7 @@ const SERIES_LOCK_CLASS: &str = "1952804465"; // 0x74656e71
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Value;
 
     #[test]
     fn only_postgres_locks_a_numbering_series() {
