@@ -481,8 +481,14 @@ async fn same_answers(targets: &[Target], tenantql: &str, floor: &str) -> usize 
             .json(&json!({ "query": query, "variables": variables }));
         async move {
             let answer = request.send().await.expect("answered");
-            assert!(answer.status().is_success(), "{}", answer.status());
-            answer.bytes().await.expect("a body").to_vec()
+            let status = answer.status();
+            let body = answer.bytes().await.expect("a body").to_vec();
+            assert!(
+                status.is_success(),
+                "{status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            body
         }
     };
     let mut compared = 0;

@@ -207,18 +207,43 @@ impl<F: Future> Future for Run<F> {
                 group: this.group.clone(),
                 vtime,
                 started,
+                yielded: false,
             }))
         });
         this.holding = true;
         let outcome = this.work.as_mut().poll(cx);
         this.holding = false;
-        CURRENT.with(|current| current.replace(previous));
+        let yielded = CURRENT
+            .with(|current| current.replace(previous))
+            .is_some_and(|mine| mine.yielded);
         let used = started.elapsed();
         let wake = {
             let mut state = this.shared.lock();
             charge(&mut state, &this.group, used);
+            if yielded && outcome.is_pending() {
+                // Cut at a yield point, not waiting for anything: it queues
+                // at its group's head at once, so the token goes to a heavier
+                // group only if this one has stopped being the lightest. The
+                // runtime meanwhile polls the others, and any that are lighter
+                // are seen before this run takes its token.
+                enqueue(
+                    &mut state,
+                    &this.shared,
+                    &this.group,
+                    this.id,
+                    cx.waker(),
+                    true,
+                );
+            }
             state.free += 1;
-            dispatch(&mut state, &this.shared)
+            let mut wake = dispatch(&mut state, &this.shared);
+            if yielded {
+                // Handed its own token back: `yield_now` has already asked
+                // the runtime to poll it after it has looked at the sockets,
+                // and a wake now would poll it before (new requests unseen).
+                wake.retain(|waker| !waker.will_wake(cx.waker()));
+            }
+            wake
         };
         wake_all(wake);
         outcome
@@ -425,6 +450,8 @@ struct Current {
     group: Arc<str>,
     vtime: Duration,
     started: Instant,
+    /// Whether its poll is ending at a yield point (it still wants the CPU).
+    yielded: bool,
 }
 
 thread_local! {
@@ -460,25 +487,19 @@ fn should_yield() -> bool {
 }
 
 /// A point where a long poll may be cut: returns at once unless a group with
-/// less virtual time waits for a token, else after one turn of the scheduler.
+/// less virtual time waits for a token (or the slice is used up), else once
+/// tokio has looked at its sockets and polled the others.
 pub async fn yield_point() {
     if should_yield() {
-        YieldOnce(false).await;
-    }
-}
-
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        CURRENT.with(|current| {
+            if let Some(current) = current.borrow_mut().as_mut() {
+                current.yielded = true;
+            }
+        });
+        // Tokio runs a yielded task only after it has polled its I/O driver:
+        // requests that arrived meanwhile are read and queued for their share
+        // before this operation computes on.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -542,6 +563,58 @@ mod tests {
             b_took < Duration::from_millis(40),
             "B took {b_took:?} beside the flood"
         );
+        assert_eq!(share.load(), (0, 0));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lighter_operation_cut_at_a_yield_point_keeps_its_turn() {
+        use std::sync::atomic::AtomicUsize;
+        let share = CpuShare::new(1);
+        let a_chunks = Arc::new(AtomicUsize::new(0));
+        let mut flood = Vec::new();
+        for _ in 0..8 {
+            let (share, a_chunks) = (share.clone(), a_chunks.clone());
+            flood.push(tokio::spawn(async move {
+                share
+                    .run("a".into(), async move {
+                        for _ in 0..10 {
+                            spin(Duration::from_micros(500));
+                            a_chunks.fetch_add(1, Ordering::Relaxed);
+                            yield_point().await;
+                        }
+                    })
+                    .await
+            }));
+        }
+        // A has used 10 ms of CPU when B comes: B (4 ms, starting at most 5 ms
+        // behind) stays the lighter group throughout.
+        while a_chunks.load(Ordering::Relaxed) < 20 {
+            tokio::task::yield_now().await;
+        }
+        // B: 8 chunks, each past the slice, so it is cut at every yield point.
+        let b = {
+            let (share, a_chunks) = (share.clone(), a_chunks.clone());
+            tokio::spawn(async move {
+                share
+                    .run("b".into(), async move {
+                        spin(Duration::from_micros(500));
+                        let first = a_chunks.load(Ordering::Relaxed);
+                        for _ in 0..7 {
+                            yield_point().await;
+                            spin(Duration::from_micros(500));
+                        }
+                        a_chunks.load(Ordering::Relaxed) - first
+                    })
+                    .await
+            })
+        };
+        let a_beside_b = b.await.unwrap();
+        for task in flood {
+            task.await.unwrap();
+        }
+        // Cut to let the runtime see others, B is still the lightest: A
+        // computes nothing between B's chunks.
+        assert_eq!(a_beside_b, 0, "A's chunks between B's first and last");
         assert_eq!(share.load(), (0, 0));
     }
 

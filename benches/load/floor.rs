@@ -231,7 +231,12 @@ async fn invoice_page(
     today: NaiveDate,
 ) -> Result<Vec<u8>, AppError> {
     let filter = InvoiceFilter::default();
-    let (rows, has_next) = erp::invoices::page(db, company, &filter, today, after, 100).await?;
+    // Cursors are sealed to their tenant and list, as tenantql hands them out.
+    let after = after
+        .map(|cursor| ids.decode_cursor(Kind::Invoice, cursor))
+        .transpose()?;
+    let (rows, has_next) =
+        erp::invoices::page(db, company, &filter, today, after.as_deref(), 100).await?;
     let distinct = |mut ids: Vec<i64>| {
         ids.sort_unstable();
         ids.dedup();
