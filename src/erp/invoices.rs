@@ -1,5 +1,6 @@
 //! Invoices: sales and purchases, with what has been paid and what is still due.
 use chrono::NaiveDate;
+use rand::Rng;
 
 use super::{keyset, Cents};
 use crate::{
@@ -258,7 +259,7 @@ pub async fn create(db: &TenantDb, new: &NewInvoice) -> Result<Invoice, AppError
     for attempt in 0..NUMBERING_ATTEMPTS {
         if attempt > 0 {
             // Writers that lost the same number do not all come back at once.
-            let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=5 * attempt as u64);
+            let jitter = rand::thread_rng().gen_range(1..=5 * attempt as u64);
             tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
         }
         let mut tx = db.begin().await?;
