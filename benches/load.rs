@@ -69,12 +69,21 @@
 //!   server, `--rounds` rounds in turn: server CPU per request as ratios to the
 //!   plain request (`mod edges`).
 //!
+//! - slowlink: the tenant's PostgreSQL (`--pg-url`) behind a delayed link: a
+//!   relay on loopback holding each chunk for half of each of `--rtts`
+//!   (0,10,25,50 ms) per direction; invoice pages and dashboards sent one at a
+//!   time (`--slow-requests` of each per RTT): p50, p95, the round-trip stages
+//!   they imply and the sessions the tenant's pool opened (`mod slowlink`).
+//!
 //! - scale: `--scale-tenants` tenants registered once under target/loadbench
 //!   (tiny stores of `--scale-invoices` invoices), `--active` of them sending
 //!   invoice pages open loop at `--scale-rps`, the window moving on by
 //!   `--rotate` tenants a second: cold first requests apart from warm ones,
 //!   peak RSS, pools reaped after the idle TTL, tenant label values in
 //!   /metrics (`mod scale`).
+//!
+//! TENANTQL_BENCH_SERVER=/path/to/tenantql measures that server binary instead
+//! of the one cargo built (an earlier commit's, for a before/after in one run).
 //!
 //! The server runs pinned to `--server-cpu` (taskset) and this process to
 //! another CPU. Every loop is bounded by `--seconds`; the server is stopped at the
@@ -124,6 +133,9 @@ mod floor;
 /// The `scale` phase: ten thousand tenants.
 #[path = "load/scale.rs"]
 mod scale;
+/// The `slowlink` phase: a tenant database across a delayed link.
+#[path = "load/slowlink.rs"]
+mod slowlink;
 
 const INVOICE_PAGE: &str = r#"query InvoicePage($companyId: ID!, $after: String) {
   invoices(companyId: $companyId, first: 100, after: $after) {
@@ -151,6 +163,10 @@ struct Options {
     steady_rps: u64,
     /// The fairness phase's flood sizes (connections of tenant A).
     flood_sizes: Vec<usize>,
+    /// The slowlink phase's round-trip times, ms.
+    rtts: Vec<u64>,
+    /// The slowlink phase's requests of each kind per RTT.
+    slow_requests: usize,
     /// Whether the fairness phase also measures fair share off.
     fair_off: bool,
     rounds: usize,
@@ -177,6 +193,8 @@ fn options() -> Options {
         pool_max: 4,
         steady_rps: 20,
         flood_sizes: vec![64, 256],
+        rtts: vec![0, 10, 25, 50],
+        slow_requests: 40,
         fair_off: false,
         rounds: 3,
         subscribers: 1000,
@@ -219,6 +237,13 @@ fn options() -> Options {
                     .collect()
             }
             "--fair-off" => o.fair_off = value == "true",
+            "--rtts" => {
+                o.rtts = value
+                    .split(',')
+                    .map(|n| n.parse().expect("--rtts MS[,MS…]"))
+                    .collect()
+            }
+            "--slow-requests" => o.slow_requests = value.parse().expect("--slow-requests N"),
             "--rounds" => o.rounds = value.parse().expect("--rounds N"),
             "--subscribers" => o.subscribers = value.parse().expect("--subscribers N"),
             "--payments" => o.payments = value.parse().expect("--payments N"),
@@ -536,8 +561,11 @@ async fn same_answers(targets: &[Target], tenantql: &str, floor: &str) -> usize 
 }
 
 async fn start_server_with(dir: &Path, o: &Options, env: &[(&str, &str)]) -> Server {
-    // Cargo builds the server binary (bench profile = release) before the bench.
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_tenantql"));
+    // Cargo builds the server binary (bench profile = release) before the bench;
+    // TENANTQL_BENCH_SERVER names another build to measure (an earlier commit's).
+    let binary = std::env::var_os("TENANTQL_BENCH_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tenantql")));
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let metrics_addr = format!("127.0.0.1:{}", free_port());
@@ -1582,6 +1610,10 @@ fn main() {
             let worst = recoveries.iter().max().map_or(f64::NAN, |d| d.as_secs_f64());
             ratios.push(format!("network: tenant answering again at most {worst:.2} s after sshd restarted ({} of {} rounds recovered)", recoveries.len(), o.rounds));
             drop(net_server);
+        }
+        if o.phases.iter().any(|p| p == "slowlink") {
+            let pg_url = o.pg_url.clone().expect("the slowlink phase needs --pg-url postgres://user@host:port (or TENANTQL_TEST_PG_URL)");
+            slowlink::run(&dir, &o, &services, &pg_url, &mut ratios).await;
         }
         if o.phases.iter().any(|p| p == "edges") {
             edges::run(&dir, &o, &services, &targets, &mut ratios).await;

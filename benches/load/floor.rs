@@ -235,21 +235,25 @@ async fn invoice_page(
     let after = after
         .map(|cursor| ids.decode_cursor(Kind::Invoice, cursor))
         .transpose()?;
-    let (rows, has_next) =
-        erp::invoices::page(db, company, &filter, today, after.as_deref(), 100).await?;
-    let distinct = |mut ids: Vec<i64>| {
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+    let query = erp::invoices::PageQuery {
+        company_id: company,
+        filter: &filter,
+        today,
+        after: after.as_deref(),
+        first: 100,
     };
-    let partner_ids = distinct(rows.iter().map(|i| i.partner_id).collect());
-    let company_ids = distinct(rows.iter().map(|i| i.company_id).collect());
-    let invoice_ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
-    let (partners, companies, mut payments) = tokio::try_join!(
-        erp::partners::by_ids(db, &partner_ids),
-        erp::companies::by_ids(db, &company_ids),
-        erp::payments::by_invoice_ids(db, &invoice_ids),
-    )?;
+    let all = erp::invoice_page::Relations {
+        partner: true,
+        company: true,
+        payments: true,
+    };
+    let erp::invoice_page::Page {
+        invoices: rows,
+        has_next,
+        partners,
+        companies,
+        mut payments,
+    } = erp::invoice_page::load(db, &query, all).await?;
     let money = |c: Cents| c.to_string();
     let mut edges = Vec::with_capacity(rows.len());
     for invoice in &rows {
@@ -360,13 +364,28 @@ async fn dashboard(
     today: NaiveDate,
 ) -> Result<Vec<u8>, AppError> {
     erp::dashboard::year_bounds(year)?;
-    let (totals, monthly, top) = tokio::try_join!(
-        erp::dashboard::totals(db, company, year, today),
-        erp::dashboard::monthly(db, company, year),
-        erp::dashboard::top_customers(db, company, year, 5),
-    )?;
-    let partner_ids: Vec<i64> = top.iter().map(|c| c.partner_id).collect();
-    let partners = erp::partners::by_ids(db, &partner_ids).await?;
+    let parts = erp::dashboard::Parts {
+        totals: true,
+        monthly: true,
+        cash: false,
+        top_customers: Some(erp::dashboard::TopCustomers {
+            limit: 5,
+            partners: true,
+        }),
+    };
+    let loaded = erp::dashboard::load(db, company, year, today, parts).await?;
+    let (Some(totals), Some(monthly), Some(top)) =
+        (loaded.totals, loaded.monthly, loaded.top_customers)
+    else {
+        return Err(missing("dashboard part"));
+    };
+    let partners: std::collections::HashMap<i64, _> = top
+        .partners
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let top = top.customers;
     let mut top_customers = Vec::with_capacity(top.len());
     for customer in &top {
         let partner = partners

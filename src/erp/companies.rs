@@ -15,14 +15,21 @@ pub struct Company {
     pub currency: String,
 }
 
-const COLUMNS: &str = "id, name, tax_id, currency";
+pub(crate) const COLUMNS: &str = "id, name, tax_id, currency";
+/// How many columns `COLUMNS` names.
+pub(crate) const COLUMN_COUNT: usize = 4;
 
 fn from_row(row: &Row) -> Result<Company, StoreError> {
+    from_row_at(row, 0)
+}
+
+/// The company whose `COLUMNS` start at column `at`.
+pub(crate) fn from_row_at(row: &Row, at: usize) -> Result<Company, StoreError> {
     Ok(Company {
-        id: row.int(0)?,
-        name: row.text(1)?,
-        tax_id: row.text(2)?,
-        currency: row.text(3)?,
+        id: row.int(at)?,
+        name: row.text(at + 1)?,
+        tax_id: row.text(at + 2)?,
+        currency: row.text(at + 3)?,
     })
 }
 

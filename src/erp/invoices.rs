@@ -94,6 +94,9 @@ pub struct InvoiceFilter {
 pub(crate) const COLUMNS: &str =
     "id, company_id, partner_id, doc_number, kind, issue_date, due_date, net_cents, vat_cents, total_cents, paid_cents";
 
+/// How many columns `COLUMNS` names: where a joined row's next relation starts.
+pub(crate) const COLUMN_COUNT: usize = 11;
+
 pub(crate) fn from_row(row: &Row) -> Result<Invoice, StoreError> {
     Ok(Invoice {
         id: row.int(0)?,
@@ -145,30 +148,45 @@ fn push_filter(sql: &mut Sql, filter: &InvoiceFilter, today: NaiveDate) {
     }
 }
 
-/// One page of a company's invoices, newest first, continuing after `after`.
-pub async fn page(
-    db: &TenantDb,
-    company_id: i64,
-    filter: &InvoiceFilter,
-    today: NaiveDate,
-    after: Option<&str>,
-    first: usize,
-) -> Result<(Vec<Invoice>, bool), AppError> {
-    let mut sql = db.sql();
+/// Which page of a company's invoices: the list's arguments, decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct PageQuery<'a> {
+    pub company_id: i64,
+    pub filter: &'a InvoiceFilter,
+    pub today: NaiveDate,
+    pub after: Option<&'a str>,
+    pub first: usize,
+}
+
+/// Appends the page's own statement: `columns` of at most `limit` of its rows,
+/// newest first. Statements that read a page's relations embed it whole, so
+/// they select the same rows the page does.
+pub(crate) fn push_page(
+    sql: &mut Sql,
+    columns: &str,
+    page: &PageQuery<'_>,
+    limit: usize,
+) -> Result<(), AppError> {
     sql.push("SELECT ")
-        .push(COLUMNS)
+        .push(columns)
         .push(" FROM ")
         .rel("invoices")
         .push(" WHERE company_id = ")
-        .bind(company_id);
-    push_filter(&mut sql, filter, today);
-    if let Some(cursor) = after {
-        keyset::push_after_date_id(&mut sql, "issue_date", cursor)?;
+        .bind(page.company_id);
+    push_filter(sql, page.filter, page.today);
+    if let Some(cursor) = page.after {
+        keyset::push_after_date_id(sql, "issue_date", cursor)?;
     }
-    sql.push(" ORDER BY issue_date DESC, id DESC")
-        .limit(first + 1);
+    sql.push(" ORDER BY issue_date DESC, id DESC").limit(limit);
+    Ok(())
+}
+
+/// One page of a company's invoices, newest first, continuing after `after`.
+pub async fn page(db: &TenantDb, page: &PageQuery<'_>) -> Result<(Vec<Invoice>, bool), AppError> {
+    let mut sql = db.sql();
+    push_page(&mut sql, COLUMNS, page, page.first + 1)?;
     let rows = super::fetch(db, &sql, from_row).await?;
-    Ok(keyset::split_page(rows, first))
+    Ok(keyset::split_page(rows, page.first))
 }
 
 pub async fn by_id(db: &TenantDb, id: i64) -> Result<Option<Invoice>, AppError> {

@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod companies;
 pub mod dashboard;
+pub mod invoice_page;
 pub mod invoices;
 pub mod keyset;
 pub mod money;
@@ -24,6 +25,32 @@ use crate::{
 /// A row that does not map is a bug or a schema mismatch: internal, with detail in the log.
 pub(crate) fn mapping(err: StoreError) -> AppError {
     AppError::internal(anyhow::anyhow!("mapping a tenant row: {err}"))
+}
+
+/// `columns` qualified by a table alias (`pa.id, pa.name`), for joined statements.
+pub(crate) fn qualified<'a>(alias: &str, columns: impl IntoIterator<Item = &'a str>) -> String {
+    let mut text = String::new();
+    for column in columns {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(alias);
+        text.push('.');
+        text.push_str(column);
+    }
+    text
+}
+
+/// Runs `sql` if there is one: a statement sent beside others only when the
+/// selection needs it.
+pub(crate) async fn query_some(
+    db: &TenantDb,
+    sql: Option<&Sql>,
+) -> Result<Option<Vec<Row>>, AppError> {
+    match sql {
+        Some(sql) => db.query(sql).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Runs `sql` and maps every row with `from_row`.

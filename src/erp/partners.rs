@@ -51,15 +51,22 @@ impl Partner {
     }
 }
 
-const COLUMNS: &str = "id, name, tax_id, kind, city";
+pub(crate) const COLUMNS: &str = "id, name, tax_id, kind, city";
+/// How many columns `COLUMNS` names.
+pub(crate) const COLUMN_COUNT: usize = 5;
 
 fn from_row(row: &Row) -> Result<Partner, StoreError> {
+    from_row_at(row, 0)
+}
+
+/// The partner whose `COLUMNS` start at column `at`.
+pub(crate) fn from_row_at(row: &Row, at: usize) -> Result<Partner, StoreError> {
     Ok(Partner {
-        id: row.int(0)?,
-        name: row.text(1)?,
-        tax_id: row.text(2)?,
-        kind: PartnerKind::parse(&row.text(3)?)?,
-        city: row.text(4)?,
+        id: row.int(at)?,
+        name: row.text(at + 1)?,
+        tax_id: row.text(at + 2)?,
+        kind: PartnerKind::parse(&row.text(at + 3)?)?,
+        city: row.text(at + 4)?,
     })
 }
 

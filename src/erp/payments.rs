@@ -39,12 +39,17 @@ pub struct Payment {
 }
 
 fn from_row(row: &Row) -> Result<Payment, StoreError> {
+    from_row_at(row, 0)
+}
+
+/// The payment whose `COLUMNS` start at column `at`.
+pub(crate) fn from_row_at(row: &Row, at: usize) -> Result<Payment, StoreError> {
     Ok(Payment {
-        id: row.int(0)?,
-        invoice_id: row.int(1)?,
-        date: row.date(2)?,
-        amount: Cents(row.int(3)?),
-        method: row.text(4)?,
+        id: row.int(at)?,
+        invoice_id: row.int(at + 1)?,
+        date: row.date(at + 2)?,
+        amount: Cents(row.int(at + 3)?),
+        method: row.text(at + 4)?,
     })
 }
 

@@ -50,6 +50,11 @@ impl Row {
             .ok_or_else(|| StoreError::Mapping(format!("no column {index}")))
     }
 
+    /// Whether the column is NULL: an outer join found nothing to join.
+    pub fn is_null(&self, index: usize) -> Result<bool, StoreError> {
+        Ok(matches!(self.at(index)?, Value::Null))
+    }
+
     pub fn int(&self, index: usize) -> Result<i64, StoreError> {
         match self.at(index)? {
             Value::Int(v) => Ok(*v),
@@ -118,6 +123,7 @@ mod tests {
         );
         assert_eq!(row.int_or_zero(2).unwrap(), 0);
         assert_eq!(row.opt_text(2).unwrap(), None);
+        assert!(row.is_null(2).unwrap() && !row.is_null(0).unwrap());
         assert_eq!(row.int(3).unwrap(), 42);
         assert!(row.int(1).is_err());
         assert!(row.int(9).is_err());

@@ -1,56 +1,140 @@
-//! The dashboard of one company and year. Each part is loaded only if selected;
-//! the five totals share one query.
+//! The dashboard of one company and year. Each part is loaded only if selected,
+//! all of them before the fields run (`erp::dashboard::load`: one round-trip
+//! stage); the five totals share the months' statement.
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, Lookahead, Object, SimpleObject, Value};
 use tokio::sync::OnceCell;
 
-use super::{parties::PartnerNode, scope, shared, Money};
+use super::{parties::PartnerNode, scope, shared, ErpScope, Money};
 use crate::{
     erp::{
         self,
-        dashboard::{Snapshot, Totals},
+        dashboard::{Parts, Snapshot, TopCustomers, Totals, SNAPSHOT_TOP_CUSTOMERS},
     },
     error::AppError,
     resolvers::InOrder,
 };
 
+/// `topCustomers` without a `limit`.
+const DEFAULT_TOP_CUSTOMERS: i32 = 5;
+
+/// The parts of the dashboard a selection reads, found before any is loaded so
+/// that all of them come in one round-trip stage. Look-ahead ignores `@skip`
+/// and `@include`: a part it finds may go unused, none is missed. A
+/// `topCustomers` whose `limit` is not valid is left out; its field reports it.
+pub fn parts_selected(selection: &Lookahead<'_>) -> Parts {
+    let totals = ["revenue", "expenses", "receivables", "payables", "overdue"]
+        .iter()
+        .any(|name| selection.field(name).exists());
+    let mut top: Option<TopCustomers> = None;
+    for field in selection.field("topCustomers").selection_fields() {
+        let Ok(arguments) = field.arguments() else {
+            continue;
+        };
+        let limit = match arguments.iter().find(|(name, _)| name.as_str() == "limit") {
+            None => Some(i64::from(DEFAULT_TOP_CUSTOMERS)),
+            Some((_, Value::Number(n))) => n.as_i64(),
+            Some(_) => None,
+        };
+        let Some(limit) = limit
+            .filter(|l| (1..=SNAPSHOT_TOP_CUSTOMERS as i64).contains(l))
+            .map(|l| l as usize)
+        else {
+            continue;
+        };
+        let partners = Lookahead::from(field).field("partner").exists();
+        top = Some(match top {
+            Some(t) => TopCustomers {
+                limit: t.limit.max(limit),
+                partners: t.partners || partners,
+            },
+            None => TopCustomers { limit, partners },
+        });
+    }
+    Parts {
+        totals,
+        monthly: selection.field("monthly").exists(),
+        cash: selection.field("cash").exists(),
+        top_customers: top,
+    }
+}
+
 pub struct DashboardNode {
     company_id: i64,
     year: i32,
-    totals: OnceCell<Totals>,
-    /// Everything precomputed (a live feed's answer): no field queries.
-    snapshot: Option<Arc<Snapshot>>,
+    /// The parts loaded before the fields ran (by the query's look-ahead, or a
+    /// live feed's snapshot of them all).
+    loaded: Arc<Snapshot>,
+    /// Whether the top customers' partners are in the request's loader already.
+    top_partners_fed: bool,
+    /// A part the look-ahead did not load, loaded by the first field that needs it.
+    rest: OnceCell<Snapshot>,
 }
 
 impl DashboardNode {
-    pub fn new(company_id: i64, year: i32) -> Self {
-        DashboardNode {
+    /// Loads what `parts` names; the top customers' partners go to the loader.
+    pub async fn load(
+        scope: &ErpScope,
+        company_id: i64,
+        year: i32,
+        parts: Parts,
+    ) -> Result<Self, AppError> {
+        let mut loaded =
+            erp::dashboard::load(&scope.db, company_id, year, scope.today, parts).await?;
+        let partners = loaded
+            .top_customers
+            .as_mut()
+            .and_then(|top| top.partners.take());
+        let top_partners_fed = partners.is_some();
+        if let Some(partners) = partners {
+            scope
+                .loaders()
+                .partners
+                .feed_many(partners.into_iter().map(|p| (p.id, p)))
+                .await;
+        }
+        Ok(DashboardNode {
             company_id,
             year,
-            totals: OnceCell::new(),
-            snapshot: None,
-        }
+            loaded: Arc::new(loaded),
+            top_partners_fed,
+            rest: OnceCell::new(),
+        })
     }
 
     pub fn from_snapshot(company_id: i64, year: i32, snapshot: Arc<Snapshot>) -> Self {
         DashboardNode {
             company_id,
             year,
-            totals: OnceCell::new_with(Some(snapshot.totals)),
-            snapshot: Some(snapshot),
+            loaded: snapshot,
+            top_partners_fed: false,
+            rest: OnceCell::new(),
         }
     }
 
-    async fn totals(&self, ctx: &Context<'_>) -> async_graphql::Result<Totals> {
+    /// Totals, months and cash, whichever were not loaded: one statement.
+    async fn rest(&self, ctx: &Context<'_>) -> async_graphql::Result<&Snapshot> {
         let scope = scope(ctx)?;
-        let totals = self
-            .totals
+        let parts = Parts {
+            totals: true,
+            monthly: true,
+            cash: true,
+            top_customers: None,
+        };
+        Ok(self
+            .rest
             .get_or_try_init(|| {
-                erp::dashboard::totals(&scope.db, self.company_id, self.year, scope.today)
+                erp::dashboard::load(&scope.db, self.company_id, self.year, scope.today, parts)
             })
-            .await?;
-        Ok(*totals)
+            .await?)
+    }
+
+    async fn totals(&self, ctx: &Context<'_>) -> async_graphql::Result<Totals> {
+        match self.loaded.totals {
+            Some(totals) => Ok(totals),
+            None => Ok(self.rest(ctx).await?.totals.unwrap_or_default()),
+        }
     }
 }
 
@@ -120,27 +204,21 @@ impl DashboardNode {
 
     /// Bank and cash balances at the end of the year (or today, for the current year).
     async fn cash(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        if let Some(snapshot) = &self.snapshot {
-            return Ok(Money(snapshot.cash));
-        }
-        let scope = scope(ctx)?;
-        let (_, year_end) = erp::dashboard::year_bounds(self.year)?;
-        Ok(Money(
-            erp::dashboard::cash(&scope.db, self.company_id, year_end.min(scope.today)).await?,
-        ))
+        let cash = match self.loaded.cash {
+            Some(cash) => cash,
+            None => self.rest(ctx).await?.cash.unwrap_or_default(),
+        };
+        Ok(Money(cash))
     }
 
     /// Twelve months, January first.
     async fn monthly(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InOrder<MonthTotals>>> {
-        let months = match &self.snapshot {
-            Some(snapshot) => snapshot.monthly.clone(),
-            None => {
-                let scope = scope(ctx)?;
-                erp::dashboard::monthly(&scope.db, self.company_id, self.year).await?
-            }
+        let months = match &self.loaded.monthly {
+            Some(months) => months,
+            None => self.rest(ctx).await?.monthly.as_deref().unwrap_or_default(),
         };
         Ok(months
-            .into_iter()
+            .iter()
             .map(|m| {
                 InOrder(MonthTotals {
                     month: m.month as i32,
@@ -155,9 +233,9 @@ impl DashboardNode {
     async fn top_customers(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 5)] limit: i32,
+        #[graphql(default_with = "DEFAULT_TOP_CUSTOMERS")] limit: i32,
     ) -> async_graphql::Result<Vec<InOrder<CustomerTotal>>> {
-        let max = erp::dashboard::SNAPSHOT_TOP_CUSTOMERS;
+        let max = SNAPSHOT_TOP_CUSTOMERS;
         if !(1..=max as i32).contains(&limit) {
             return Err(
                 AppError::bad_input("limit", format!("limit must be between 1 and {max}")).into(),
@@ -165,16 +243,34 @@ impl DashboardNode {
         }
         let limit = limit as usize;
         let scope = scope(ctx)?;
-        let customers: Vec<_> = match &self.snapshot {
-            Some(snapshot) => snapshot.top_customers.iter().take(limit).copied().collect(),
+        let loaded = self
+            .loaded
+            .top_customers
+            .as_ref()
+            .filter(|top| top.limit >= limit);
+        let (customers, partners_fed): (Vec<_>, bool) = match loaded {
+            Some(top) => (
+                top.customers.iter().take(limit).copied().collect(),
+                self.top_partners_fed,
+            ),
             None => {
-                erp::dashboard::top_customers(&scope.db, self.company_id, self.year, limit).await?
+                let parts = Parts {
+                    top_customers: Some(TopCustomers {
+                        limit,
+                        partners: false,
+                    }),
+                    ..Parts::default()
+                };
+                let loaded =
+                    erp::dashboard::load(&scope.db, self.company_id, self.year, scope.today, parts)
+                        .await?;
+                let customers = loaded.top_customers.map(|t| t.customers);
+                (customers.unwrap_or_default(), false)
             }
         };
-        if ctx.look_ahead().field("partner").exists() {
-            // One query for the partners, straight into the loader's cache, as
-            // the invoice list does: the loader's batching delay would leave
-            // the operation's CPU slot idle.
+        if !partners_fed && ctx.look_ahead().field("partner").exists() {
+            // One query for the partners, straight into the loader's cache: the
+            // loader's batching delay would leave the operation's CPU slot idle.
             let ids: Vec<i64> = customers.iter().map(|c| c.partner_id).collect();
             scope
                 .loaders()

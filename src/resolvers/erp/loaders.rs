@@ -2,17 +2,17 @@
 //! companies and payments in one query each, whatever the page size.
 //!
 //! A loader batches what arrives within its short delay, so on a busy machine a
-//! page's fields could spill into two batches. The invoice list therefore
-//! prefetches what its selection asks for, one query per relation, into the
-//! loaders' per-request caches; the fields then read the cache. Round trips stay
-//! at four, however busy the machine is, and no batching delay is paid.
+//! page's fields could spill into two batches. The invoice list therefore loads
+//! what its selection asks for with the page itself (`erp::invoice_page`, one
+//! round-trip stage) into the loaders' per-request caches; the fields then read
+//! the cache, and no batching delay is paid.
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::{
     erp::{
-        companies, companies::Company, invoices::Invoice, partners, partners::Partner, payments,
+        companies, companies::Company, invoice_page, partners, partners::Partner, payments,
         payments::Payment,
     },
     error::AppError,
@@ -58,14 +58,6 @@ pub struct Loaders {
     pub payments: DataLoader<PaymentsLoader, HashMapCache>,
 }
 
-/// Which relations of an invoice list the query selects.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct InvoiceRelations {
-    pub partner: bool,
-    pub company: bool,
-    pub payments: bool,
-}
-
 impl Loaders {
     /// Drops every cached row, so the next loads read the database again (a
     /// subscription does this per event: its loaders live as long as it does).
@@ -95,48 +87,17 @@ impl Loaders {
         }
     }
 
-    /// Loads the selected relations of a page of invoices: one query each,
-    /// concurrently, straight into the loaders' caches (no batching delay).
-    pub async fn prefetch(
-        &self,
-        db: &TenantDb,
-        invoices: &[Invoice],
-        wanted: InvoiceRelations,
-    ) -> Result<(), AppError> {
-        let distinct = |ids: Vec<i64>| -> Vec<i64> {
-            let mut ids = ids;
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
-        let partner_ids = distinct(invoices.iter().map(|i| i.partner_id).collect());
-        let company_ids = distinct(invoices.iter().map(|i| i.company_id).collect());
-        let invoice_ids: Vec<i64> = invoices.iter().map(|i| i.id).collect();
-        let partners = async {
-            if wanted.partner {
-                self.partners
-                    .feed_many(partners::by_ids(db, &partner_ids).await?)
-                    .await;
-            }
-            Ok::<_, AppError>(())
-        };
-        let companies = async {
-            if wanted.company {
-                self.companies
-                    .feed_many(companies::by_ids(db, &company_ids).await?)
-                    .await;
-            }
-            Ok(())
-        };
-        let payments = async {
-            if wanted.payments {
-                self.payments
-                    .feed_many(payments::by_invoice_ids(db, &invoice_ids).await?)
-                    .await;
-            }
-            Ok(())
-        };
-        futures_util::try_join!(partners, companies, payments)?;
-        Ok(())
+    /// Takes the relations an invoice page loaded with its rows into the
+    /// loaders' caches, so its fields read them without a batching delay.
+    pub async fn feed_page(&self, page: &mut invoice_page::Page) {
+        self.partners
+            .feed_many(std::mem::take(&mut page.partners))
+            .await;
+        self.companies
+            .feed_many(std::mem::take(&mut page.companies))
+            .await;
+        self.payments
+            .feed_many(std::mem::take(&mut page.payments))
+            .await;
     }
 }

@@ -14,7 +14,7 @@ use async_graphql::{connection::Connection, Context, Object, ID};
 use chrono::NaiveDate;
 
 pub use ids::{IdCodec, Kind};
-pub use loaders::{InvoiceRelations, Loaders};
+pub use loaders::Loaders;
 pub use mutations::ErpMutation;
 pub use scalars::{Date, Money};
 pub use subscriptions::ErpSubscription;
@@ -176,25 +176,24 @@ impl ErpQuery {
         let after = after
             .map(|c| scope.ids.decode_cursor(Kind::Invoice, &c))
             .transpose()?;
-        let (rows, has_next) = erp::invoices::page(
-            &scope.db,
-            company,
-            &filter,
-            scope.today,
-            after.as_deref(),
+        let query = erp::invoices::PageQuery {
+            company_id: company,
+            filter: &filter,
+            today: scope.today,
+            after: after.as_deref(),
             first,
-        )
-        .await?;
+        };
         let node = ctx.look_ahead().field("edges").field("node");
-        let wanted = InvoiceRelations {
+        let wanted = erp::invoice_page::Relations {
             partner: node.field("partner").exists(),
             company: node.field("company").exists(),
             payments: node.field("payments").exists(),
         };
-        scope.loaders().prefetch(&scope.db, &rows, wanted).await?;
+        let mut page = erp::invoice_page::load(&scope.db, &query, wanted).await?;
+        scope.loaders().feed_page(&mut page).await;
         Ok(connection(
-            rows,
-            has_next,
+            page.invoices,
+            page.has_next,
             |row| scope.ids.cursor(Kind::Invoice, &row.cursor()),
             |row| InOrder(invoices::InvoiceNode(row)),
         ))
@@ -240,6 +239,7 @@ impl ErpQuery {
         let scope = scope(ctx)?;
         let company = scope.ids.decode(Kind::Company, &company_id)?;
         erp::dashboard::year_bounds(year)?;
-        Ok(dashboard::DashboardNode::new(company, year))
+        let parts = dashboard::parts_selected(&ctx.look_ahead());
+        Ok(dashboard::DashboardNode::load(scope, company, year, parts).await?)
     }
 }
