@@ -864,6 +864,18 @@ async fn subscriber(addr: &str, token: &str, query: &str, variables: Value) -> S
 }
 
 /// Resident memory of a process, in KiB.
+/// The server's `/metrics` text, from its metrics listener `addr`.
+async fn metrics_text(client: &reqwest::Client, addr: &str) -> String {
+    client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()

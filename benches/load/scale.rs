@@ -103,14 +103,7 @@ struct Latencies {
 
 /// Open pools and tenant label values, from `/metrics`.
 async fn pools_and_labels(client: &reqwest::Client, addr: &str) -> (u64, usize) {
-    let text = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(client, addr).await;
     let open = text
         .lines()
         .find_map(|l| l.strip_prefix("tenantql_pools_open "))

@@ -100,14 +100,7 @@ impl Drop for DelayedLink {
 
 /// Open sessions in `slug`'s pool, from `/metrics`.
 async fn pool_connections(client: &reqwest::Client, metrics_addr: &str, slug: &str) -> u64 {
-    let text = client
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(client, metrics_addr).await;
     let prefix = format!("tenantql_pool_connections{{tenant=\"{slug}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
