@@ -344,7 +344,9 @@ pub struct ServerConfig {
     /// Operations computing at once on this instance, all tenants together
     /// (waiting on a database or a client does not count); when more are
     /// ready, the tenant that has used the least CPU goes first. 0: the number
-    /// of CPUs this process may use.
+    /// of CPUs this process may use. (The async runtime runs one worker thread
+    /// more than the CPUs, so new requests are read while these compute;
+    /// TOKIO_WORKER_THREADS sets that count instead.)
     #[arg(long, env = "TENANTQL_MAX_CONCURRENT_OPERATIONS", default_value_t = DEFAULT_MAX_CONCURRENT_OPERATIONS)]
     pub max_concurrent_operations: usize,
 
