@@ -213,6 +213,10 @@ mod tests {
             partners::COLUMNS.split(", ").count(),
             partners::COLUMN_COUNT
         );
+        assert_eq!(
+            companies::COLUMNS.split(", ").count(),
+            companies::COLUMN_COUNT
+        );
     }
 
     #[test]

@@ -181,14 +181,6 @@ pub(crate) fn push_page(
     Ok(())
 }
 
-/// One page of a company's invoices, newest first, continuing after `after`.
-pub async fn page(db: &TenantDb, page: &PageQuery<'_>) -> Result<(Vec<Invoice>, bool), AppError> {
-    let mut sql = db.sql();
-    push_page(&mut sql, COLUMNS, page, page.first + 1)?;
-    let rows = super::fetch(db, &sql, from_row).await?;
-    Ok(keyset::split_page(rows, page.first))
-}
-
 pub async fn by_id(db: &TenantDb, id: i64) -> Result<Option<Invoice>, AppError> {
     let mut sql = db.sql();
     sql.push("SELECT ")

@@ -243,3 +243,28 @@ async fn operators_manage_tenants_and_the_audit_log_from_the_command_line() {
         .iter()
         .all(|r| r.actor_email.as_deref().unwrap_or("").starts_with("cli:")));
 }
+
+#[test]
+fn a_bad_worker_thread_count_is_an_error_not_a_panic() {
+    let run = |value: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenantql"))
+            .env_clear()
+            .env("TOKIO_WORKER_THREADS", value)
+            .arg("schema")
+            .output()
+            .unwrap()
+    };
+    for bad in ["abc", "0", "-1"] {
+        let out = run(bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("TOKIO_WORKER_THREADS must be a whole number"),
+            "{bad}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{bad}: {stderr}");
+    }
+    let good = run("1");
+    assert!(good.status.success());
+    assert!(String::from_utf8_lossy(&good.stdout).contains("type Query"));
+}

@@ -113,7 +113,8 @@ impl DashboardNode {
         }
     }
 
-    /// Totals, months and cash, whichever were not loaded: one statement.
+    /// Totals, months and cash together, for the first field whose part the
+    /// look-ahead did not load: one statement, at most once per node.
     async fn rest(&self, ctx: &Context<'_>) -> async_graphql::Result<&Snapshot> {
         let scope = scope(ctx)?;
         let parts = Parts {
