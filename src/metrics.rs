@@ -479,6 +479,25 @@ impl Metrics {
         ])
     }
 
+    /// Compiled plans: operations answered straight from rows, and those a
+    /// plan left to async-graphql (an error to report).
+    pub fn render_plans(&self, answered: u64, deferred: u64) -> String {
+        render_unlabelled(&[
+            (
+                "tenantql_compiled_answers_total",
+                "counter",
+                "Operations answered by a compiled plan.",
+                answered,
+            ),
+            (
+                "tenantql_compiled_deferred_total",
+                "counter",
+                "Operations with a compiled plan that async-graphql ran instead.",
+                deferred,
+            ),
+        ])
+    }
+
     /// Automatic persisted queries.
     pub fn render_persisted(&self, persisted: &PersistedStats) -> String {
         render_unlabelled(&[

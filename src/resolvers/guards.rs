@@ -73,16 +73,23 @@ impl Guard for TenantAdmin {
 /// Any member (admin or member) of the token's tenant.
 pub struct Member;
 
-impl Guard for Member {
-    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        let caller = caller(ctx)?;
+impl Member {
+    /// The guard's check on a verified caller (a compiled plan checks it
+    /// without a `Context`).
+    pub fn admits(caller: &TenantContext) -> Result<(), AppError> {
         caller.tenant()?;
         match caller.role {
             Role::Admin | Role::Member => Ok(()),
-            Role::PlatformAdmin => {
-                Err(AppError::Forbidden("this operation needs a tenant token".into()).into())
-            }
+            Role::PlatformAdmin => Err(AppError::Forbidden(
+                "this operation needs a tenant token".into(),
+            )),
         }
+    }
+}
+
+impl Guard for Member {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        Ok(Member::admits(caller(ctx)?)?)
     }
 }
 

@@ -12,6 +12,7 @@
 //! would do — the anonymous gate, document limits, error codes, metrics, the
 //! audit row — happens once per request in `execute`.
 mod anonymous;
+mod compiled;
 mod errors;
 mod expansion;
 #[doc(hidden)]
@@ -23,16 +24,17 @@ mod ordering;
 mod secrets;
 mod source;
 
-use std::time::Instant;
+use std::{sync::atomic::Ordering, time::Instant};
 
 use tracing::Instrument;
 
-use async_graphql::{Request, Response, Schema};
+use async_graphql::{Request, Response, Schema, ServerError};
 use futures_util::{
     stream::{self, BoxStream},
     StreamExt,
 };
 
+pub use compiled::Answer;
 pub use errors::classify_errors;
 pub use limits::{check_batch, check_source, QueryLimits};
 pub use source::resolve_document;
@@ -49,7 +51,12 @@ use crate::{
     tenancy::{TenantContext, TenantDb},
 };
 
-pub type AppSchema = Schema<Query, Mutation, Subscription>;
+/// The schema, and the plans compiled from the documents it has run.
+#[derive(Clone)]
+pub struct AppSchema {
+    graphql: Schema<Query, Mutation, Subscription>,
+    plans: std::sync::Arc<compiled::Plans>,
+}
 
 /// How the schema treats documents: shape limits and who may introspect.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,7 +77,21 @@ pub fn build(services: Services, policy: SchemaPolicy) -> AppSchema {
     if policy.introspection == Introspection::Off {
         builder = builder.disable_introspection();
     }
-    builder.finish()
+    AppSchema {
+        graphql: builder.finish(),
+        plans: Default::default(),
+    }
+}
+
+impl AppSchema {
+    /// Operations compiled plans answered, and those they left to
+    /// async-graphql, so far.
+    pub fn plan_counts(&self) -> (u64, u64) {
+        (
+            self.plans.answered.load(Ordering::Relaxed),
+            self.plans.deferred.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// A request refused before it ran, as its response.
@@ -92,12 +113,12 @@ pub async fn execute(
     request: Request,
     caller: Option<TenantContext>,
     meta: &RequestMeta,
-) -> Response {
+) -> Answer {
     let mut request = request;
     if let Err(error) =
         resolve_document(services, policy, &mut request, caller.as_ref(), meta).await
     {
-        return refused(&error, meta);
+        return Answer::Executed(refused(&error, meta));
     }
     let (observation, admitted) =
         Observation::begin(services, policy, &mut request, caller.as_ref(), meta);
@@ -147,53 +168,75 @@ async fn run(
     meta: &RequestMeta,
     observation: Observation,
     admitted: Result<(), AppError>,
-) -> Response {
-    let order = admitted
-        .is_ok()
-        .then(|| ordering::Plan::of(&mut request))
-        .flatten();
-    let mut response = match admitted {
-        Err(refusal) => Response::from_errors(vec![refusal.to_server_error()]),
-        Ok(()) => {
-            let cache_key = match caller
-                .as_ref()
-                .and_then(|c| Some((c.tenant.as_ref()?, c.role)))
-            {
-                Some((tenant, role)) => {
-                    // The audit row, when there is one, has hashed the document already.
-                    let audited_hash = observation.document_hash();
-                    let hash = |query: &str| {
-                        audited_hash.unwrap_or_else(|| {
-                            lexer::normalized_hash(query, &services.documents.hash_key)
-                        })
-                    };
-                    services
-                        .cache
-                        .key(&tenant.id, role.as_str(), &mut request, hash)
-                        .await
-                }
-                None => None,
+) -> Answer {
+    if let Err(refusal) = admitted {
+        let mut response = Response::from_errors(vec![refusal.to_server_error()]);
+        classify_errors(&mut response, Some(&meta.request_id));
+        observation.finish(services, &response.errors);
+        return Answer::Executed(response);
+    }
+    let cache_key = match caller
+        .as_ref()
+        .and_then(|c| Some((c.tenant.as_ref()?, c.role)))
+    {
+        Some((tenant, role)) => {
+            // The audit row, when there is one, has hashed the document already.
+            let audited_hash = observation.document_hash();
+            let hash = |query: &str| {
+                audited_hash
+                    .unwrap_or_else(|| lexer::normalized_hash(query, &services.documents.hash_key))
             };
-            let request = with_request_data(request, caller, services, meta);
-            // Boxed where it is made: async-graphql's execution future is many
-            // kilobytes, and inline it would be copied again by every future
-            // that holds it up to axum's (a profile showed 7% of `{ me }` in memmove).
-            let run = Box::pin(async move {
-                let mut response = schema.execute(request).await;
-                if let Some(order) = &order {
-                    order.restore(&mut response.data);
-                }
-                response
-            });
-            match cache_key {
-                Some(key) => services.cache.answer(key, run).await,
-                None => run.await,
-            }
+            services
+                .cache
+                .key(&tenant.id, role.as_str(), &mut request, hash)
+                .await
         }
+        None => None,
     };
+    // A cached answer is shared as async-graphql's response: plans answer
+    // what the answer cache does not keep.
+    let lookup = match cache_key {
+        None if caller.is_some() => Some(schema.plans.lookup(&mut request)),
+        _ => None,
+    };
+    if let (Some(compiled::Lookup::Plan(learned)), Some(caller)) = (&lookup, &caller) {
+        if let (Some(plan), Some(scope)) = (learned.plan(), erp_scope(caller, services, meta)) {
+            if let Some(data) = plan.run(caller, &scope, &request.variables).await {
+                schema.plans.answered.fetch_add(1, Ordering::Relaxed);
+                observation.finish(services, &[]);
+                return Answer::Compiled(data);
+            }
+            schema.plans.deferred.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let order = ordering::Plan::of(&mut request);
+    let learning = match lookup {
+        Some(compiled::Lookup::New(plan)) => {
+            Some((request.query.clone(), request.operation_name.clone(), plan))
+        }
+        _ => None,
+    };
+    let request = with_request_data(request, caller, services, meta);
+    // Boxed where it is made: async-graphql's execution future is many
+    // kilobytes, and inline it would be copied again by every future
+    // that holds it up to axum's (a profile showed 7% of `{ me }` in memmove).
+    let run = Box::pin(async move {
+        let mut response = schema.graphql.execute(request).await;
+        if let Some(order) = &order {
+            order.restore(&mut response.data);
+        }
+        response
+    });
+    let mut response = match cache_key {
+        Some(key) => services.cache.answer(key, run).await,
+        None => run.await,
+    };
+    if let Some((query, operation_name, plan)) = learning {
+        schema.plans.learn(query, operation_name, plan, &response);
+    }
     classify_errors(&mut response, Some(&meta.request_id));
-    observation.finish(services, &response);
-    response
+    observation.finish(services, &response.errors);
+    Answer::Executed(response)
 }
 
 /// Runs one operation of a WebSocket connection (a subscription, or a query or
@@ -222,7 +265,7 @@ pub fn execute_stream(
             match services.admission.admit(Some(&caller)).await {
                 Ok(admitted) => {
                     let run = execute(&schema, &services, &policy, request, Some(caller), &meta);
-                    admitted.run(run).await
+                    admitted.run(run).await.into_response()
                 }
                 Err(refusal) => {
                     services.metrics.record_refused(refusal.code());
@@ -249,7 +292,7 @@ pub fn execute_stream(
             Err(refused) => refusal(refused),
             Ok(()) => match admission.check_rate(&caller).await {
                 Err(refused) => refusal(refused),
-                Ok(()) => schema.execute_stream(request).boxed(),
+                Ok(()) => schema.graphql.execute_stream(request).boxed(),
             },
         }
     })
@@ -263,7 +306,7 @@ pub fn execute_stream(
             }
             classify_errors(&mut response, Some(&request_id));
             if let Some(observation) = observation.take() {
-                observation.finish(&services, &response);
+                observation.finish(&services, &response.errors);
             }
             response
         })
@@ -340,15 +383,13 @@ impl Observation {
     }
 
     /// Records the metrics and queues the audit row of the finished operation.
-    fn finish(self, services: &Services, response: &Response) {
-        let mut codes =
-            response
-                .errors
-                .iter()
-                .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
-                    async_graphql::Value::String(code) => Some(code.as_str()),
-                    _ => None,
-                });
+    fn finish(self, services: &Services, errors: &[ServerError]) {
+        let mut codes = errors
+            .iter()
+            .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
+                async_graphql::Value::String(code) => Some(code.as_str()),
+                _ => None,
+            });
         let first_code = codes.clone().next().map(str::to_string);
         services.metrics.record_request(
             self.tenant.as_deref(),
@@ -357,7 +398,7 @@ impl Observation {
             &mut codes,
         );
         if let Some(mut row) = self.audit_row.filter(|_| !self.refused_anonymously) {
-            if !response.errors.is_empty() {
+            if !errors.is_empty() {
                 row.outcome = Outcome::Error.as_str().into();
                 row.error_code = first_code;
             }
@@ -482,11 +523,17 @@ fn with_request_data(
     let Some(caller) = caller else {
         return request;
     };
-    if let Some(tenant) = caller.tenant.clone() {
-        let db = TenantDb::new(tenant, services.pools.clone(), meta.request_id.clone());
-        request = request.data(ErpScope::new(db));
+    if let Some(scope) = erp_scope(&caller, services, meta) {
+        request = request.data(scope);
     }
     request.data(caller)
+}
+
+/// A tenant caller's handle on its tenant's database, for this request only.
+fn erp_scope(caller: &TenantContext, services: &Services, meta: &RequestMeta) -> Option<ErpScope> {
+    let tenant = caller.tenant.clone()?;
+    let db = TenantDb::new(tenant, services.pools.clone(), meta.request_id.clone());
+    Some(ErpScope::new(db))
 }
 
 /// The SDL checked in as `schema.graphql` (and printed by `tenantql schema`).

@@ -99,7 +99,10 @@ async fn admitted<F: std::future::Future<Output = Response>>(
         Err(refusal) => {
             services.metrics.record_refused(refusal.code());
             let media = ResponseMedia::negotiate(&headers).unwrap_or(ResponseMedia::Json);
-            respond(schema::refused(&refusal, &meta), media)
+            respond(
+                schema::Answer::Executed(schema::refused(&refusal, &meta)),
+                media,
+            )
         }
     }
 }
@@ -255,10 +258,18 @@ async fn execute_batch(
             .await,
         );
     }
-    match serde_json::to_vec(&responses) {
-        Ok(body) => json_response(StatusCode::OK, media, body),
-        Err(e) => error_response(&AppError::internal(e), Some(&meta.request_id), media),
+    let mut body = vec![b'['];
+    for (at, answer) in responses.iter().enumerate() {
+        if at > 0 {
+            body.push(b',');
+        }
+        match answer.to_json() {
+            Ok(json) => body.extend_from_slice(&json),
+            Err(e) => return error_response(&AppError::internal(e), Some(&meta.request_id), media),
+        }
     }
+    body.push(b']');
+    json_response(StatusCode::OK, media, body)
 }
 
 #[derive(Deserialize)]
@@ -352,7 +363,10 @@ async fn get_admitted(
     )
     .await
     {
-        return respond(schema::refused(&error, &meta), media);
+        return respond(
+            schema::Answer::Executed(schema::refused(&error, &meta)),
+            media,
+        );
     }
     if request.query.is_empty() {
         return bad("the `query` parameter is required".into());
@@ -407,7 +421,16 @@ async fn execute(
 }
 
 /// The HTTP answer of a GraphQL response: its status as the media type asks.
-fn respond(response: async_graphql::Response, media: ResponseMedia) -> Response {
+fn respond(answer: schema::Answer, media: ResponseMedia) -> Response {
+    let response = match answer {
+        schema::Answer::Executed(response) => response,
+        compiled @ schema::Answer::Compiled(_) => {
+            return match compiled.to_json() {
+                Ok(body) => json_response(StatusCode::OK, media, body),
+                Err(e) => error_response(&AppError::internal(e), None, media),
+            }
+        }
+    };
     // A request error (nothing executed: syntax, validation, an anonymous call,
     // a rate limit) has errors without a path and no data.
     let request_error = response.data == async_graphql::Value::Null

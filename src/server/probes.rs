@@ -88,6 +88,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     body.push_str(&services.metrics.render_admission(&services.admission));
     body.push_str(&services.metrics.render_cache(&services.cache.stats));
     body.push_str(&services.metrics.render_persisted(&services.persisted.stats));
+    let (answered, deferred) = state.schema.plan_counts();
+    body.push_str(&services.metrics.render_plans(answered, deferred));
     body.push_str(&services.metrics.render_trusted(&services.trusted.stats));
     if services.cluster.is_shared() {
         body.push_str(&services.metrics.render_cluster(services.cluster.stats()));

@@ -10,6 +10,7 @@ mod browser;
 mod cache;
 mod cli;
 mod client_databases;
+mod compiled;
 mod compose;
 mod control_plane;
 mod cors;

@@ -45,6 +45,25 @@ impl From<InvoiceStatus> for erp::invoices::InvoiceStatus {
     }
 }
 
+impl From<erp::invoices::InvoiceKind> for InvoiceKind {
+    fn from(kind: erp::invoices::InvoiceKind) -> Self {
+        match kind {
+            erp::invoices::InvoiceKind::Sale => InvoiceKind::Sale,
+            erp::invoices::InvoiceKind::Purchase => InvoiceKind::Purchase,
+        }
+    }
+}
+
+impl From<erp::invoices::InvoiceStatus> for InvoiceStatus {
+    fn from(status: erp::invoices::InvoiceStatus) -> Self {
+        match status {
+            erp::invoices::InvoiceStatus::Open => InvoiceStatus::Open,
+            erp::invoices::InvoiceStatus::Paid => InvoiceStatus::Paid,
+            erp::invoices::InvoiceStatus::Overdue => InvoiceStatus::Overdue,
+        }
+    }
+}
+
 /// Every given condition must hold.
 #[derive(InputObject, Debug, Default)]
 pub struct InvoiceFilter {
@@ -92,10 +111,7 @@ impl InvoiceNode {
     }
 
     async fn kind(&self) -> InvoiceKind {
-        match self.0.kind {
-            erp::invoices::InvoiceKind::Sale => InvoiceKind::Sale,
-            erp::invoices::InvoiceKind::Purchase => InvoiceKind::Purchase,
-        }
+        self.0.kind.into()
     }
 
     async fn issue_date(&self) -> Date {
@@ -131,11 +147,7 @@ impl InvoiceNode {
     }
 
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<InvoiceStatus> {
-        Ok(match self.0.status(scope(ctx)?.today) {
-            erp::invoices::InvoiceStatus::Open => InvoiceStatus::Open,
-            erp::invoices::InvoiceStatus::Paid => InvoiceStatus::Paid,
-            erp::invoices::InvoiceStatus::Overdue => InvoiceStatus::Overdue,
-        })
+        Ok(self.0.status(scope(ctx)?.today).into())
     }
 
     async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<InOrder<PartnerNode>> {

@@ -1,5 +1,6 @@
 //! The ERP reporting API: companies, partners, invoices, payments, treasury and
 //! the dashboard, read from the caller's own tenant database only.
+pub mod compiled;
 mod dashboard;
 mod ids;
 mod invoices;
@@ -78,6 +79,42 @@ pub(crate) async fn company(
         .await
         .map_err(shared)?;
     Ok(company.ok_or(AppError::NotFound("company"))?)
+}
+
+/// The arguments of `invoices`, as its resolver and a compiled plan read them.
+pub(crate) struct InvoicePageArguments {
+    pub company_id: ID,
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub filter: Option<invoices::InvoiceFilter>,
+}
+
+/// The invoice page `arguments` ask for, with the `wanted` relations of its
+/// rows.
+pub(crate) async fn invoice_page(
+    scope: &ErpScope,
+    arguments: InvoicePageArguments,
+    wanted: erp::invoice_page::Relations,
+) -> Result<erp::invoice_page::Page, AppError> {
+    let company = scope.ids.decode(Kind::Company, &arguments.company_id)?;
+    let first = keyset::page_size(arguments.first)?;
+    let filter = arguments
+        .filter
+        .map(|f| f.into_domain(&scope.ids))
+        .transpose()?
+        .unwrap_or_default();
+    let after = arguments
+        .after
+        .map(|c| scope.ids.decode_cursor(Kind::Invoice, &c))
+        .transpose()?;
+    let query = erp::invoices::PageQuery {
+        company_id: company,
+        filter: &filter,
+        today: scope.today,
+        after: after.as_deref(),
+        first,
+    };
+    erp::invoice_page::load(&scope.db, &query, wanted).await
 }
 
 /// A loader error shared by every field that waited on the batch.
@@ -167,29 +204,19 @@ impl ErpQuery {
         filter: Option<invoices::InvoiceFilter>,
     ) -> async_graphql::Result<Connection<String, InOrder<invoices::InvoiceNode>>> {
         let scope = scope(ctx)?;
-        let company = scope.ids.decode(Kind::Company, &company_id)?;
-        let first = keyset::page_size(first)?;
-        let filter = filter
-            .map(|f| f.into_domain(&scope.ids))
-            .transpose()?
-            .unwrap_or_default();
-        let after = after
-            .map(|c| scope.ids.decode_cursor(Kind::Invoice, &c))
-            .transpose()?;
-        let query = erp::invoices::PageQuery {
-            company_id: company,
-            filter: &filter,
-            today: scope.today,
-            after: after.as_deref(),
-            first,
-        };
         let node = ctx.look_ahead().field("edges").field("node");
         let wanted = erp::invoice_page::Relations {
             partner: node.field("partner").exists(),
             company: node.field("company").exists(),
             payments: node.field("payments").exists(),
         };
-        let mut page = erp::invoice_page::load(&scope.db, &query, wanted).await?;
+        let arguments = InvoicePageArguments {
+            company_id,
+            first,
+            after,
+            filter,
+        };
+        let mut page = invoice_page(scope, arguments, wanted).await?;
         scope.loaders().feed_page(&mut page).await;
         Ok(connection(
             page.invoices,

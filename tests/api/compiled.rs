@@ -1,0 +1,232 @@
+//! Compiled plans answer byte for byte as async-graphql does.
+//!
+//! A document's first run is async-graphql's (it validates the document, and
+//! the plan is kept after it); the same text sent again is answered by the
+//! plan. Every selection below is sent twice and the two bodies compared as
+//! bytes; `/metrics` shows which answers the plans wrote.
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+/// Pieces of an invoice's selection.
+const INVOICE: &[&str] = &[
+    "id",
+    "number",
+    "kind",
+    "issueDate",
+    "dueDate",
+    "net vat",
+    "total",
+    "paid",
+    "balance",
+    "status",
+    "__typename",
+    "n: number",
+    "id number",
+    "partner { id name taxId kind city __typename }",
+    "partner { name }",
+    "seller: partner { city }",
+    "company { id name taxId currency __typename }",
+    "company { name }",
+    "payments { id date amount method __typename }",
+    "p: payments { amount }",
+    "...InvoiceBits",
+    "... on Invoice { status partner { city } }",
+    "... { paid }",
+    "total @include(if: true)",
+];
+
+/// Pieces of the connection's selection; `NODE` is an invoice selection.
+const CONNECTION: &[&str] = &[
+    "edges { cursor node { NODE } }",
+    "edges { node { NODE } }",
+    "nodes { NODE }",
+    "pageInfo { hasNextPage hasPreviousPage startCursor endCursor __typename }",
+    "__typename",
+    "edges { __typename cursor }",
+    "info: pageInfo { endCursor }",
+    "...Paging",
+    "edges { cursor } edges { node { NODE } }",
+];
+
+/// Root fields; `CONN` is a connection selection.
+const ROOT: &[&str] = &[
+    "invoices(companyId: $c, first: $first, after: $after) { CONN }",
+    "invoices(companyId: $c, first: $first, after: $after) { CONN }",
+    "other: invoices(companyId: $c, first: 2) { CONN }",
+    "__typename",
+];
+
+const FRAGMENTS: &[(&str, &str)] = &[
+    (
+        "InvoiceBits",
+        "fragment InvoiceBits on Invoice { number total partner { name } }",
+    ),
+    (
+        "Paging",
+        "fragment Paging on InvoiceConnection { pageInfo { hasNextPage endCursor } }",
+    ),
+];
+
+/// A deterministic stream of numbers.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % below as u64) as usize
+    }
+
+    fn pick(&mut self, pieces: &[&str], most: usize) -> String {
+        let count = 1 + self.next(most);
+        (0..count)
+            .map(|_| pieces[self.next(pieces.len())])
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A whole document; the variables are declared only when used, and so are
+/// the fragments.
+fn document(rng: &mut Lcg) -> String {
+    let mut roots = rng.pick(ROOT, 2);
+    if !roots.contains("first: $first") {
+        roots.push_str(" invoices(companyId: $c, first: $first, after: $after) { CONN }");
+    }
+    while roots.contains("CONN") {
+        roots = roots.replacen("CONN", &rng.pick(CONNECTION, 3), 1);
+    }
+    while roots.contains("NODE") {
+        roots = roots.replacen("NODE", &rng.pick(INVOICE, 5), 1);
+    }
+    let mut text = String::from("query Page($c: ID!, $first: Int, $after: String) { ");
+    text.push_str(&roots);
+    text.push_str(" }");
+    for (name, fragment) in FRAGMENTS {
+        if roots.contains(&format!("...{name}")) {
+            text.push('\n');
+            text.push_str(fragment);
+        }
+    }
+    text
+}
+
+async fn raw(app: &TestApp, token: &str, query: &str, variables: &Value) -> String {
+    app.client
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("body read")
+}
+
+#[tokio::test]
+async fn compiled_plans_answer_as_async_graphql_does_byte_for_byte() {
+    let app = TestApp::spawn_demo(40).await;
+    let token = app.token("alice@acme.test", Some("acme")).await;
+    let (company, _) = app.companies(&token).await.remove(0);
+    let first_page = app
+        .gql(
+            "query($c: ID!) { invoices(companyId: $c, first: 3) { pageInfo { endCursor } } }",
+            json!({ "c": company }),
+            Some(&token),
+        )
+        .await;
+    let cursor = first_page.assert_ok()["invoices"]["pageInfo"]["endCursor"].clone();
+    let variable_sets = [
+        json!({ "c": company, "first": 5, "after": null }),
+        json!({ "c": company, "first": null }),
+        json!({ "c": company, "first": 4, "after": cursor }),
+    ];
+    let mut rng = Lcg(7);
+    let before = app.metric("tenantql_compiled_answers_total").await;
+    let mut sent = 0;
+    for round in 0..240 {
+        let query = document(&mut rng);
+        let variables = &variable_sets[round % variable_sets.len()];
+        let executed = raw(&app, &token, &query, variables).await;
+        let compiled = raw(&app, &token, &query, variables).await;
+        assert!(executed.starts_with(r#"{"data":{"#), "{query}\n{executed}");
+        assert_eq!(
+            compiled, executed,
+            "document:\n{query}\nvariables: {variables}"
+        );
+        sent += 1;
+    }
+    let answered = app.metric("tenantql_compiled_answers_total").await - before;
+    // Only the documents with a directive are left to async-graphql.
+    assert!(
+        answered >= sent * 3 / 4 && answered <= sent,
+        "plans answered {answered} of {sent} repeated documents"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_leaves_every_error_to_async_graphql() {
+    let app = TestApp::spawn_demo(20).await;
+    let token = app.token("alice@acme.test", Some("acme")).await;
+    let (company, _) = app.companies(&token).await.remove(0);
+    let query = "query Page($c: ID!, $first: Int, $after: String, $f: InvoiceFilter) {
+      invoices(companyId: $c, first: $first, after: $after, filter: $f) {
+        edges { cursor node { id number partner { name } payments { amount } } }
+        pageInfo { hasNextPage } } }";
+    let good = json!({ "c": company, "first": 3 });
+    raw(&app, &token, query, &good).await;
+    let before = app.metric("tenantql_compiled_deferred_total").await;
+    let bad = [
+        json!({ "c": company, "first": 0 }),
+        json!({ "c": company, "first": 3, "after": "not a cursor" }),
+        json!({ "c": "bm90IGFuIGlk", "first": 3 }),
+        json!({ "c": company, "first": "three" }),
+        json!({ "c": company, "first": 3_000_000_000u64 }),
+        json!({ "first": 3 }),
+        json!({ "c": company, "f": { "status": "OPEN", "bogus": 1 } }),
+        json!({ "c": company, "f": { "status": "OPEN" } }),
+    ];
+    for (at, variables) in bad.iter().enumerate() {
+        let deferred = raw(&app, &token, query, variables).await;
+        // The same document as a text not seen before: async-graphql's answer.
+        let fresh = raw(
+            &app,
+            &token,
+            &format!("{query}{}", " ".repeat(at + 1)),
+            variables,
+        )
+        .await;
+        assert_eq!(
+            without_request_ids(&deferred),
+            without_request_ids(&fresh),
+            "variables {variables}"
+        );
+        assert!(
+            deferred.contains(r#""errors""#) || variables.get("f").is_some(),
+            "{deferred}"
+        );
+    }
+    let deferred = app.metric("tenantql_compiled_deferred_total").await - before;
+    assert_eq!(deferred, bad.len() as u64, "every bad request was deferred");
+    // A platform token is refused by the field's guard, as before.
+    let platform = app.platform_admin("root@platform.test").await;
+    let refused = app.gql(query, good.clone(), Some(&platform)).await;
+    assert_eq!(refused.code(), "FORBIDDEN");
+}
+
+/// An answer as JSON without its errors' request ids (one per request).
+fn without_request_ids(body: &str) -> Value {
+    let mut answer: Value = serde_json::from_str(body).expect("a JSON answer");
+    if let Some(errors) = answer.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            if let Some(extensions) = error.get_mut("extensions").and_then(Value::as_object_mut) {
+                extensions.remove("requestId");
+            }
+        }
+    }
+    answer
+}
