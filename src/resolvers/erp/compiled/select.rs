@@ -67,7 +67,8 @@ fn walk<'d>(
     }
     for selection in &set.items {
         *budget = budget.checked_sub(1)?;
-        match &selection.node {
+        // A fragment applies here only on this very type, without directives.
+        let fragment = match &selection.node {
             Selection::Field(field) => {
                 let field = &field.node;
                 if !field.directives.is_empty() {
@@ -85,46 +86,29 @@ fn walk<'d>(
                         });
                     }
                 }
+                continue;
             }
             Selection::FragmentSpread(spread) => {
-                if !spread.node.directives.is_empty() {
-                    return None;
-                }
-                let fragment = document.fragments.get(&spread.node.fragment_name.node)?;
-                let fragment = &fragment.node;
-                if !fragment.directives.is_empty()
-                    || fragment.type_condition.node.on.node != type_name
-                {
-                    return None;
-                }
-                walk(
-                    document,
-                    type_name,
-                    &fragment.selection_set.node,
-                    depth + 1,
-                    budget,
-                    out,
-                )?;
+                let fragment = &document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)?
+                    .node;
+                let applies = spread.node.directives.is_empty()
+                    && fragment.directives.is_empty()
+                    && fragment.type_condition.node.on.node == type_name;
+                applies.then_some(&fragment.selection_set.node)
             }
             Selection::InlineFragment(fragment) => {
                 let fragment = &fragment.node;
-                let applies = fragment
-                    .type_condition
-                    .as_ref()
-                    .is_none_or(|condition| condition.node.on.node == type_name);
-                if !fragment.directives.is_empty() || !applies {
-                    return None;
-                }
-                walk(
-                    document,
-                    type_name,
-                    &fragment.selection_set.node,
-                    depth + 1,
-                    budget,
-                    out,
-                )?;
+                let applies = fragment.directives.is_empty()
+                    && fragment
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|condition| condition.node.on.node == type_name);
+                applies.then_some(&fragment.selection_set.node)
             }
-        }
+        };
+        walk(document, type_name, fragment?, depth + 1, budget, out)?;
     }
     Some(())
 }
