@@ -22,9 +22,9 @@ const MAX_COMPILED_DOCUMENT_BYTES: usize = 16 * 1024;
 const PLANS_TEXT_BYTES: u64 = 2 * 1024 * 1024;
 
 /// What one document compiled to, for the operation it was run with.
-pub struct Learned {
+struct Learned {
     operation_name: Option<String>,
-    plan: Option<Plan>,
+    plan: Option<Arc<Plan>>,
 }
 
 pub struct Plans {
@@ -51,17 +51,11 @@ impl Default for Plans {
 /// A request's standing with the plans.
 pub enum Lookup {
     /// Its document and operation have a plan.
-    Plan(Arc<Learned>),
+    Plan(Arc<Plan>),
     /// Its document was compiled before (no plan, or for another operation).
     Known,
     /// First seen: compiled now, to be kept if the run validates it.
     New(Option<Plan>),
-}
-
-impl Learned {
-    pub fn plan(&self) -> Option<&Plan> {
-        self.plan.as_ref()
-    }
 }
 
 impl Plans {
@@ -69,10 +63,11 @@ impl Plans {
     /// for a request whose document has been parsed (its source bounded).
     pub fn lookup(&self, request: &mut Request) -> Lookup {
         if let Some(learned) = self.learned.get(request.query.as_str()) {
-            return match learned.plan.is_some() && learned.operation_name == request.operation_name
-            {
-                true => Lookup::Plan(learned),
-                false => Lookup::Known,
+            return match &learned.plan {
+                Some(plan) if learned.operation_name == request.operation_name => {
+                    Lookup::Plan(plan.clone())
+                }
+                _ => Lookup::Known,
             };
         }
         if request.query.len() > MAX_COMPILED_DOCUMENT_BYTES {
@@ -101,7 +96,7 @@ impl Plans {
                 query,
                 Arc::new(Learned {
                     operation_name,
-                    plan,
+                    plan: plan.map(Arc::new),
                 }),
             );
         }

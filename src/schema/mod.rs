@@ -199,8 +199,8 @@ async fn run(
         None if caller.is_some() => Some(schema.plans.lookup(&mut request)),
         _ => None,
     };
-    if let (Some(compiled::Lookup::Plan(learned)), Some(caller)) = (&lookup, &caller) {
-        if let (Some(plan), Some(scope)) = (learned.plan(), erp_scope(caller, services, meta)) {
+    if let (Some(compiled::Lookup::Plan(plan)), Some(caller)) = (&lookup, &caller) {
+        if let Some(scope) = erp_scope(caller, services, meta) {
             if let Some(data) = plan.run(caller, &scope, &request.variables).await {
                 schema.plans.answered.fetch_add(1, Ordering::Relaxed);
                 observation.finish(services, &[]);
