@@ -3,6 +3,7 @@
 //! always comes from the request's `TenantContext`, never from an argument.
 pub mod admin;
 pub mod auth;
+pub mod compiled;
 pub mod erp;
 pub mod guards;
 mod in_order;

@@ -1,4 +1,4 @@
-//! Which documents run as compiled plans (`resolvers::erp::compiled`), and
+//! Which documents run as compiled plans (`resolvers::compiled`), and
 //! the answer a plan writes.
 //!
 //! A document is compiled the first time it is seen and its plan kept only
@@ -13,7 +13,7 @@ use std::sync::{atomic::AtomicU64, Arc};
 use async_graphql::{Request, Response, ServerError, Value};
 use moka::sync::Cache;
 
-use crate::{error::AppError, resolvers::erp::compiled::Plan};
+use crate::{error::AppError, resolvers::compiled::Plan};
 
 /// Documents longer than this are not compiled (the SPA's everyday documents
 /// are far shorter).

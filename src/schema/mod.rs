@@ -200,14 +200,16 @@ async fn run(
         _ => None,
     };
     if let (Some(compiled::Lookup::Plan(plan)), Some(caller)) = (&lookup, &caller) {
-        if let Some(scope) = erp_scope(caller, services, meta) {
-            if let Some(data) = plan.run(caller, &scope, &request.variables).await {
-                schema.plans.answered.fetch_add(1, Ordering::Relaxed);
-                observation.finish(services, &[]);
-                return Answer::Compiled(data);
-            }
-            schema.plans.deferred.fetch_add(1, Ordering::Relaxed);
+        let scope = plan
+            .reads_tenant_data()
+            .then(|| erp_scope(caller, services, meta))
+            .flatten();
+        if let Some(data) = plan.run(caller, scope.as_ref(), &request.variables).await {
+            schema.plans.answered.fetch_add(1, Ordering::Relaxed);
+            observation.finish(services, &[]);
+            return Answer::Compiled(data);
         }
+        schema.plans.deferred.fetch_add(1, Ordering::Relaxed);
     }
     let order = ordering::Plan::of(&mut request);
     let learning = match lookup {

@@ -50,12 +50,26 @@ const CONNECTION: &[&str] = &[
     "edges { cursor } edges { node { NODE } }",
 ];
 
-/// Root fields; `CONN` is a connection selection.
+/// Pieces of `me`'s selection.
+const ME: &[&str] = &[
+    "id",
+    "email",
+    "role",
+    "__typename",
+    "tenant { id slug name status __typename }",
+    "t: tenant { name }",
+    "...MeBits",
+    "... on Me { email tenant { id } }",
+    "email @skip(if: false)",
+];
+
+/// Root fields; `CONN` is a connection selection, `ME` a selection of `me`.
 const ROOT: &[&str] = &[
     "invoices(companyId: $c, first: $first, after: $after) { CONN }",
     "invoices(companyId: $c, first: $first, after: $after) { CONN }",
     "other: invoices(companyId: $c, first: 2) { CONN }",
     "__typename",
+    "me { ME }",
 ];
 
 const FRAGMENTS: &[(&str, &str)] = &[
@@ -67,6 +81,7 @@ const FRAGMENTS: &[(&str, &str)] = &[
         "Paging",
         "fragment Paging on InvoiceConnection { pageInfo { hasNextPage endCursor } }",
     ),
+    ("MeBits", "fragment MeBits on Me { id tenant { slug } }"),
 ];
 
 /// `count` (1 to `most`) pieces, picked by a seeded generator.
@@ -90,6 +105,9 @@ fn document(rng: &mut StdRng) -> String {
     }
     while roots.contains("NODE") {
         roots = roots.replacen("NODE", &pick(rng, INVOICE, 5), 1);
+    }
+    while roots.contains("ME") {
+        roots = roots.replacen("ME", &pick(rng, ME, 3), 1);
     }
     let mut text = String::from("query Page($c: ID!, $first: Int, $after: String) { ");
     text.push_str(&roots);
@@ -155,6 +173,36 @@ async fn compiled_plans_answer_as_async_graphql_does_byte_for_byte() {
         answered >= sent * 3 / 4 && answered <= sent,
         "plans answered {answered} of {sent} repeated documents"
     );
+}
+
+#[tokio::test]
+async fn me_is_answered_by_a_plan_for_every_kind_of_caller() {
+    let app = TestApp::spawn_demo(5).await;
+    let callers = [
+        app.token("alice@acme.test", Some("acme")).await,
+        app.platform_admin("root@platform.test").await,
+    ];
+    let documents = [
+        "{ me { email } }",
+        "{ me { __typename id email role tenant { __typename id slug name status } } }",
+        "query Who { a: me { role } b: me { tenant { slug } } __typename }",
+        "{ me { ...M } } fragment M on Me { email ... on Me { role } }",
+    ];
+    let before = app.metric("tenantql_compiled_answers_total").await;
+    for token in &callers {
+        for document in documents {
+            let executed = raw(&app, token, document, &json!({})).await;
+            let compiled = raw(&app, token, document, &json!({})).await;
+            assert!(
+                executed.starts_with(r#"{"data":{"#),
+                "{document}\n{executed}"
+            );
+            assert_eq!(compiled, executed, "{document}");
+        }
+    }
+    // The first run of each document (one per text) is async-graphql's.
+    let answered = app.metric("tenantql_compiled_answers_total").await - before;
+    assert_eq!(answered, ((2 * callers.len() - 1) * documents.len()) as u64);
 }
 
 #[tokio::test]

@@ -1,6 +1,5 @@
 //! The ERP reporting API: companies, partners, invoices, payments, treasury and
 //! the dashboard, read from the caller's own tenant database only.
-pub mod compiled;
 mod dashboard;
 mod ids;
 mod invoices;
@@ -15,8 +14,11 @@ use async_graphql::{connection::Connection, Context, Object, ID};
 use chrono::NaiveDate;
 
 pub use ids::{IdCodec, Kind};
+// What a compiled plan (`resolvers::compiled`) writes its answers with.
+pub(crate) use invoices::{InvoiceKind, InvoiceNode, InvoiceStatus, PaymentNode};
 pub use loaders::Loaders;
 pub use mutations::ErpMutation;
+pub(crate) use parties::{CompanyNode, PartnerKind, PartnerNode};
 pub use scalars::{Date, Money};
 pub use subscriptions::ErpSubscription;
 

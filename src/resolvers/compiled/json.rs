@@ -69,8 +69,12 @@ impl Json {
     pub fn str_or_null(&mut self, text: Option<String>) {
         match text {
             Some(text) => self.str(&text),
-            None => self.0.extend_from_slice(b"null"),
+            None => self.null(),
         }
+    }
+
+    pub fn null(&mut self) {
+        self.0.extend_from_slice(b"null");
     }
 
     pub fn bool(&mut self, value: bool) {
