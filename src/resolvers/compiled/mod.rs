@@ -41,7 +41,7 @@ use self::{
 use crate::{
     erp::invoice_page::Relations,
     resolvers::{
-        erp::{ErpScope, InvoicePageArguments},
+        erp::{invoice_page, ErpScope, InvoicePageArguments},
         guards::Member,
         Query,
     },
@@ -156,7 +156,7 @@ impl Plan {
                         after: self.argument(arguments, "after", variables)?,
                         filter: None,
                     };
-                    crate::resolvers::erp::invoice_page(scope?, arguments, *wanted)
+                    invoice_page(scope?, arguments, *wanted)
                         .await
                         .ok()
                         .map(Some)
