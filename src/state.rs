@@ -163,7 +163,11 @@ impl Services {
         .map_err(StartupError::Connect)?;
         let sessions = Arc::new(Sessions::new(control.clone(), tokens.clone()));
         let pools = PoolManager::start(control.clone(), settings.pools);
-        let audit = AuditSink::start(control.db.clone(), settings.audit);
+        let audit = AuditSink::start(
+            control.db.clone(),
+            control.sqlite_file.clone(),
+            settings.audit,
+        );
         let cache = AnswerCache::new(settings.cache, cluster.clone());
         let trusted = TrustedDocuments::start(
             settings.documents_mode,

@@ -1,5 +1,7 @@
 //! The audit log table: writing rows, reading pages of them, pruning old ones.
-use chrono::{DateTime, Utc};
+use std::{borrow::Cow, sync::LazyLock};
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement, Value,
@@ -41,50 +43,67 @@ pub const MAX_JSON_BYTES: usize = 8 * 1024;
 
 /// `text` cut to `max` characters — the column's length, the same bound on
 /// SQLite (which would keep anything) and PostgreSQL (which refuses the row).
-fn clipped(text: &Option<String>, max: usize) -> Value {
-    match text {
-        Some(text) if text.chars().count() > max => {
-            Value::from(text.chars().take(max).collect::<String>())
-        }
-        other => other.clone().into(),
+fn clipped(text: Option<&str>, max: usize) -> Option<Cow<'_, str>> {
+    let text = text?;
+    // A text of at most `max` bytes has at most `max` characters: no count needed.
+    if text.len() <= max || text.chars().count() <= max {
+        return Some(Cow::Borrowed(text));
     }
+    Some(Cow::Owned(text.chars().take(max).collect()))
 }
 
 /// JSON text over `MAX_JSON_BYTES` replaced by a note of its size (cut JSON
 /// would not parse).
-fn bounded_json(text: &Option<String>) -> Value {
-    match text {
-        Some(text) if text.len() > MAX_JSON_BYTES => {
-            Value::from(format!("{{\"truncated\":true,\"bytes\":{}}}", text.len()))
-        }
-        other => other.clone().into(),
+fn bounded_json(text: Option<&str>) -> Option<Cow<'_, str>> {
+    match text? {
+        text if text.len() > MAX_JSON_BYTES => Some(Cow::Owned(format!(
+            "{{\"truncated\":true,\"bytes\":{}}}",
+            text.len()
+        ))),
+        text => Some(Cow::Borrowed(text)),
     }
 }
 
-/// One row's values, each bounded by its column (migration
-/// `m20261129_000002_admin_and_audit`).
+/// One row's text columns after `at`, in `COLUMNS` order with `duration_us`
+/// left out, each bounded by its column (migration
+/// `m20261129_000002_admin_and_audit`): the one place both writers take their
+/// values from.
+fn bounded_texts(entry: &AuditEntry) -> [Option<Cow<'_, str>>; 17] {
+    [
+        clipped(entry.request_id.as_deref(), 64),
+        clipped(entry.tenant_id.as_deref(), 36),
+        clipped(entry.tenant_slug.as_deref(), 63),
+        clipped(entry.actor_user_id.as_deref(), 36),
+        clipped(entry.actor_email.as_deref(), 254),
+        clipped(Some(&entry.source), 16),
+        clipped(Some(&entry.action), 64),
+        clipped(entry.target.as_deref(), 255),
+        clipped(entry.operation_type.as_deref(), 16),
+        clipped(entry.operation_name.as_deref(), 128),
+        clipped(entry.document_hash.as_deref(), 64),
+        bounded_json(entry.variables.as_deref()),
+        clipped(Some(&entry.outcome), 16),
+        clipped(entry.error_code.as_deref(), 32),
+        clipped(entry.client_addr.as_deref(), 64),
+        clipped(entry.user_agent.as_deref(), 255),
+        bounded_json(entry.details.as_deref()),
+    ]
+}
+
+/// Where `duration_us` sits among `COLUMNS`: the texts before it, then it, then
+/// the rest.
+const DURATION_COLUMN: usize = 15;
+
+/// One row's values in `COLUMNS` order.
 fn push_values(values: &mut Vec<Value>, entry: &AuditEntry) {
-    values.extend([
-        Value::from(entry.at),
-        clipped(&entry.request_id, 64),
-        clipped(&entry.tenant_id, 36),
-        clipped(&entry.tenant_slug, 63),
-        clipped(&entry.actor_user_id, 36),
-        clipped(&entry.actor_email, 254),
-        clipped(&Some(entry.source.clone()), 16),
-        clipped(&Some(entry.action.clone()), 64),
-        clipped(&entry.target, 255),
-        clipped(&entry.operation_type, 16),
-        clipped(&entry.operation_name, 128),
-        clipped(&entry.document_hash, 64),
-        bounded_json(&entry.variables),
-        clipped(&Some(entry.outcome.clone()), 16),
-        clipped(&entry.error_code, 32),
-        entry.duration_us.into(),
-        clipped(&entry.client_addr, 64),
-        clipped(&entry.user_agent, 255),
-        bounded_json(&entry.details),
-    ]);
+    let texts = bounded_texts(entry);
+    let (before, after) = texts.split_at(DURATION_COLUMN - 1);
+    let text =
+        |t: &Option<Cow<'_, str>>| Value::String(t.as_ref().map(|t| Box::new(t.to_string())));
+    values.push(Value::from(entry.at));
+    values.extend(before.iter().map(text));
+    values.push(entry.duration_us.into());
+    values.extend(after.iter().map(text));
 }
 
 /// `INSERT INTO audit_log (…) VALUES (…), …` for `rows` rows, in the backend's
@@ -131,6 +150,35 @@ pub(super) async fn insert_rows(
         }
         db.execute(Statement::from_sql_and_values(backend, sql, values))
             .await?;
+    }
+    Ok(())
+}
+
+/// The single-row insert the SQLite writer prepares once per connection.
+static FILE_INSERT_SQL: LazyLock<String> = LazyLock::new(|| insert_sql(DbBackend::Sqlite, 1));
+
+/// Writes `entries` over a rusqlite connection to the control plane's SQLite
+/// file, binding the bounded texts in place, with `at` in the text form sqlx
+/// gives a `DateTime<Utc>` (the ORM reads these rows, and `at` is compared as
+/// text when rows are listed by time or pruned). The caller owns the transaction.
+pub(super) fn insert_rows_file(
+    conn: &rusqlite::Connection,
+    entries: &[AuditEntry],
+) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare_cached(&FILE_INSERT_SQL)?;
+    for entry in entries {
+        let texts = bounded_texts(entry);
+        let (before, after) = texts.split_at(DURATION_COLUMN - 1);
+        let at = entry.at.to_rfc3339_opts(SecondsFormat::AutoSi, false);
+        statement.raw_bind_parameter(1, &at)?;
+        for (index, text) in (2..).zip(before) {
+            statement.raw_bind_parameter(index, text.as_deref())?;
+        }
+        statement.raw_bind_parameter(DURATION_COLUMN + 1, entry.duration_us)?;
+        for (index, text) in (DURATION_COLUMN + 2..).zip(after) {
+            statement.raw_bind_parameter(index, text.as_deref())?;
+        }
+        statement.raw_execute()?;
     }
     Ok(())
 }

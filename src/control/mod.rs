@@ -10,7 +10,7 @@ pub mod tenants;
 pub mod trusted_documents;
 pub mod users;
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -67,6 +67,19 @@ pub enum StartupError {
 pub struct ControlPlane {
     pub db: DatabaseConnection,
     pub sealer: Arc<Sealer>,
+    /// The database's file when it is a SQLite file (not PostgreSQL, not in
+    /// memory): the audit writer opens its own connection to it.
+    pub sqlite_file: Option<PathBuf>,
+}
+
+/// The file a `sqlite:` URL names, unless it names an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!in_memory).then(|| PathBuf::from(path))
 }
 
 impl ControlPlane {
@@ -105,6 +118,7 @@ impl ControlPlane {
         let control = ControlPlane {
             db,
             sealer: Arc::new(sealer),
+            sqlite_file: sqlite_file(&url),
         };
         control.check_master_key().await?;
         Ok((control, key_source))
@@ -177,5 +191,22 @@ impl<T> OnConstraint<T> for Result<T, DbErr> {
             },
             _ => AppError::from(err),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_file_url_names_a_sqlite_file() {
+        assert_eq!(
+            sqlite_file("sqlite:///data/control.db?mode=rwc"),
+            Some(PathBuf::from("/data/control.db"))
+        );
+        assert_eq!(sqlite_file("sqlite:rel.db"), Some(PathBuf::from("rel.db")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://u@h/db"), None);
     }
 }
