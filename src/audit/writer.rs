@@ -272,7 +272,8 @@ impl FileWriter {
                 Some(conn) => conn,
                 None => open_file(&file)?,
             };
-            let txn = conn.transaction()?;
+            // Immediate: the write lock is taken (or waited for) at BEGIN.
+            let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             store::insert_rows_file(&txn, &shared)?;
             txn.commit()?;
             Ok::<_, rusqlite::Error>(conn)
@@ -349,7 +350,11 @@ async fn write_one_by_one(
             stats.written.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let Some(row) = row.pop() else { continue };
+        let Some(row) = row.pop() else {
+            // Not reached: a write hands its rows back. Counted if it ever is.
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         let (_, result) = rows.insert(vec![row.minimal()]).await;
         if result.is_err() {
             return std::iter::once(row).chain(batch).collect();
