@@ -6,6 +6,8 @@
 use async_graphql::{parser::types::ExecutableDocument, Request, ServerError};
 use moka::sync::Cache;
 
+use crate::digest::HmacKey;
+
 /// Documents longer than this are parsed every time (they are rare, and the
 /// cache is for the SPA's everyday documents).
 const MAX_CACHED_DOCUMENT_BYTES: usize = 16 * 1024;
@@ -17,11 +19,11 @@ pub struct DocumentCache {
     parsed: Cache<String, ExecutableDocument>,
     /// The key of document hashes (audit rows, answer-cache keys), derived from
     /// the master key: the same on every instance, unknown outside them.
-    pub hash_key: [u8; 32],
+    pub hash_key: HmacKey,
 }
 
 impl DocumentCache {
-    pub fn new(hash_key: [u8; 32]) -> Self {
+    pub fn new(hash_key: HmacKey) -> Self {
         DocumentCache {
             parsed: Cache::builder()
                 .max_capacity(CACHE_TEXT_BYTES)
@@ -62,7 +64,7 @@ mod tests {
 
     #[test]
     fn the_same_text_is_parsed_once_and_errors_are_not_kept() {
-        let cache = DocumentCache::new([0; 32]);
+        let cache = DocumentCache::new(HmacKey::new(&[0; 32]));
         let mut first = Request::new("query Me { me { email } }");
         let operations = cache.parse(&mut first).unwrap().operations.iter().count();
         assert_eq!(operations, 1);

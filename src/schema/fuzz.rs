@@ -19,7 +19,7 @@ pub fn document(text: &str) {
     if limits::check_source(text, &limits).is_err() {
         return;
     }
-    let _ = lexer::normalized_hash(text, &[0; 32]);
+    let _ = lexer::normalized_hash(text, &crate::digest::HmacKey::new(&[0; 32]));
     let Ok(document) = parse_query(text) else {
         return;
     };

@@ -4,7 +4,7 @@
 //!
 //! Whitespace, commas and comments are insignificant in GraphQL and are skipped;
 //! strings and block strings are one token each, escapes included.
-use sha2::Sha256;
+use crate::digest::HmacKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token<'a> {
@@ -226,17 +226,11 @@ pub fn normalized(query: &str) -> String {
 /// written: the same operation formatted differently hashes the same, and
 /// without the key a hash cannot be checked against guesses of a low-entropy
 /// literal written in the document.
-pub fn normalized_hash(query: &str, key: &[u8; 32]) -> String {
+pub fn normalized_hash(query: &str, key: &HmacKey) -> String {
     use hmac::Mac;
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac = key.mac();
     write_normalized(query, |piece| mac.update(piece.as_bytes()));
-    let digest = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        use std::fmt::Write;
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]
@@ -244,22 +238,24 @@ mod tests {
     use super::*;
 
     fn normalized_hash_test(query: &str) -> String {
-        normalized_hash(query, &[7; 32])
+        normalized_hash(query, &HmacKey::new(&[7; 32]))
     }
 
     #[test]
     fn the_hash_is_keyed() {
         let query = "{ me { email } }";
         assert_ne!(
-            normalized_hash(query, &[1; 32]),
-            normalized_hash(query, &[2; 32])
+            normalized_hash(query, &HmacKey::new(&[1; 32])),
+            normalized_hash(query, &HmacKey::new(&[2; 32]))
         );
-        use sha2::Digest;
-        let unkeyed: String = Sha256::digest(normalized(query).as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_ne!(normalized_hash(query, &[1; 32]), unkeyed);
+        let unkeyed = crate::digest::sha256_hex(&normalized(query));
+        assert_ne!(normalized_hash(query, &HmacKey::new(&[1; 32])), unkeyed);
+        // HMAC-SHA-256 of `{me{email}}` under that key, in lower-case hex
+        // (Python's `hmac`): stored hashes stay comparable across versions.
+        assert_eq!(
+            normalized_hash(query, &HmacKey::new(&[7; 32])),
+            "d2455338402814892d2bf86c234867a65aec80d73e6562a635f67e710a5c9cf0"
+        );
     }
 
     fn texts(query: &str) -> Vec<&str> {

@@ -42,6 +42,7 @@ pub use source::resolve_document;
 use crate::{
     audit::{redact, Actor, AuditEntry, Outcome, Source},
     config::Introspection,
+    digest::HmacKey,
     error::AppError,
     metrics::Operation,
     request_id::RequestMeta,
@@ -418,7 +419,7 @@ fn request_row(
     caller: Option<&TenantContext>,
     operation: Operation,
     document_operation_name: Option<&str>,
-    hash_key: &[u8; 32],
+    hash_key: &HmacKey,
 ) -> AuditEntry {
     let mut row = AuditEntry::new(actor, Source::Graphql, operation.label(), Outcome::Ok);
     row.operation_type = Some(operation.label().to_string());
