@@ -33,6 +33,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;
+pub mod time_slice;
 pub mod trusted;
 
 pub use config::Config;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(workers)
+        .on_thread_start(tenantql::time_slice::ask_for_short_slices)
         .build()
     {
         Ok(runtime) => runtime,

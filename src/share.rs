@@ -18,6 +18,10 @@
 //! polls are cut at yield points (`yield_point`, before each tenant-database
 //! read): when a group with less virtual time waits, the running operation
 //! gives its token up there.
+//!
+//! Work an operation hands to a thread of its own (an embedded store's long
+//! read, `OperationTurns`) takes a token the same way, blocking that thread, and
+//! gives it up at the work's checkpoints to a group well behind it.
 use std::{
     cell::RefCell,
     collections::{BTreeSet, HashMap, HashSet, VecDeque},
@@ -27,9 +31,11 @@ use std::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    task::{Context, Poll, Waker},
+    task::{Context, Poll, Wake, Waker},
     time::{Duration, Instant},
 };
+
+use crate::store::{ComputeTurn, ComputeTurns};
 
 /// How far behind the others a group coming back from idle may start.
 const CATCH_UP: Duration = Duration::from_millis(5);
@@ -37,6 +43,19 @@ const CATCH_UP: Duration = Duration::from_millis(5);
 /// How long a poll may compute before a yield point lets the runtime poll the
 /// others (new requests among them, which can only be seen once polled).
 const SLICE: Duration = Duration::from_micros(250);
+
+/// How often a thread turn's checkpoints look at the queue (under the lock)
+/// while others wait: a lighter group waits at most about this long for a long
+/// read to stop, and a heavy tenant's own queue costs its reads little.
+const CHECKPOINT_GAP: Duration = Duration::from_micros(20);
+
+/// How much less CPU a waiting group must have used for a thread turn to stop
+/// for it at a checkpoint. A group back from idle is up to `CATCH_UP` behind and
+/// is served at once; groups that all keep the server busy are within about a
+/// slice of each other, and their long reads would otherwise hand the CPU back
+/// and forth every `CHECKPOINT_GAP` (a quarter more CPU per dashboard when
+/// measured so).
+const HAND_OVER_MARGIN: Duration = Duration::from_micros(2_500);
 
 /// Idle groups whose record is looked at for pruning at each operation's end.
 const PRUNE_PER_END: usize = 2;
@@ -114,15 +133,7 @@ impl CpuShare {
     pub fn run<F: Future>(&self, group: Arc<str>, work: F) -> Run<F> {
         let shared = self.shared.clone();
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut state = shared.lock();
-            let floor = state.clock.saturating_sub(CATCH_UP);
-            let entry = state.groups.entry(group.clone()).or_default();
-            if entry.active == 0 {
-                entry.vtime = entry.vtime.max(floor);
-            }
-            entry.active += 1;
-        }
+        join_group(&mut shared.lock(), &group);
         shared.active.fetch_add(1, Ordering::Relaxed);
         Run {
             work: Box::pin(work),
@@ -185,13 +196,7 @@ impl<F: Future> Future for Run<F> {
                 cx.waker(),
             );
             match took {
-                Taken::Yes => (
-                    state
-                        .groups
-                        .get(&this.group)
-                        .map_or(Duration::ZERO, |g| g.vtime),
-                    Vec::new(),
-                ),
+                Taken::Yes => (vtime_of(&state, &this.group), Vec::new()),
                 Taken::No(wake) => {
                     drop(state);
                     wake_all(wake);
@@ -253,37 +258,75 @@ impl<F: Future> Future for Run<F> {
 impl<F> Drop for Run<F> {
     fn drop(&mut self) {
         self.shared.active.fetch_sub(1, Ordering::Relaxed);
-        let wake = {
-            let mut state = self.shared.lock();
-            let mut wake = Vec::new();
-            if self.holding {
-                // Its poll panicked: the token goes back (the thread's current
-                // operation is cleared, too, so no yield point charges it).
-                CURRENT.with(|current| current.replace(None));
-                state.free += 1;
-                wake = dispatch(&mut state, &self.shared);
-            } else if state.granted.remove(&self.id) {
-                // Handed a token it will never use: pass it on.
-                state.free += 1;
-                wake = dispatch(&mut state, &self.shared);
-            } else if state.waiting.remove(&self.id).is_some() {
-                leave_queue(&mut state, &self.shared, &self.group, self.id);
-            }
-            let clock = state.clock;
-            let list_idle = state.groups.get_mut(&self.group).is_some_and(|group| {
-                group.active -= 1;
-                let list = group.active == 0 && !group.listed_idle;
-                group.listed_idle |= list;
-                list
-            });
-            if list_idle {
-                state.idle.push_back(self.group.clone());
-            }
-            prune(&mut state, clock);
-            wake
-        };
+        if self.holding {
+            // Its poll panicked: the token goes back (the thread's current
+            // operation is cleared, too, so no yield point charges it).
+            CURRENT.with(|current| current.replace(None));
+        }
+        let wake = leave(
+            &mut self.shared.lock(),
+            &self.shared,
+            &self.group,
+            self.id,
+            self.holding,
+        );
         wake_all(wake);
     }
+}
+
+/// Counts one more live operation (or thread turn) of `group`; a group back
+/// from idle starts at most `CATCH_UP` behind the clock.
+fn join_group(state: &mut State, group: &Arc<str>) {
+    let floor = state.clock.saturating_sub(CATCH_UP);
+    let entry = state.groups.entry(group.clone()).or_default();
+    if entry.active == 0 {
+        entry.vtime = entry.vtime.max(floor);
+    }
+    entry.active += 1;
+}
+
+/// Run `id` of `group` ends: its token (if `holding`, or handed to it and not
+/// taken) goes on, its place in the queue is left, and its group counts one
+/// live operation less. Returns the wakers of runs handed a token.
+fn leave(
+    state: &mut State,
+    shared: &Shared,
+    group: &Arc<str>,
+    id: u64,
+    holding: bool,
+) -> Vec<Waker> {
+    let mut wake = Vec::new();
+    if holding || state.granted.remove(&id) {
+        state.free += 1;
+        wake = dispatch(state, shared);
+    } else if state.waiting.remove(&id).is_some() {
+        leave_queue(state, shared, group, id);
+    }
+    let clock = state.clock;
+    let list_idle = state.groups.get_mut(group).is_some_and(|entry| {
+        entry.active -= 1;
+        let list = entry.active == 0 && !entry.listed_idle;
+        entry.listed_idle |= list;
+        list
+    });
+    if list_idle {
+        state.idle.push_back(group.clone());
+    }
+    prune(state, clock);
+    wake
+}
+
+fn vtime_of(state: &State, group: &str) -> Duration {
+    state.groups.get(group).map_or(Duration::ZERO, |g| g.vtime)
+}
+
+/// Whether a group other than `group` waits with less virtual time than `mine`.
+fn lighter_waits(state: &State, group: &Arc<str>, mine: Duration) -> bool {
+    state
+        .ready
+        .iter()
+        .take(2)
+        .any(|(vtime, other)| other != group && *vtime < mine)
 }
 
 enum Taken {
@@ -306,12 +349,7 @@ fn take_token(
     waker: &Waker,
 ) -> Taken {
     if state.granted.remove(&id) {
-        let mine = state.groups.get(group).map_or(Duration::ZERO, |g| g.vtime);
-        let lighter = state
-            .ready
-            .first()
-            .is_some_and(|(vtime, other)| other != group && *vtime < mine);
-        if !lighter {
+        if !lighter_waits(state, group, vtime_of(state, group)) {
             return Taken::Yes;
         }
         state.free += 1;
@@ -476,13 +514,8 @@ fn should_yield() -> bool {
         if shared.waiting_groups.load(Ordering::Relaxed) == 0 {
             return false;
         }
-        let mine = current.vtime + computed;
-        let state = current.shared.lock();
-        state
-            .ready
-            .iter()
-            .take(2)
-            .any(|(vtime, group)| *group != current.group && *vtime < mine)
+        let state = shared.lock();
+        lighter_waits(&state, &current.group, current.vtime + computed)
     })
 }
 
@@ -500,6 +533,161 @@ pub async fn yield_point() {
         // requests that arrived meanwhile are read and queued for their share
         // before this operation computes on.
         tokio::task::yield_now().await;
+    }
+}
+
+/// The turn of the operation polled on this thread, for work it hands to a
+/// thread of its own (an embedded store's long read): that thread computes only
+/// with a token, charged to the operation's group, and gives it up at the
+/// work's checkpoints while a group `HAND_OVER_MARGIN` lighter waits — as a
+/// poll does at a yield point, but inside one statement.
+pub struct OperationTurns;
+
+impl ComputeTurns for OperationTurns {
+    fn turn(&self) -> Option<Box<dyn ComputeTurn>> {
+        let (shared, group) = CURRENT.with(|current| {
+            let current = current.borrow();
+            let current = current.as_ref()?;
+            Some((current.shared.clone(), current.group.clone()))
+        })?;
+        join_group(&mut shared.lock(), &group);
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        Some(Box::new(ThreadTurn {
+            shared,
+            group,
+            id,
+            holding: None,
+            computed: Duration::ZERO,
+            checked: Instant::now(),
+            long_work: None,
+        }))
+    }
+}
+
+struct ThreadTurn {
+    shared: Arc<Shared>,
+    group: Arc<str>,
+    id: u64,
+    /// While it holds a token: since when, and its group's virtual time then.
+    holding: Option<(Instant, Duration)>,
+    /// The time it held a token, until it last gave it back.
+    computed: Duration,
+    /// When a checkpoint last looked at the queue.
+    checked: Instant,
+    /// From `begin` to `end`: the thread on the kernel's default time slice.
+    long_work: Option<crate::time_slice::LongWork>,
+}
+
+/// Wakes a thread parked for a token.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+impl ThreadTurn {
+    /// Parks this thread until it holds a token. `front`: it was cut at a
+    /// checkpoint and keeps its place at its group's head.
+    fn take(&mut self, front: bool) {
+        let shared = &self.shared;
+        {
+            let mut state = shared.lock();
+            if state.free > 0 && state.ready.is_empty() {
+                state.free -= 1;
+                self.holding = Some((Instant::now(), vtime_of(&state, &self.group)));
+                return;
+            }
+            let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+            enqueue(&mut state, shared, &self.group, self.id, &waker, front);
+            let wake = dispatch(&mut state, shared);
+            drop(state);
+            wake_all(wake);
+        }
+        loop {
+            {
+                let mut state = shared.lock();
+                if state.granted.remove(&self.id) {
+                    self.holding = Some((Instant::now(), vtime_of(&state, &self.group)));
+                    return;
+                }
+            }
+            std::thread::park();
+        }
+    }
+
+    /// Charges the time since it took its token and gives the token on.
+    fn give_back(&mut self, state: &mut State) -> Vec<Waker> {
+        let Some((started, _)) = self.holding.take() else {
+            return Vec::new();
+        };
+        let used = started.elapsed();
+        self.computed += used;
+        charge(state, &self.group, used);
+        state.free += 1;
+        dispatch(state, &self.shared)
+    }
+}
+
+impl ComputeTurn for ThreadTurn {
+    fn begin(&mut self) {
+        if self.holding.is_none() {
+            self.take(false);
+        }
+        self.long_work
+            .get_or_insert_with(crate::time_slice::LongWork::begin);
+    }
+
+    fn checkpoint(&mut self) {
+        let Some((started, vtime)) = self.holding else {
+            return;
+        };
+        if self.shared.waiting_groups.load(Ordering::Relaxed) == 0
+            || self.checked.elapsed() < CHECKPOINT_GAP
+        {
+            return;
+        }
+        self.checked = Instant::now();
+        let wake = {
+            let shared = self.shared.clone();
+            let mut state = shared.lock();
+            let mine = vtime + started.elapsed();
+            if !lighter_waits(&state, &self.group, mine.saturating_sub(HAND_OVER_MARGIN)) {
+                return;
+            }
+            self.give_back(&mut state)
+        };
+        wake_all(wake);
+        self.take(true);
+    }
+
+    fn end(&mut self) -> Duration {
+        let wake = {
+            let shared = self.shared.clone();
+            let mut state = shared.lock();
+            self.give_back(&mut state)
+        };
+        wake_all(wake);
+        self.long_work = None;
+        self.computed
+    }
+}
+
+impl Drop for ThreadTurn {
+    fn drop(&mut self) {
+        let wake = {
+            let shared = self.shared.clone();
+            let mut state = shared.lock();
+            let mut wake = self.give_back(&mut state);
+            wake.extend(leave(&mut state, &shared, &self.group, self.id, false));
+            wake
+        };
+        wake_all(wake);
     }
 }
 
@@ -685,5 +873,76 @@ mod tests {
         state.idle.push_back(group.clone());
         prune(&mut state, Duration::from_secs(1));
         assert!(state.groups.is_empty() && state.idle.is_empty());
+    }
+
+    /// An operation's long read: `chunks` of `chunk` of CPU on a blocking
+    /// thread in the operation's turn, a checkpoint after each. Returns what
+    /// the turn computed.
+    async fn long_read(chunks: usize, chunk: Duration) -> Duration {
+        let mut turn = OperationTurns.turn().expect("polled inside an operation");
+        tokio::task::spawn_blocking(move || {
+            turn.begin();
+            for _ in 0..chunks {
+                spin(chunk);
+                turn.checkpoint();
+            }
+            turn.end()
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_long_read_in_a_thread_turn_stops_for_a_lighter_group() {
+        let share = CpuShare::new(1);
+        // A: one read of 30 ms of CPU on its own thread.
+        let a = {
+            let share = share.clone();
+            tokio::spawn(async move {
+                share
+                    .run("a".into(), long_read(60, Duration::from_micros(500)))
+                    .await
+            })
+        };
+        // Once A has computed well past the hand-over margin, B comes.
+        tokio::time::sleep(Duration::from_millis(8)).await;
+        let started = Instant::now();
+        share
+            .run("b".into(), busy(4, Duration::from_micros(500)))
+            .await;
+        let b_took = started.elapsed();
+        let a_computed = a.await.unwrap();
+        // Without the checkpoints B would wait for the rest of A's read (~22 ms).
+        assert!(
+            b_took < Duration::from_millis(12),
+            "B took {b_took:?} beside A's long read"
+        );
+        assert!(a_computed >= Duration::from_millis(30), "{a_computed:?}");
+        assert!(share.charged("a").unwrap() >= Duration::from_millis(30));
+        assert_eq!(share.load(), (0, 0));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_thread_turn_dropped_mid_work_gives_its_token_back() {
+        assert!(
+            OperationTurns.turn().is_none(),
+            "no turn outside an operation"
+        );
+        let share = CpuShare::new(1);
+        share
+            .run("a".into(), async {
+                let mut turn = OperationTurns.turn().unwrap();
+                tokio::task::spawn_blocking(move || {
+                    turn.begin();
+                    spin(Duration::from_micros(200));
+                    drop(turn);
+                })
+                .await
+                .unwrap();
+            })
+            .await;
+        assert_eq!(share.load(), (0, 0), "no token lost");
+        assert!(share.charged("a").unwrap() >= Duration::from_micros(200));
+        assert_eq!(share.run("b".into(), async { 4 }).await, 4);
     }
 }

@@ -12,11 +12,13 @@ pub mod oracle;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+pub mod turn;
 pub mod value;
 
 pub use dialect::Dialect;
 pub use error::{Refusal, StoreError};
 pub use sql::Sql;
+pub use turn::{ComputeTurn, ComputeTurns, NoTurns};
 pub use value::{Row, Value};
 
 /// One open session to a tenant's database.
@@ -38,8 +40,19 @@ impl Connection {
     /// Runs one statement and returns its rows: one database round trip.
     /// `request_id` tags the session (Oracle `CLIENT_IDENTIFIER`) for the DBA.
     pub async fn query(&mut self, sql: &Sql, request_id: &str) -> Result<Vec<Row>, StoreError> {
+        self.query_in_turn(sql, request_id, &NoTurns).await
+    }
+
+    /// `query` for an operation that shares the CPU: an embedded store may run
+    /// a long statement on a thread of its own in the operation's `turns`.
+    pub async fn query_in_turn(
+        &mut self,
+        sql: &Sql,
+        request_id: &str,
+        turns: &dyn ComputeTurns,
+    ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Connection::Sqlite(session) => session.query(sql).await,
+            Connection::Sqlite(session) => session.query(sql, turns).await,
             Connection::Oracle(session) => session.query(sql, request_id).await,
             Connection::Postgres(session) => session.query(sql).await,
         }
@@ -100,7 +113,7 @@ impl Connection {
     pub async fn call_returning_id(&mut self, sql: &Sql) -> Result<i64, StoreError> {
         let rows = match self {
             Connection::Oracle(session) => return session.call_returning_id(sql).await,
-            Connection::Sqlite(session) => session.query(sql).await?,
+            Connection::Sqlite(session) => session.query(sql, &NoTurns).await?,
             Connection::Postgres(session) => session.query(sql).await?,
         };
         rows.first()

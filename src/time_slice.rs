@@ -1,0 +1,170 @@
+//! How long the kernel lets the runtime's threads run before it looks at others.
+//!
+//! Work outside the fair share's tokens — reading a request, checking its token,
+//! writing an answer — is short, and a request waits for it. A long read of an
+//! embedded store (`crate::share`'s thread turns) is long and holds a token. On a
+//! busy core the kernel shares time between them in slices of about a millisecond
+//! or more, so a quiet tenant's request could wait that long for the thread that
+//! reads it, behind another tenant's statement. So the runtime's threads ask for
+//! short slices (Linux 6.12 and later, `sched_setattr`'s `sched_runtime` for
+//! normal threads): a woken one is run sooner. A thread asks for the default slice
+//! back while it computes a long read. A slice changes when a thread runs, not how
+//! much CPU it gets: the threads keep equal weights, so no work starves.
+//!
+//! Elsewhere (older kernels ignore the field, other systems lack the call) this
+//! changes nothing, and a refusal is not an error: the server only runs as before.
+use std::cell::Cell;
+
+/// The slice the runtime's threads ask for: the shortest Linux accepts.
+const SHORT_NS: u64 = 100_000;
+
+/// A thread's scheduling policy and nice value, kept as they are when its slice
+/// changes.
+#[derive(Clone, Copy)]
+struct Scheduling {
+    policy: i32,
+    nice: i32,
+}
+
+thread_local! {
+    /// Set if this thread asked for short slices (a runtime thread does, at start).
+    static SHORT: Cell<Option<Scheduling>> = const { Cell::new(None) };
+}
+
+/// Called on each of the runtime's threads as it starts.
+pub fn ask_for_short_slices() {
+    if let Some(scheduling) = scheduling() {
+        if set_slice(scheduling, SHORT_NS) {
+            SHORT.with(|short| short.set(Some(scheduling)));
+        }
+    }
+}
+
+/// While it lives, this thread runs on the kernel's default slice (if it had asked
+/// for short ones): long work in one piece, preempted sooner by short work woken
+/// beside it.
+pub struct LongWork {
+    was_short: Option<Scheduling>,
+}
+
+impl LongWork {
+    pub fn begin() -> Self {
+        let was_short = SHORT.with(Cell::get);
+        if let Some(scheduling) = was_short {
+            set_slice(scheduling, 0);
+        }
+        LongWork { was_short }
+    }
+}
+
+impl Drop for LongWork {
+    fn drop(&mut self) {
+        if let Some(scheduling) = self.was_short {
+            set_slice(scheduling, SHORT_NS);
+        }
+    }
+}
+
+/// This thread's policy and nice value, if it is a normal (or batch) thread.
+#[cfg(target_os = "linux")]
+fn scheduling() -> Option<Scheduling> {
+    // SAFETY: both calls only read the calling thread's (id 0) attributes.
+    unsafe {
+        let policy = libc::sched_getscheduler(0);
+        if policy != libc::SCHED_OTHER && policy != libc::SCHED_BATCH {
+            return None;
+        }
+        *libc::__errno_location() = 0;
+        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if nice == -1 && *libc::__errno_location() != 0 {
+            return None;
+        }
+        Some(Scheduling { policy, nice })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn scheduling() -> Option<Scheduling> {
+    None
+}
+
+/// Asks for `runtime_ns` slices for this thread (0: the kernel's default),
+/// keeping its policy and nice value. Whether the kernel took it.
+#[cfg(target_os = "linux")]
+fn set_slice(scheduling: Scheduling, runtime_ns: u64) -> bool {
+    /// The kernel's `struct sched_attr`, first version (48 bytes).
+    #[repr(C)]
+    struct SchedAttr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+    }
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: scheduling.policy as u32,
+        flags: 0,
+        nice: scheduling.nice,
+        priority: 0,
+        runtime: runtime_ns,
+        deadline: 0,
+        period: 0,
+    };
+    // SAFETY: the call acts on the calling thread (id 0) only; the attribute
+    // block is a live, correctly sized value for the call's duration.
+    unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_slice(_scheduling: Scheduling, _runtime_ns: u64) -> bool {
+    false
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The slice as the kernel reports it back (`sched_getattr`).
+    fn slice_now() -> u64 {
+        let mut attr = [0u64; 7];
+        // SAFETY: a 56-byte buffer for a 48-byte attribute block of this thread.
+        let r =
+            unsafe { libc::syscall(libc::SYS_sched_getattr, 0, attr.as_mut_ptr(), 48u32, 0u32) };
+        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+        attr[3]
+    }
+
+    #[test]
+    fn a_thread_takes_the_default_slice_for_long_work_and_its_short_one_back() {
+        std::thread::spawn(|| {
+            ask_for_short_slices();
+            if SHORT.with(Cell::get).is_none() {
+                // A kernel or sandbox that refuses: nothing changed, as promised.
+                return;
+            }
+            let short = slice_now();
+            {
+                let _long = LongWork::begin();
+                assert!(slice_now() > short, "the default is longer than 100 µs");
+            }
+            assert_eq!(slice_now(), short);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_thread_that_never_asked_keeps_its_slice() {
+        std::thread::spawn(|| {
+            let before = slice_now();
+            drop(LongWork::begin());
+            assert_eq!(slice_now(), before);
+        })
+        .join()
+        .unwrap();
+    }
+}
