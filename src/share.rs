@@ -45,8 +45,9 @@ const CATCH_UP: Duration = Duration::from_millis(5);
 const SLICE: Duration = Duration::from_micros(250);
 
 /// How often a thread turn's checkpoints look at the queue (under the lock)
-/// while others wait: a lighter group waits at most about this long for a long
-/// read to stop, and a heavy tenant's own queue costs its reads little.
+/// while others wait: a group `HAND_OVER_MARGIN` lighter waits at most about
+/// this long for a long read to stop, and a heavy tenant's own queue costs its
+/// reads little.
 const CHECKPOINT_GAP: Duration = Duration::from_micros(20);
 
 /// How much less CPU a waiting group must have used for a thread turn to stop

@@ -138,15 +138,34 @@ mod tests {
         attr[3]
     }
 
+    /// The running kernel's (major, minor) version.
+    fn kernel_version() -> (u32, u32) {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.trim().split(['.', '-']);
+        let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        (next(), next())
+    }
+
     #[test]
     fn a_thread_takes_the_default_slice_for_long_work_and_its_short_one_back() {
         std::thread::spawn(|| {
+            let before = slice_now();
             ask_for_short_slices();
             if SHORT.with(Cell::get).is_none() {
-                // A kernel or sandbox that refuses: nothing changed, as promised.
+                // Only a kernel without custom slices may refuse, and then
+                // nothing changed, as promised.
+                assert!(
+                    kernel_version() < (6, 12),
+                    "refused on {:?}",
+                    kernel_version()
+                );
+                assert_eq!(slice_now(), before);
                 return;
             }
             let short = slice_now();
+            if kernel_version() >= (6, 12) {
+                assert_eq!(short, SHORT_NS, "the kernel reports the slice asked for");
+            }
             {
                 let _long = LongWork::begin();
                 assert!(slice_now() > short, "the default is longer than 100 µs");
