@@ -19,9 +19,8 @@
 //! read): when a group with less virtual time waits, the running operation
 //! gives its token up there.
 //!
-//! Work an operation hands to a thread of its own (an embedded store's long
-//! read, `OperationTurns`) takes a token the same way, blocking that thread, and
-//! gives it up at the work's checkpoints to a group well behind it.
+//! A long read of an embedded store computes inside one poll, too, and is cut
+//! the same way between the steps of its statement (`OperationPauses`).
 use std::{
     cell::RefCell,
     collections::{BTreeSet, HashMap, HashSet, VecDeque},
@@ -31,11 +30,11 @@ use std::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    task::{Context, Poll, Wake, Waker},
+    task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
 
-use crate::store::{ComputeTurn, ComputeTurns};
+use crate::store::Pauses;
 
 /// How far behind the others a group coming back from idle may start.
 const CATCH_UP: Duration = Duration::from_millis(5);
@@ -44,19 +43,22 @@ const CATCH_UP: Duration = Duration::from_millis(5);
 /// others (new requests among them, which can only be seen once polled).
 const SLICE: Duration = Duration::from_micros(250);
 
-/// How often a thread turn's checkpoints look at the queue (under the lock)
-/// while others wait: a group `HAND_OVER_MARGIN` lighter waits at most about
-/// this long for a long read to stop, and a heavy tenant's own queue costs its
-/// reads little.
+/// How often a long read's checkpoints look at the queue (under the lock) while
+/// others wait: a group `PAUSE_MARGIN` lighter waits at most about this long for
+/// a long read to pause, and a heavy tenant's own queue costs its reads little.
 const CHECKPOINT_GAP: Duration = Duration::from_micros(20);
 
-/// How much less CPU a waiting group must have used for a thread turn to stop
-/// for it at a checkpoint. A group back from idle is up to `CATCH_UP` behind and
-/// is served at once; groups that all keep the server busy are within about a
-/// slice of each other, and their long reads would otherwise hand the CPU back
-/// and forth every `CHECKPOINT_GAP` (a quarter more CPU per dashboard when
-/// measured so).
-const HAND_OVER_MARGIN: Duration = Duration::from_micros(2_500);
+/// How much less CPU a waiting group must have used for a long read to pause for
+/// it. A group back from idle is up to `CATCH_UP` behind and is served at the
+/// next checkpoint. Groups that all keep the server busy are within about a slice
+/// of each other, and their long reads would otherwise hand the CPU back and
+/// forth every `CHECKPOINT_GAP`: reads that interleave so finely cost more each
+/// (a quarter more CPU per dashboard when measured so).
+const PAUSE_MARGIN: Duration = Duration::from_micros(2_500);
+
+/// How long the server counts as contended after a group became busy beside
+/// another: far longer than a quiet tenant's pause between two requests.
+const CONTENDED_FOR: Duration = Duration::from_millis(100);
 
 /// Idle groups whose record is looked at for pruning at each operation's end.
 const PRUNE_PER_END: usize = 2;
@@ -74,6 +76,10 @@ struct Shared {
     waiting_groups: AtomicUsize,
     /// Operations alive, all groups together.
     active: AtomicUsize,
+    /// Until when the server counts as contended (`CONTENDED_FOR` after a group
+    /// became busy beside another), in nanoseconds since `started`.
+    contended_until: AtomicU64,
+    started: Instant,
     next_id: AtomicU64,
 }
 
@@ -92,6 +98,8 @@ struct State {
     granted: HashSet<u64>,
     /// Groups whose last operation ended, oldest first (pruning candidates).
     idle: VecDeque<Arc<str>>,
+    /// Groups with an operation alive.
+    busy_groups: usize,
 }
 
 #[derive(Default)]
@@ -121,6 +129,8 @@ impl CpuShare {
                 }),
                 waiting_groups: AtomicUsize::new(0),
                 active: AtomicUsize::new(0),
+                contended_until: AtomicU64::new(0),
+                started: Instant::now(),
                 next_id: AtomicU64::new(0),
             }),
         }
@@ -134,7 +144,7 @@ impl CpuShare {
     pub fn run<F: Future>(&self, group: Arc<str>, work: F) -> Run<F> {
         let shared = self.shared.clone();
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        join_group(&mut shared.lock(), &group);
+        join_group(&mut shared.lock(), &shared, &group);
         shared.active.fetch_add(1, Ordering::Relaxed);
         Run {
             work: Box::pin(work),
@@ -142,6 +152,7 @@ impl CpuShare {
             group,
             id,
             polled: false,
+            kept: false,
             holding: false,
         }
     }
@@ -165,6 +176,17 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn nanos_since_start(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether two groups have been busy at once within `CONTENDED_FOR`: a
+    /// tenant that sends one request at a time is between two of them now and
+    /// then, and its next one must still be read soon.
+    fn contended(&self) -> bool {
+        self.nanos_since_start() < self.contended_until.load(Ordering::Relaxed)
+    }
 }
 
 /// An operation of one group; see the module's documentation.
@@ -175,6 +197,8 @@ pub struct Run<F> {
     id: u64,
     /// Whether it has been polled: a first poll queues.
     polled: bool,
+    /// Whether its last poll paused keeping its token (`OperationPauses`).
+    kept: bool,
     /// Whether it holds a token now (inside a poll of `work`): if that poll
     /// panics, the token is given back when the unwinding drops the run.
     holding: bool,
@@ -186,6 +210,13 @@ impl<F: Future> Future for Run<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
         let first = !std::mem::replace(&mut this.polled, true);
+        // Back from a pause that kept its token: only a group well behind it
+        // takes that token now.
+        let margin = if std::mem::take(&mut this.kept) {
+            PAUSE_MARGIN
+        } else {
+            Duration::ZERO
+        };
         let (vtime, wake) = {
             let mut state = this.shared.lock();
             let took = take_token(
@@ -194,6 +225,7 @@ impl<F: Future> Future for Run<F> {
                 &this.group,
                 this.id,
                 first,
+                margin,
                 cx.waker(),
             );
             match took {
@@ -213,16 +245,28 @@ impl<F: Future> Future for Run<F> {
                 group: this.group.clone(),
                 vtime,
                 started,
+                checked: started,
                 yielded: false,
+                keeps_token: false,
             }))
         });
         this.holding = true;
         let outcome = this.work.as_mut().poll(cx);
         this.holding = false;
-        let yielded = CURRENT
+        let (yielded, keeps_token) = CURRENT
             .with(|current| current.replace(previous))
-            .is_some_and(|mine| mine.yielded);
+            .map_or((false, false), |mine| (mine.yielded, mine.keeps_token));
         let used = started.elapsed();
+        if keeps_token && outcome.is_pending() {
+            // Paused only so that the runtime looks at its sockets: the token
+            // stays this run's, as one handed to it and not yet taken, so the
+            // other groups' long reads do not interleave with its own.
+            let mut state = this.shared.lock();
+            charge(&mut state, &this.group, used);
+            state.granted.insert(this.id);
+            this.kept = true;
+            return outcome;
+        }
         let wake = {
             let mut state = this.shared.lock();
             charge(&mut state, &this.group, used);
@@ -275,13 +319,19 @@ impl<F> Drop for Run<F> {
     }
 }
 
-/// Counts one more live operation (or thread turn) of `group`; a group back
-/// from idle starts at most `CATCH_UP` behind the clock.
-fn join_group(state: &mut State, group: &Arc<str>) {
+/// Counts one more live operation of `group`; a group back from idle starts
+/// at most `CATCH_UP` behind the clock, and the server is contended from then
+/// on for `CONTENDED_FOR` if another group is busy too.
+fn join_group(state: &mut State, shared: &Shared, group: &Arc<str>) {
     let floor = state.clock.saturating_sub(CATCH_UP);
     let entry = state.groups.entry(group.clone()).or_default();
     if entry.active == 0 {
         entry.vtime = entry.vtime.max(floor);
+        state.busy_groups += 1;
+        if state.busy_groups > 1 {
+            let until = shared.nanos_since_start() + CONTENDED_FOR.as_nanos() as u64;
+            shared.contended_until.store(until, Ordering::Relaxed);
+        }
     }
     entry.active += 1;
 }
@@ -304,12 +354,17 @@ fn leave(
         leave_queue(state, shared, group, id);
     }
     let clock = state.clock;
+    let mut went_idle = false;
     let list_idle = state.groups.get_mut(group).is_some_and(|entry| {
         entry.active -= 1;
-        let list = entry.active == 0 && !entry.listed_idle;
+        went_idle = entry.active == 0;
+        let list = went_idle && !entry.listed_idle;
         entry.listed_idle |= list;
         list
     });
+    if went_idle {
+        state.busy_groups -= 1;
+    }
     if list_idle {
         state.idle.push_back(group.clone());
     }
@@ -337,8 +392,8 @@ enum Taken {
 }
 
 /// Takes a token for run `id`, or queues it (refreshing its waker). A token
-/// handed to it is passed on if a group with less virtual time has come to wait
-/// since. A first poll always queues, even when a token is free: operations
+/// handed to it is passed on if a group with more than `margin` less virtual
+/// time has come to wait since. A first poll always queues, even when a token is free: operations
 /// that tokio has not polled yet cannot be seen, and this lets them be before
 /// anyone computes.
 fn take_token(
@@ -347,10 +402,12 @@ fn take_token(
     group: &Arc<str>,
     id: u64,
     first: bool,
+    margin: Duration,
     waker: &Waker,
 ) -> Taken {
     if state.granted.remove(&id) {
-        if !lighter_waits(state, group, vtime_of(state, group)) {
+        let mine = vtime_of(state, group).saturating_sub(margin);
+        if !lighter_waits(state, group, mine) {
             return Taken::Yes;
         }
         state.free += 1;
@@ -489,8 +546,13 @@ struct Current {
     group: Arc<str>,
     vtime: Duration,
     started: Instant,
+    /// When a long read's checkpoint last looked at the queue in this poll.
+    checked: Instant,
     /// Whether its poll is ending at a yield point (it still wants the CPU).
     yielded: bool,
+    /// Whether it yields only for the runtime to look at its sockets, keeping
+    /// its token.
+    keeps_token: bool,
 }
 
 thread_local! {
@@ -537,158 +599,52 @@ pub async fn yield_point() {
     }
 }
 
-/// The turn of the operation polled on this thread, for work it hands to a
-/// thread of its own (an embedded store's long read): that thread computes only
-/// with a token, charged to the operation's group, and gives it up at the
-/// work's checkpoints while a group `HAND_OVER_MARGIN` lighter waits — as a
-/// poll does at a yield point, but inside one statement.
-pub struct OperationTurns;
+/// Pauses for the operation polled on this thread, asked at the checkpoints of
+/// a long read its embedded store computes inside the poll (`crate::store::pause`):
+/// it stops there as a poll does at a yield point, but inside one statement — for
+/// a group more than `PAUSE_MARGIN` lighter that waits, or once it has computed
+/// a slice while other operations are alive and the server is `contended`. The
+/// pause lets the runtime look at its sockets, where the next request of a quiet
+/// tenant waits to be read (a request not read yet cannot wait for a token).
+/// With one tenant busy alone it only cost: its reads, cut into slices, cost an
+/// eighth more CPU each when measured with a dashboard flood.
+pub struct OperationPauses;
 
-impl ComputeTurns for OperationTurns {
-    fn turn(&self) -> Option<Box<dyn ComputeTurn>> {
-        let (shared, group) = CURRENT.with(|current| {
-            let current = current.borrow();
-            let current = current.as_ref()?;
-            Some((current.shared.clone(), current.group.clone()))
-        })?;
-        join_group(&mut shared.lock(), &group);
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        Some(Box::new(ThreadTurn {
-            shared,
-            group,
-            id,
-            holding: None,
-            computed: Duration::ZERO,
-            checked: Instant::now(),
-            long_work: None,
-        }))
-    }
-}
-
-struct ThreadTurn {
-    shared: Arc<Shared>,
-    group: Arc<str>,
-    id: u64,
-    /// While it holds a token: since when, and its group's virtual time then.
-    holding: Option<(Instant, Duration)>,
-    /// The time it held a token, until it last gave it back.
-    computed: Duration,
-    /// When a checkpoint last looked at the queue.
-    checked: Instant,
-    /// From `begin` to `end`: the thread on the kernel's default time slice.
-    long_work: Option<crate::time_slice::LongWork>,
-}
-
-/// Wakes a thread parked for a token.
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
+impl Pauses for OperationPauses {
+    fn can_pause(&self) -> bool {
+        CURRENT.with(|current| current.borrow().is_some())
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-impl ThreadTurn {
-    /// Parks this thread until it holds a token. `front`: it was cut at a
-    /// checkpoint and keeps its place at its group's head.
-    fn take(&mut self, front: bool) {
-        let shared = &self.shared;
-        {
-            let mut state = shared.lock();
-            if state.free > 0 && state.ready.is_empty() {
-                state.free -= 1;
-                self.holding = Some((Instant::now(), vtime_of(&state, &self.group)));
-                return;
-            }
-            let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-            enqueue(&mut state, shared, &self.group, self.id, &waker, front);
-            let wake = dispatch(&mut state, shared);
-            drop(state);
-            wake_all(wake);
-        }
-        loop {
+    fn should_pause(&self) -> bool {
+        CURRENT.with(|current| {
+            let mut current = current.borrow_mut();
+            let Some(current) = current.as_mut() else {
+                return false;
+            };
+            let shared = &current.shared;
+            if current.started.elapsed() >= SLICE
+                && shared.active.load(Ordering::Relaxed) > shared.tokens
+                && shared.contended()
             {
-                let mut state = shared.lock();
-                if state.granted.remove(&self.id) {
-                    self.holding = Some((Instant::now(), vtime_of(&state, &self.group)));
-                    return;
-                }
+                current.yielded = true;
+                current.keeps_token = true;
+                return true;
             }
-            std::thread::park();
-        }
-    }
-
-    /// Charges the time since it took its token and gives the token on.
-    fn give_back(&mut self, state: &mut State) -> Vec<Waker> {
-        let Some((started, _)) = self.holding.take() else {
-            return Vec::new();
-        };
-        let used = started.elapsed();
-        self.computed += used;
-        charge(state, &self.group, used);
-        state.free += 1;
-        dispatch(state, &self.shared)
-    }
-}
-
-impl ComputeTurn for ThreadTurn {
-    fn begin(&mut self) {
-        if self.holding.is_none() {
-            self.take(false);
-        }
-        self.long_work
-            .get_or_insert_with(crate::time_slice::LongWork::begin);
-    }
-
-    fn checkpoint(&mut self) {
-        let Some((started, vtime)) = self.holding else {
-            return;
-        };
-        if self.shared.waiting_groups.load(Ordering::Relaxed) == 0
-            || self.checked.elapsed() < CHECKPOINT_GAP
-        {
-            return;
-        }
-        self.checked = Instant::now();
-        let wake = {
-            let shared = self.shared.clone();
-            let mut state = shared.lock();
-            let mine = vtime + started.elapsed();
-            if !lighter_waits(&state, &self.group, mine.saturating_sub(HAND_OVER_MARGIN)) {
-                return;
+            if shared.waiting_groups.load(Ordering::Relaxed) == 0
+                || current.checked.elapsed() < CHECKPOINT_GAP
+            {
+                return false;
             }
-            self.give_back(&mut state)
-        };
-        wake_all(wake);
-        self.take(true);
-    }
-
-    fn end(&mut self) -> Duration {
-        let wake = {
-            let shared = self.shared.clone();
-            let mut state = shared.lock();
-            self.give_back(&mut state)
-        };
-        wake_all(wake);
-        self.long_work = None;
-        self.computed
-    }
-}
-
-impl Drop for ThreadTurn {
-    fn drop(&mut self) {
-        let wake = {
-            let shared = self.shared.clone();
-            let mut state = shared.lock();
-            let mut wake = self.give_back(&mut state);
-            wake.extend(leave(&mut state, &shared, &self.group, self.id, false));
-            wake
-        };
-        wake_all(wake);
+            current.checked = Instant::now();
+            let mine = current.vtime + current.started.elapsed();
+            let pause = lighter_waits(
+                &shared.lock(),
+                &current.group,
+                mine.saturating_sub(PAUSE_MARGIN),
+            );
+            current.yielded |= pause;
+            pause
+        })
     }
 }
 
@@ -775,12 +731,13 @@ mod tests {
                     .await
             }));
         }
-        // A has used 10 ms of CPU when B comes: B (4 ms, starting at most 5 ms
-        // behind) stays the lighter group throughout.
+        // A has used 10 ms of CPU when B comes: B (2 ms, starting at most 5 ms
+        // behind) stays the lighter group throughout, even if the kernel
+        // preempts this thread inside a few of B's chunks (time is wall time).
         while a_chunks.load(Ordering::Relaxed) < 20 {
             tokio::task::yield_now().await;
         }
-        // B: 8 chunks, each past the slice, so it is cut at every yield point.
+        // B: 4 chunks, each past the slice, so it is cut at every yield point.
         let b = {
             let (share, a_chunks) = (share.clone(), a_chunks.clone());
             tokio::spawn(async move {
@@ -788,7 +745,7 @@ mod tests {
                     .run("b".into(), async move {
                         spin(Duration::from_micros(500));
                         let first = a_chunks.load(Ordering::Relaxed);
-                        for _ in 0..7 {
+                        for _ in 0..3 {
                             yield_point().await;
                             spin(Duration::from_micros(500));
                         }
@@ -876,27 +833,28 @@ mod tests {
         assert!(state.groups.is_empty() && state.idle.is_empty());
     }
 
-    /// An operation's long read: `chunks` of `chunk` of CPU on a blocking
-    /// thread in the operation's turn, a checkpoint after each. Returns what
-    /// the turn computed.
-    async fn long_read(chunks: usize, chunk: Duration) -> Duration {
-        let mut turn = OperationTurns.turn().expect("polled inside an operation");
-        tokio::task::spawn_blocking(move || {
-            turn.begin();
-            for _ in 0..chunks {
-                spin(chunk);
-                turn.checkpoint();
+    /// An operation's long read as an embedded store runs it: `chunks` of
+    /// `chunk` of CPU inside the poll, asking at a checkpoint after each.
+    /// Returns how often it paused.
+    async fn long_read(chunks: usize, chunk: Duration) -> usize {
+        assert!(OperationPauses.can_pause(), "polled inside an operation");
+        let mut paused = 0;
+        for _ in 0..chunks {
+            spin(chunk);
+            if OperationPauses.should_pause() {
+                paused += 1;
+                tokio::task::yield_now().await;
             }
-            turn.end()
-        })
-        .await
-        .unwrap()
+        }
+        paused
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_long_read_in_a_thread_turn_stops_for_a_lighter_group() {
+    /// Two threads, as in the server (a worker more than the tokens): B's
+    /// operation starts on one while A's read computes on the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_long_read_pauses_at_its_checkpoints_for_a_lighter_group() {
         let share = CpuShare::new(1);
-        // A: one read of 30 ms of CPU on its own thread.
+        // A: one read of 30 ms of CPU, on the runtime's worker.
         let a = {
             let share = share.clone();
             tokio::spawn(async move {
@@ -905,45 +863,60 @@ mod tests {
                     .await
             })
         };
-        // Once A has computed well past the hand-over margin, B comes.
-        tokio::time::sleep(Duration::from_millis(8)).await;
+        // B comes once A has computed well past its slice, on the test's own
+        // thread (a timer would not fire: the one worker that drives timers
+        // is computing A's read).
+        std::thread::sleep(Duration::from_millis(8));
         let started = Instant::now();
         share
             .run("b".into(), busy(4, Duration::from_micros(500)))
             .await;
         let b_took = started.elapsed();
-        let a_computed = a.await.unwrap();
-        // Without the checkpoints B would wait for the rest of A's read (~22 ms).
+        let a_paused = a.await.unwrap();
+        // Without the pauses B would wait for the rest of A's read (~22 ms).
         assert!(
             b_took < Duration::from_millis(12),
             "B took {b_took:?} beside A's long read"
         );
-        assert!(a_computed >= Duration::from_millis(30), "{a_computed:?}");
+        assert!(a_paused >= 1, "A paused {a_paused} times");
         assert!(share.charged("a").unwrap() >= Duration::from_millis(30));
         assert_eq!(share.load(), (0, 0));
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_thread_turn_dropped_mid_work_gives_its_token_back() {
-        assert!(
-            OperationTurns.turn().is_none(),
-            "no turn outside an operation"
-        );
+    async fn a_long_read_beside_another_busy_tenant_pauses_when_its_slice_is_up() {
         let share = CpuShare::new(1);
-        share
-            .run("a".into(), async {
-                let mut turn = OperationTurns.turn().unwrap();
-                tokio::task::spawn_blocking(move || {
-                    turn.begin();
-                    spin(Duration::from_micros(200));
-                    drop(turn);
-                })
-                .await
-                .unwrap();
-            })
+        // B: an operation alive but waiting (on a database, say), not computing.
+        let (release, waiting) = tokio::sync::oneshot::channel::<()>();
+        let b = {
+            let share = share.clone();
+            tokio::spawn(async move { share.run("b".into(), async { waiting.await.ok() }).await })
+        };
+        tokio::task::yield_now().await;
+        // A: 10 ms of CPU in one read; nobody waits for a token, but the
+        // runtime must get to look at its sockets every slice.
+        let paused = share
+            .run("a".into(), long_read(20, Duration::from_micros(500)))
             .await;
-        assert_eq!(share.load(), (0, 0), "no token lost");
-        assert!(share.charged("a").unwrap() >= Duration::from_micros(200));
-        assert_eq!(share.run("b".into(), async { 4 }).await, 4);
+        assert!(paused >= 10, "paused {paused} times in 10 ms");
+        release.send(()).unwrap();
+        b.await.unwrap();
+        assert_eq!(share.load(), (0, 0));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_long_read_alone_does_not_pause() {
+        assert!(
+            !OperationPauses.can_pause(),
+            "no pauses outside an operation"
+        );
+        assert!(!OperationPauses.should_pause());
+        let share = CpuShare::new(1);
+        // No other tenant, nobody waiting: 10 ms straight through, past any slice.
+        let paused = share
+            .run("a".into(), long_read(20, Duration::from_micros(500)))
+            .await;
+        assert_eq!(paused, 0);
+        assert_eq!(share.load(), (0, 0));
     }
 }

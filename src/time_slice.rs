@@ -1,15 +1,15 @@
 //! How long the kernel lets the runtime's threads run before it looks at others.
 //!
 //! Work outside the fair share's tokens — reading a request, checking its token,
-//! writing an answer — is short, and a request waits for it. A long read of an
-//! embedded store (`crate::share`'s thread turns) is long and holds a token. On a
-//! busy core the kernel shares time between them in slices of about a millisecond
-//! or more, so a quiet tenant's request could wait that long for the thread that
-//! reads it, behind another tenant's statement. So the runtime's threads ask for
-//! short slices (Linux 6.12 and later, `sched_setattr`'s `sched_runtime` for
-//! normal threads): a woken one is run sooner. A thread asks for the default slice
-//! back while it computes a long read. A slice changes when a thread runs, not how
-//! much CPU it gets: the threads keep equal weights, so no work starves.
+//! writing an answer — is short, and a request waits for it. The server runs a
+//! runtime worker more than it has CPUs, so on a busy core one worker computes an
+//! operation while another could read a quiet tenant's request. The kernel
+//! shares time between them in slices of about a millisecond or more, so that
+//! request could wait that long, behind another tenant's statement. So the
+//! runtime's threads ask for short slices (Linux 6.12 and later,
+//! `sched_setattr`'s `sched_runtime` for normal threads): a woken one is run
+//! sooner. A slice changes when a thread runs, not how much CPU it gets: the
+//! threads keep equal weights, so no work starves.
 //!
 //! Elsewhere (older kernels ignore the field, other systems lack the call) this
 //! changes nothing, and a refusal is not an error: the server only runs as before.
@@ -20,47 +20,21 @@ const SHORT_NS: u64 = 100_000;
 
 /// A thread's scheduling policy and nice value, kept as they are when its slice
 /// changes.
-#[derive(Clone, Copy)]
 struct Scheduling {
     policy: i32,
     nice: i32,
 }
 
 thread_local! {
-    /// Set if this thread asked for short slices (a runtime thread does, at start).
-    static SHORT: Cell<Option<Scheduling>> = const { Cell::new(None) };
+    /// Whether this thread runs on short slices (a runtime thread asks, at start).
+    static SHORT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Called on each of the runtime's threads as it starts.
 pub fn ask_for_short_slices() {
     if let Some(scheduling) = scheduling() {
         if set_slice(scheduling, SHORT_NS) {
-            SHORT.with(|short| short.set(Some(scheduling)));
-        }
-    }
-}
-
-/// While it lives, this thread runs on the kernel's default slice (if it had asked
-/// for short ones): long work in one piece, preempted sooner by short work woken
-/// beside it.
-pub struct LongWork {
-    was_short: Option<Scheduling>,
-}
-
-impl LongWork {
-    pub fn begin() -> Self {
-        let was_short = SHORT.with(Cell::get);
-        if let Some(scheduling) = was_short {
-            set_slice(scheduling, 0);
-        }
-        LongWork { was_short }
-    }
-}
-
-impl Drop for LongWork {
-    fn drop(&mut self) {
-        if let Some(scheduling) = self.was_short {
-            set_slice(scheduling, SHORT_NS);
+            SHORT.with(|short| short.set(true));
         }
     }
 }
@@ -147,11 +121,11 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_takes_the_default_slice_for_long_work_and_its_short_one_back() {
+    fn a_runtime_thread_gets_the_short_slice_it_asks_for() {
         std::thread::spawn(|| {
             let before = slice_now();
             ask_for_short_slices();
-            if SHORT.with(Cell::get).is_none() {
+            if !SHORT.with(Cell::get) {
                 // Only a kernel without custom slices may refuse, and then
                 // nothing changed, as promised.
                 assert!(
@@ -162,26 +136,12 @@ mod tests {
                 assert_eq!(slice_now(), before);
                 return;
             }
-            let short = slice_now();
-            if kernel_version() >= (6, 12) {
-                assert_eq!(short, SHORT_NS, "the kernel reports the slice asked for");
-            }
-            {
-                let _long = LongWork::begin();
-                assert!(slice_now() > short, "the default is longer than 100 µs");
-            }
-            assert_eq!(slice_now(), short);
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    fn a_thread_that_never_asked_keeps_its_slice() {
-        std::thread::spawn(|| {
-            let before = slice_now();
-            drop(LongWork::begin());
-            assert_eq!(slice_now(), before);
+            assert!(kernel_version() >= (6, 12), "accepted on an older kernel");
+            assert_eq!(
+                slice_now(),
+                SHORT_NS,
+                "the kernel reports the slice asked for"
+            );
         })
         .join()
         .unwrap();

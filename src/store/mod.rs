@@ -9,16 +9,16 @@
 pub mod dialect;
 pub mod error;
 pub mod oracle;
+pub mod pause;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
-pub mod turn;
 pub mod value;
 
 pub use dialect::Dialect;
 pub use error::{Refusal, StoreError};
+pub use pause::{NoPauses, Pauses};
 pub use sql::Sql;
-pub use turn::{ComputeTurn, ComputeTurns, NoTurns};
 pub use value::{Row, Value};
 
 /// One open session to a tenant's database.
@@ -40,19 +40,19 @@ impl Connection {
     /// Runs one statement and returns its rows: one database round trip.
     /// `request_id` tags the session (Oracle `CLIENT_IDENTIFIER`) for the DBA.
     pub async fn query(&mut self, sql: &Sql, request_id: &str) -> Result<Vec<Row>, StoreError> {
-        self.query_in_turn(sql, request_id, &NoTurns).await
+        self.query_pausing(sql, request_id, &NoPauses).await
     }
 
-    /// `query` for an operation that shares the CPU: an embedded store may run
-    /// a long statement on a thread of its own in the operation's `turns`.
-    pub async fn query_in_turn(
+    /// `query` for an operation that shares the CPU: an embedded store may
+    /// pause a long statement between its steps when `pauses` says so.
+    pub async fn query_pausing(
         &mut self,
         sql: &Sql,
         request_id: &str,
-        turns: &dyn ComputeTurns,
+        pauses: &dyn Pauses,
     ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Connection::Sqlite(session) => session.query(sql, turns).await,
+            Connection::Sqlite(session) => session.query(sql, pauses).await,
             Connection::Oracle(session) => session.query(sql, request_id).await,
             Connection::Postgres(session) => session.query(sql).await,
         }
@@ -113,7 +113,7 @@ impl Connection {
     pub async fn call_returning_id(&mut self, sql: &Sql) -> Result<i64, StoreError> {
         let rows = match self {
             Connection::Oracle(session) => return session.call_returning_id(sql).await,
-            Connection::Sqlite(session) => session.query(sql, &NoTurns).await?,
+            Connection::Sqlite(session) => session.query(sql, &NoPauses).await?,
             Connection::Postgres(session) => session.query(sql).await?,
         };
         rows.first()

@@ -12,34 +12,42 @@
 //! runtime's threads (the writer it waits for may be a task on them).
 //!
 //! A read found long (`LongReads`: a dashboard's aggregate over a year of
-//! invoices) runs on the blocking pool, in its operation's turn (`super::turn`):
-//! it computes only while the fair share lets it, and stops between steps of the
-//! statement when a tenant well behind it waits. Inline, a request of that
-//! tenant would wait for the whole statement.
+//! invoices) still runs on the calling thread, but on a stack of its own
+//! (`PausingRead`), so that it can stop between steps of the statement when the
+//! fair share says so (`super::pause`) and go on at a later poll, on whichever
+//! thread polls it. Run straight through, a request of a lighter tenant would
+//! wait for the whole statement; run on a thread of its own, each read cost
+//! about a dozen thread switches (an eighth of a dashboard's CPU when measured).
 use std::{
     collections::HashSet,
     hash::{DefaultHasher, Hash, Hasher},
     path::Path,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
+use corosensei::{stack::DefaultStack, Coroutine, CoroutineResult, Yielder};
 use rusqlite::{types::ValueRef, ErrorCode, OpenFlags};
 
-use super::{ComputeTurn, ComputeTurns, Row, Sql, StoreError, Value};
+use super::{Pauses, Row, Sql, StoreError, Value};
 
 /// How long a statement waits for another session's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per session: every statement the API runs, with room.
 const STATEMENT_CACHE: usize = 256;
-/// A read that takes this long inline (twice in a row, `LongReads`) runs in its
-/// operation's turn. A lighter tenant's request waits at most about this long
-/// behind an inline read; a read handed to the blocking pool costs a few tens of
-/// microseconds more.
+/// A read that takes this long straight through (twice in a row, `LongReads`)
+/// runs as a `PausingRead`. A lighter tenant's request waits at most about this
+/// long behind a read run straight through.
 const LONG_READ: Duration = Duration::from_micros(500);
 /// SQLite virtual-machine instructions between two checkpoints of a long read:
 /// a few microseconds of work.
 const CHECK_EVERY: std::ffi::c_int = 1000;
+/// The stack a long read computes on: as large as a runtime worker's. Only the
+/// pages it touches take memory.
+const READ_STACK: usize = 2 << 20;
+/// Stacks kept for the next long reads (each was mapped once, its pages already
+/// faulted in): about as many as run at once on a busy server.
+const SPARE_STACKS: usize = 16;
 
 pub struct SqliteSession {
     /// `None` only while a blocking call holds it, or after such a call was
@@ -49,16 +57,16 @@ pub struct SqliteSession {
     long_reads: Box<LongReads>,
 }
 
-/// Which reads run in their operation's turn, by a hash of their text (a
-/// collision only moves a read to the other path). A read goes there once it
-/// took `LONG_READ` or more inline twice in a row: a first run can be slow for
-/// reasons of its own (preparing the statement, a cold page cache), and a run
-/// that the kernel preempted takes longer than it computed. It comes back
-/// inline once it computes less than half of that in its turn. Both sets are
+/// Which reads run as a `PausingRead`, by a hash of their text (a collision
+/// only moves a read to the other path). A read goes there once it took
+/// `LONG_READ` or more straight through twice in a row: a first run can be slow
+/// for reasons of its own (preparing the statement, a cold page cache), and a
+/// run that the kernel preempted takes longer than it computed. It comes back
+/// once it computes less than half of that while pausing. Both sets are
 /// bounded by `STATEMENT_CACHE`.
 #[derive(Default)]
 struct LongReads {
-    /// Reads that took `LONG_READ` inline once, the last time they ran.
+    /// Reads that took `LONG_READ` straight through once, the last time they ran.
     once: HashSet<u64>,
     long: HashSet<u64>,
 }
@@ -85,17 +93,11 @@ impl LongReads {
         }
     }
 
-    fn ran_in_turn(&mut self, sql: &Sql, computed: Duration) {
+    fn ran_pausing(&mut self, sql: &Sql, computed: Duration) {
         if computed < LONG_READ / 2 {
             self.long.remove(&text_key(sql));
         }
     }
-}
-
-/// The turn, shared by the thread's code and SQLite's progress handler (one
-/// thread: the lock is never contended).
-fn lock(turn: &Mutex<Box<dyn ComputeTurn>>) -> MutexGuard<'_, Box<dyn ComputeTurn>> {
-    turn.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The file a location names: a plain path, or an sqlx-style `sqlite:` URL.
@@ -120,6 +122,123 @@ fn connect(location: &str, flags: OpenFlags) -> Result<rusqlite::Connection, Sto
 /// A session whose blocking call was dropped before it returned the connection.
 fn abandoned() -> StoreError {
     StoreError::Query("the session was abandoned mid-call".into())
+}
+
+/// How a paused read is resumed: on, or stopped (its future was dropped).
+enum Resume {
+    Go,
+    Cancel,
+}
+
+/// A read's statement computing on a stack of its own. It owns the session's
+/// connection while it runs and puts it back when it ends; dropped half-way, it
+/// stops the statement (SQLite's interrupt) and puts it back then, whole.
+struct PausingRead<'s> {
+    slot: &'s mut Option<rusqlite::Connection>,
+    coroutine: Option<ReadCoroutine>,
+}
+
+type ReadCoroutine = SendCoroutine<Coroutine<Resume, (), ReadEnd, DefaultStack>>;
+type ReadEnd = (rusqlite::Connection, rusqlite::Result<Vec<Row>>);
+
+/// A coroutine that may be resumed on another thread than the one it paused on.
+struct SendCoroutine<C>(C);
+
+// SAFETY: a coroutine may move between threads if nothing on its stack is tied
+// to the thread it paused on. A read's stack holds, while paused: the connection
+// (`Send`) and what rusqlite and SQLite borrowed from it for the statement,
+// reached by nothing else, so they move with their owner; and the checkpoint
+// handler's frame, which holds the address of this stack's own yielder. It
+// pauses only in SQLite's progress handler, between two instructions of
+// SQLite's virtual machine, where SQLite holds none of its mutexes (the
+// connection has none: `SQLITE_OPEN_NO_MUTEX`), and no code on the stack holds
+// a thread-local across the pause.
+unsafe impl<C> Send for SendCoroutine<C> {}
+
+/// The yielder of the read's own stack, for SQLite's progress handler.
+struct Checkpoints(*const Yielder<Resume, ()>);
+
+// SAFETY: the handler runs only on the read's stack, while the coroutine whose
+// yielder this points to runs; it is removed before that coroutine returns.
+unsafe impl Send for Checkpoints {}
+
+impl Checkpoints {
+    /// Pauses the read; whether to stop its statement when it is resumed.
+    fn reached(&self) -> bool {
+        // SAFETY: see the `Send` implementation: the yielder is alive.
+        let resumed = unsafe { (*self.0).suspend(()) };
+        matches!(resumed, Resume::Cancel)
+    }
+}
+
+/// Stacks of finished reads, for the next ones.
+static STACKS: Mutex<Vec<DefaultStack>> = Mutex::new(Vec::new());
+
+fn stack() -> Result<DefaultStack, StoreError> {
+    let spare = STACKS.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    match spare {
+        Some(stack) => Ok(stack),
+        None => DefaultStack::new(READ_STACK)
+            .map_err(|e| StoreError::Query(format!("a long read's stack: {e}"))),
+    }
+}
+
+impl<'s> PausingRead<'s> {
+    fn start(
+        slot: &'s mut Option<rusqlite::Connection>,
+        conn: rusqlite::Connection,
+        sql: Sql,
+        stack: DefaultStack,
+    ) -> Self {
+        let coroutine =
+            Coroutine::with_stack(stack, move |yielder: &Yielder<Resume, ()>, first| {
+                let mut conn = conn;
+                if matches!(first, Resume::Cancel) {
+                    return (
+                        conn,
+                        Err(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                            None,
+                        )),
+                    );
+                }
+                let checkpoints = Checkpoints(yielder);
+                conn.progress_handler(CHECK_EVERY, Some(move || checkpoints.reached()));
+                let fetched = fetch(&mut conn, &sql);
+                conn.progress_handler(0, None::<fn() -> bool>);
+                (conn, fetched)
+            });
+        PausingRead {
+            slot,
+            coroutine: Some(SendCoroutine(coroutine)),
+        }
+    }
+
+    /// Computes until the next checkpoint (`None`) or the end (its rows).
+    fn resume(&mut self, how: Resume) -> Option<rusqlite::Result<Vec<Row>>> {
+        let coroutine = &mut self.coroutine.as_mut()?.0;
+        match coroutine.resume(how) {
+            CoroutineResult::Yield(()) => None,
+            CoroutineResult::Return((conn, fetched)) => {
+                *self.slot = Some(conn);
+                if let Some(done) = self.coroutine.take() {
+                    let mut spare = STACKS.lock().unwrap_or_else(PoisonError::into_inner);
+                    if spare.len() < SPARE_STACKS {
+                        spare.push(done.0.into_stack());
+                    }
+                }
+                Some(fetched)
+            }
+        }
+    }
+}
+
+impl Drop for PausingRead<'_> {
+    fn drop(&mut self) {
+        while self.coroutine.is_some() {
+            self.resume(Resume::Cancel);
+        }
+    }
 }
 
 impl SqliteSession {
@@ -157,21 +276,19 @@ impl SqliteSession {
         self.conn.as_mut().ok_or_else(abandoned)
     }
 
-    /// Runs a read inline, or, if it was found long and runs in a shared
-    /// operation, on the blocking pool in that operation's turn.
-    pub async fn query(
-        &mut self,
-        sql: &Sql,
-        turns: &dyn ComputeTurns,
-    ) -> Result<Vec<Row>, StoreError> {
-        if self.long_reads.holds(sql) {
-            if let Some(turn) = turns.turn() {
-                return self.long_read(sql, turn).await;
-            }
-        }
-        let started = Instant::now();
-        let fetched = fetch(self.conn()?, sql);
-        self.long_reads.ran_inline(sql, started.elapsed());
+    /// Runs a read on the calling thread: straight through, or, if it was found
+    /// long and runs in a shared operation, pausing when `pauses` says so.
+    pub async fn query(&mut self, sql: &Sql, pauses: &dyn Pauses) -> Result<Vec<Row>, StoreError> {
+        let fetched = if self.long_reads.holds(sql) && pauses.can_pause() {
+            let (fetched, computed) = self.pausing_read(sql, pauses).await?;
+            self.long_reads.ran_pausing(sql, computed);
+            fetched
+        } else {
+            let started = Instant::now();
+            let fetched = fetch(self.conn()?, sql);
+            self.long_reads.ran_inline(sql, started.elapsed());
+            fetched
+        };
         match fetched {
             Err(e) if is_busy(&e) => {
                 let sql = sql.clone();
@@ -181,41 +298,30 @@ impl SqliteSession {
         }
     }
 
-    /// A long read on the blocking pool: it computes in `turn`, with a
-    /// checkpoint every `CHECK_EVERY` instructions. If it finds the file busy,
-    /// it gives the turn back before it waits for the lock.
-    async fn long_read(
+    /// A long read on a stack of its own: at each checkpoint it asks `pauses`,
+    /// and pausing, this future returns `Pending` with the statement half-way.
+    /// Also returns how long the read computed.
+    async fn pausing_read(
         &mut self,
         sql: &Sql,
-        turn: Box<dyn ComputeTurn>,
-    ) -> Result<Vec<Row>, StoreError> {
-        let owned = sql.clone();
-        let (rows, computed) = self
-            .off_thread(Duration::ZERO, move |conn| {
-                let turn = Arc::new(Mutex::new(turn));
-                let in_handler = turn.clone();
-                lock(&turn).begin();
-                conn.progress_handler(
-                    CHECK_EVERY,
-                    Some(move || {
-                        lock(&in_handler).checkpoint();
-                        false
-                    }),
-                );
-                let fetched = fetch(conn, &owned);
-                conn.progress_handler(0, None::<fn() -> bool>);
-                let computed = lock(&turn).end();
-                match fetched {
-                    Err(e) if is_busy(&e) => {
-                        conn.busy_timeout(BUSY_TIMEOUT)?;
-                        fetch(conn, &owned).map(|rows| (rows, computed))
-                    }
-                    done => done.map(|rows| (rows, computed)),
+        pauses: &dyn Pauses,
+    ) -> Result<(rusqlite::Result<Vec<Row>>, Duration), StoreError> {
+        let stack = stack()?;
+        let conn = self.conn.take().ok_or_else(abandoned)?;
+        let mut read = PausingRead::start(&mut self.conn, conn, sql.clone(), stack);
+        let mut computed = Duration::ZERO;
+        let mut started = Instant::now();
+        loop {
+            match read.resume(Resume::Go) {
+                Some(fetched) => return Ok((fetched, computed + started.elapsed())),
+                None if pauses.should_pause() => {
+                    computed += started.elapsed();
+                    tokio::task::yield_now().await;
+                    started = Instant::now();
                 }
-            })
-            .await?;
-        self.long_reads.ran_in_turn(sql, computed);
-        Ok(rows)
+                None => {}
+            }
+        }
     }
 
     /// Runs a statement that returns no rows (writes, transaction control).
@@ -365,7 +471,8 @@ fn map_error(err: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Dialect, NoTurns};
+    use crate::store::{Dialect, NoPauses};
+    use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn temp_store(name: &str) -> String {
@@ -414,7 +521,7 @@ mod tests {
             Dialect::Sqlite,
             "SELECT id, name, day, ratio FROM t ORDER BY id",
         );
-        let rows = reader.query(&select, &NoTurns).await.unwrap();
+        let rows = reader.query(&select, &NoPauses).await.unwrap();
         assert_eq!(
             rows,
             vec![
@@ -433,7 +540,7 @@ mod tests {
             .execute(&Sql::raw(Dialect::Sqlite, "BEGIN IMMEDIATE"))
             .await
             .unwrap();
-        let rows_during_write = reader.query(&select, &NoTurns).await.unwrap();
+        let rows_during_write = reader.query(&select, &NoPauses).await.unwrap();
         assert_eq!(rows_during_write.len(), 2, "WAL readers never wait");
         writer
             .execute(&Sql::raw(Dialect::Sqlite, "COMMIT"))
@@ -441,7 +548,7 @@ mod tests {
             .unwrap();
 
         let err = reader
-            .query(&Sql::raw(Dialect::Sqlite, "SELECT nope FROM t"), &NoTurns)
+            .query(&Sql::raw(Dialect::Sqlite, "SELECT nope FROM t"), &NoPauses)
             .await
             .unwrap_err();
         assert!(
@@ -486,76 +593,135 @@ mod tests {
         );
         reads.ran_inline(&sql, long);
         assert!(reads.holds(&sql) && !reads.holds(&other));
-        reads.ran_in_turn(&sql, LONG_READ);
+        reads.ran_pausing(&sql, LONG_READ);
         assert!(reads.holds(&sql), "still long in its turn");
-        reads.ran_in_turn(&sql, LONG_READ / 4);
+        reads.ran_pausing(&sql, LONG_READ / 4);
         assert!(
             !reads.holds(&sql),
             "computed little in its turn: inline again"
         );
     }
 
-    /// A turn that counts what the store does with it.
-    #[derive(Default)]
-    struct Counted {
-        begun: AtomicUsize,
-        checkpoints: AtomicUsize,
-        ended: AtomicUsize,
+    /// Pauses every `every`-th checkpoint it is asked at, and counts.
+    struct CountingPauses {
+        every: usize,
+        asked: AtomicUsize,
+        paused: AtomicUsize,
     }
 
-    struct CountingTurns(Arc<Counted>);
-
-    struct CountingTurn(Arc<Counted>);
-
-    impl ComputeTurns for CountingTurns {
-        fn turn(&self) -> Option<Box<dyn ComputeTurn>> {
-            Some(Box::new(CountingTurn(self.0.clone())))
-        }
-    }
-
-    impl ComputeTurn for CountingTurn {
-        fn begin(&mut self) {
-            self.0.begun.fetch_add(1, Ordering::Relaxed);
-        }
-        fn checkpoint(&mut self) {
-            self.0.checkpoints.fetch_add(1, Ordering::Relaxed);
-        }
-        fn end(&mut self) -> Duration {
-            self.0.ended.fetch_add(1, Ordering::Relaxed);
-            LONG_READ
+    impl CountingPauses {
+        fn every(every: usize) -> Self {
+            CountingPauses {
+                every,
+                asked: AtomicUsize::new(0),
+                paused: AtomicUsize::new(0),
+            }
         }
     }
 
-    #[tokio::test]
-    async fn a_long_read_runs_in_its_turn_with_checkpoints_and_the_same_rows() {
-        let path = temp_store("long-read");
-        drop(SqliteSession::create(&path).await.unwrap());
-        let mut session = SqliteSession::open(&path).await.unwrap();
-        // Hundreds of thousands of VM steps: far longer than LONG_READ anywhere.
-        let long = Sql::raw(
+    impl Pauses for CountingPauses {
+        fn can_pause(&self) -> bool {
+            true
+        }
+        fn should_pause(&self) -> bool {
+            let asked = self.asked.fetch_add(1, Ordering::Relaxed) + 1;
+            let pause = asked % self.every == 0;
+            if pause {
+                self.paused.fetch_add(1, Ordering::Relaxed);
+            }
+            pause
+        }
+    }
+
+    /// Hundreds of thousands of VM steps: far longer than LONG_READ anywhere.
+    fn long_read() -> (Sql, Vec<Row>) {
+        let sql = Sql::raw(
             Dialect::Sqlite,
             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) \
              SELECT count(*), sum(x) FROM c",
         );
-        let counted = Arc::new(Counted::default());
-        let turns = CountingTurns(counted.clone());
-        let expected = vec![Row(vec![Value::Int(300_000), Value::Int(45_000_150_000)])];
+        (
+            sql,
+            vec![Row(vec![Value::Int(300_000), Value::Int(45_000_150_000)])],
+        )
+    }
+
+    /// A session that has learnt that `long_read()` is long.
+    async fn session_knowing_the_long_read(name: &str) -> SqliteSession {
+        let path = temp_store(name);
+        drop(SqliteSession::create(&path).await.unwrap());
+        let mut session = SqliteSession::open(&path).await.unwrap();
+        let (long, expected) = long_read();
+        let never = CountingPauses::every(usize::MAX);
         for _ in 0..2 {
-            assert_eq!(session.query(&long, &turns).await.unwrap(), expected);
+            assert_eq!(session.query(&long, &never).await.unwrap(), expected);
         }
         assert_eq!(
-            counted.begun.load(Ordering::Relaxed),
+            never.asked.load(Ordering::Relaxed),
             0,
-            "inline while learning"
+            "straight through while learning"
         );
-        assert_eq!(session.query(&long, &turns).await.unwrap(), expected);
-        assert_eq!(counted.begun.load(Ordering::Relaxed), 1);
-        assert_eq!(counted.ended.load(Ordering::Relaxed), 1);
-        assert!(counted.checkpoints.load(Ordering::Relaxed) > 10);
-        // Outside a shared operation the same read runs inline, and the session
-        // is whole afterwards.
-        assert_eq!(session.query(&long, &NoTurns).await.unwrap(), expected);
-        assert_eq!(counted.begun.load(Ordering::Relaxed), 1);
+        session
+    }
+
+    #[tokio::test]
+    async fn a_long_read_pauses_at_its_checkpoints_and_gives_the_same_rows() {
+        let mut session = session_knowing_the_long_read("long-read").await;
+        let (long, expected) = long_read();
+        let pauses = CountingPauses::every(3);
+        assert_eq!(session.query(&long, &pauses).await.unwrap(), expected);
+        assert!(pauses.asked.load(Ordering::Relaxed) > 30);
+        assert!(pauses.paused.load(Ordering::Relaxed) > 10);
+        // Outside a shared operation the same read runs straight through, and
+        // the session is whole afterwards.
+        assert_eq!(session.query(&long, &NoPauses).await.unwrap(), expected);
         assert!(session.is_healthy().await);
+    }
+
+    /// Polls `future` until it first returns `Pending` (a pause).
+    fn poll_to_a_pause<F: Future>(future: &mut std::pin::Pin<Box<F>>) {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_pending(), "paused");
+    }
+
+    #[tokio::test]
+    async fn a_long_read_dropped_while_paused_stops_and_keeps_its_session() {
+        let mut session = session_knowing_the_long_read("long-read-dropped").await;
+        let (long, expected) = long_read();
+        let pauses = CountingPauses::every(1);
+        let mut read = Box::pin(session.query(&long, &pauses));
+        poll_to_a_pause(&mut read);
+        drop(read);
+        assert!(session.is_healthy().await, "the connection came back");
+        assert_eq!(session.query(&long, &NoPauses).await.unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_paused_read_goes_on_on_another_thread() {
+        static PAUSES: std::sync::LazyLock<CountingPauses> =
+            std::sync::LazyLock::new(|| CountingPauses::every(2));
+        let mut session = session_knowing_the_long_read("long-read-moved").await;
+        let (long, expected) = long_read();
+        let mut read = Box::pin(async move {
+            let rows = session.query(&long, &*PAUSES).await;
+            (rows, session.is_healthy().await)
+        });
+        poll_to_a_pause(&mut read);
+        let paused_here = std::thread::current().id();
+        let (rows, healthy, there) = std::thread::spawn(move || {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let (rows, healthy) = loop {
+                if let std::task::Poll::Ready(done) = read.as_mut().poll(&mut cx) {
+                    break done;
+                }
+            };
+            (rows, healthy, std::thread::current().id())
+        })
+        .join()
+        .unwrap();
+        assert_ne!(there, paused_here);
+        assert_eq!(rows.unwrap(), expected);
+        assert!(healthy);
+        assert!(PAUSES.paused.load(Ordering::Relaxed) > 10);
     }
 }

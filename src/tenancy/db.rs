@@ -63,15 +63,19 @@ impl TenantDb {
     /// Runs one statement: one round trip on one borrowed session. First a
     /// yield point: an embedded store answers within the poll, and a tenant
     /// with less CPU used than this one may be waiting (`crate::share`). A
-    /// long statement of an embedded store computes in the operation's turn.
+    /// long statement of an embedded store pauses at its checkpoints for one.
     pub async fn query(&self, sql: &Sql) -> Result<Vec<Row>, AppError> {
         crate::share::yield_point().await;
         async {
             let mut conn = self.acquire().await?;
             self.pools.count_round_trip(&self.tenant);
-            conn.query_in_turn(sql, self.request_id.as_str(), &crate::share::OperationTurns)
-                .await
-                .map_err(|e| self.pools.failed(&self.tenant, e))
+            conn.query_pausing(
+                sql,
+                self.request_id.as_str(),
+                &crate::share::OperationPauses,
+            )
+            .await
+            .map_err(|e| self.pools.failed(&self.tenant, e))
         }
         .instrument(statement_span(self.dialect(), sql))
         .await
