@@ -393,9 +393,9 @@ enum Taken {
 
 /// Takes a token for run `id`, or queues it (refreshing its waker). A token
 /// handed to it is passed on if a group with more than `margin` less virtual
-/// time has come to wait since. A first poll always queues, even when a token is free: operations
-/// that tokio has not polled yet cannot be seen, and this lets them be before
-/// anyone computes.
+/// time has come to wait since. A first poll always queues, even when a token
+/// is free: operations that tokio has not polled yet cannot be seen, and this
+/// lets them be before anyone computes.
 fn take_token(
     state: &mut State,
     shared: &Shared,
@@ -606,8 +606,9 @@ pub async fn yield_point() {
 /// a slice while other operations are alive and the server is `contended`. The
 /// pause lets the runtime look at its sockets, where the next request of a quiet
 /// tenant waits to be read (a request not read yet cannot wait for a token).
-/// With one tenant busy alone it only cost: its reads, cut into slices, cost an
-/// eighth more CPU each when measured with a dashboard flood.
+/// With one tenant busy alone that pause would only cost (a dashboard flood's
+/// reads, cut into slices, took an eighth more CPU when measured so), hence
+/// `contended`.
 pub struct OperationPauses;
 
 impl Pauses for OperationPauses {

@@ -235,7 +235,9 @@ impl<'s> PausingRead<'s> {
 
 impl Drop for PausingRead<'_> {
     fn drop(&mut self) {
-        while self.coroutine.is_some() {
+        // A coroutine that panicked is done (its connection went with it): only
+        // a paused one is resumed, to stop its statement.
+        while self.coroutine.as_ref().is_some_and(|c| !c.0.done()) {
             self.resume(Resume::Cancel);
         }
     }
