@@ -13,8 +13,6 @@
 //!
 //! Elsewhere (older kernels ignore the field, other systems lack the call) this
 //! changes nothing, and a refusal is not an error: the server only runs as before.
-use std::cell::Cell;
-
 /// The slice the runtime's threads ask for: the shortest Linux accepts.
 const SHORT_NS: u64 = 100_000;
 
@@ -25,18 +23,14 @@ struct Scheduling {
     nice: i32,
 }
 
-thread_local! {
-    /// Whether this thread runs on short slices (a runtime thread asks, at start).
-    static SHORT: Cell<bool> = const { Cell::new(false) };
-}
-
 /// Called on each of the runtime's threads as it starts.
 pub fn ask_for_short_slices() {
-    if let Some(scheduling) = scheduling() {
-        if set_slice(scheduling, SHORT_NS) {
-            SHORT.with(|short| short.set(true));
-        }
-    }
+    short_slices();
+}
+
+/// Asks for short slices for this thread; whether the kernel took them.
+fn short_slices() -> bool {
+    scheduling().is_some_and(set_short_slice)
 }
 
 /// This thread's policy and nice value, if it is a normal (or batch) thread.
@@ -62,10 +56,10 @@ fn scheduling() -> Option<Scheduling> {
     None
 }
 
-/// Asks for `runtime_ns` slices for this thread (0: the kernel's default),
-/// keeping its policy and nice value. Whether the kernel took it.
+/// Asks for `SHORT_NS` slices for this thread, keeping its policy and nice
+/// value. Whether the kernel took it.
 #[cfg(target_os = "linux")]
-fn set_slice(scheduling: Scheduling, runtime_ns: u64) -> bool {
+fn set_short_slice(scheduling: Scheduling) -> bool {
     /// The kernel's `struct sched_attr`, first version (48 bytes).
     #[repr(C)]
     struct SchedAttr {
@@ -84,7 +78,7 @@ fn set_slice(scheduling: Scheduling, runtime_ns: u64) -> bool {
         flags: 0,
         nice: scheduling.nice,
         priority: 0,
-        runtime: runtime_ns,
+        runtime: SHORT_NS,
         deadline: 0,
         period: 0,
     };
@@ -94,7 +88,7 @@ fn set_slice(scheduling: Scheduling, runtime_ns: u64) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_slice(_scheduling: Scheduling, _runtime_ns: u64) -> bool {
+fn set_short_slice(_scheduling: Scheduling) -> bool {
     false
 }
 
@@ -124,8 +118,7 @@ mod tests {
     fn a_runtime_thread_gets_the_short_slice_it_asks_for() {
         std::thread::spawn(|| {
             let before = slice_now();
-            ask_for_short_slices();
-            if !SHORT.with(Cell::get) {
+            if !short_slices() {
                 // Only a kernel without custom slices may refuse, and then
                 // nothing changed, as promised.
                 assert!(

@@ -190,18 +190,11 @@ impl<'s> PausingRead<'s> {
         sql: Sql,
         stack: DefaultStack,
     ) -> Self {
+        // Resumed with `Cancel` before it ever ran (its read was dropped), it
+        // stops at its statement's first checkpoint like a paused one.
         let coroutine =
-            Coroutine::with_stack(stack, move |yielder: &Yielder<Resume, ()>, first| {
+            Coroutine::with_stack(stack, move |yielder: &Yielder<Resume, ()>, _first| {
                 let mut conn = conn;
-                if matches!(first, Resume::Cancel) {
-                    return (
-                        conn,
-                        Err(rusqlite::Error::SqliteFailure(
-                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
-                            None,
-                        )),
-                    );
-                }
                 let checkpoints = Checkpoints(yielder);
                 conn.progress_handler(CHECK_EVERY, Some(move || checkpoints.reached()));
                 let fetched = fetch(&mut conn, &sql);
@@ -348,26 +341,17 @@ impl SqliteSession {
         self.conn.is_some()
     }
 
-    /// Runs `work` on the blocking pool with the real busy timeout.
+    /// Runs `work` on the blocking pool with the real busy timeout. The
+    /// connection travels with it and comes back; if this future is dropped
+    /// first, the session stays empty and is discarded.
     async fn blocking<T: Send + 'static>(
         &mut self,
-        work: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.off_thread(BUSY_TIMEOUT, work).await
-    }
-
-    /// Runs `work` on the blocking pool, waiting up to `busy_timeout` for
-    /// another session's lock. The connection travels with it and comes back;
-    /// if this future is dropped first, the session stays empty and is discarded.
-    async fn off_thread<T: Send + 'static>(
-        &mut self,
-        busy_timeout: Duration,
         work: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn.take().ok_or_else(abandoned)?;
         let (conn, result, reset) = tokio::task::spawn_blocking(move || {
             let result = conn
-                .busy_timeout(busy_timeout)
+                .busy_timeout(BUSY_TIMEOUT)
                 .and_then(|()| work(&mut conn));
             // Back to no waiting whatever the outcome: the next read runs inline.
             let reset = conn.busy_timeout(Duration::ZERO);
@@ -577,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn a_read_is_long_after_two_long_runs_in_a_row_and_short_again_when_its_turn_is() {
+    fn a_read_is_long_after_two_long_runs_in_a_row_and_short_again_when_it_computes_little() {
         let sql = Sql::raw(Dialect::Sqlite, "SELECT 1");
         let other = Sql::raw(Dialect::Sqlite, "SELECT 2");
         let long = LONG_READ * 2;
@@ -596,11 +580,11 @@ mod tests {
         reads.ran_inline(&sql, long);
         assert!(reads.holds(&sql) && !reads.holds(&other));
         reads.ran_pausing(&sql, LONG_READ);
-        assert!(reads.holds(&sql), "still long in its turn");
+        assert!(reads.holds(&sql), "still long while pausing");
         reads.ran_pausing(&sql, LONG_READ / 4);
         assert!(
             !reads.holds(&sql),
-            "computed little in its turn: inline again"
+            "computed little while pausing: straight through again"
         );
     }
 
